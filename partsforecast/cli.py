@@ -1,0 +1,126 @@
+"""The ``partsforecast`` command.
+
+Exit codes: 0 success, 2 bad input (the problem list goes to stderr), 3 infeasible plan,
+1 anything else. No traceback reaches the user unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from partsforecast import __version__
+from partsforecast.data import Fleet, InputError, read_fleet
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+log = logging.getLogger("partsforecast")
+
+
+def _load(args: argparse.Namespace) -> Fleet:
+    from partsforecast.samples import load_sample
+
+    if getattr(args, "data", None) is None:
+        log.info("no --data given: using the bundled sample fleet")
+        return load_sample()
+    return read_fleet(args.data, as_of=getattr(args, "as_of", None))
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    fleet = read_fleet(args.path, as_of=args.as_of)
+    print(f"OK: {args.path} is a valid fleet (as of {fleet.as_of.date()})")
+    with pd.option_context("display.max_colwidth", 120, "display.width", 200):
+        print(fleet.summary().to_string(index=False))
+    return EXIT_OK
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from partsforecast.samples import load_sample, make_fleet
+
+    if args.machines is None and args.seed is None and args.dealers is None and args.years is None:
+        fleet = load_sample()
+        what = "the bundled sample fleet"
+    else:
+        kwargs = {k: v for k, v in (("n_machines", args.machines), ("n_dealers", args.dealers),
+                                    ("years", args.years), ("seed", args.seed)) if v is not None}
+        fleet = make_fleet(**kwargs)
+        what = "a generated fleet (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
+    fleet.to_dir(args.out, format=args.format)
+    print(f"wrote {what} to {args.out}: {len(fleet.machines)} machines, "
+          f"{len(fleet.tickets)} ticket lines, {len(fleet.dealers)} dealers")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``partsforecast`` command."""
+    parser = argparse.ArgumentParser(
+        prog="partsforecast",
+        description="Failure models, parts demand forecasts and stocking plans for a "
+                    "machinery dealer network.",
+    )
+    parser.add_argument("--version", action="version", version=f"partsforecast {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("validate", help="check a folder of input tables against the data contract",
+                       description="Check a folder of input tables; print a summary, or the "
+                                   "problem list (exit code 2).")
+    p.add_argument("path", type=Path, help="folder with machines.csv, tickets.csv, parts.csv, "
+                                            "bom.csv, locations.csv[, lanes.csv, stock.csv]")
+    p.add_argument("--as-of", dest="as_of", default=None, help="the date the data end (YYYY-MM-DD)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("sample", help="write the bundled sample fleet, or a generated one, to a folder",
+                       description="Write the bundled sample fleet to OUT; with any size option, "
+                                   "generate a synthetic fleet with known truth instead.")
+    p.add_argument("out", type=Path, help="folder to write")
+    p.add_argument("--machines", type=int, default=None, help="number of machines to generate")
+    p.add_argument("--dealers", type=int, default=None, help="number of dealers to generate")
+    p.add_argument("--years", type=float, default=None, help="years of history to generate")
+    p.add_argument("--seed", type=int, default=None, help="random seed of the generator")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.set_defaults(func=_cmd_sample)
+
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+# Later stages register their sub-commands here (fit, forecast, plan).
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING if args.quiet else (logging.INFO, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"partsforecast: bad input\n{exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("partsforecast: interrupted; earlier outputs are untouched", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the CLI's last line of defence: one clear line, no traceback
+        if args.debug:
+            raise
+        infeasible = type(exc).__name__ == "InfeasiblePlanError"
+        print(f"partsforecast: {'infeasible plan' if infeasible else 'error'}: {exc}", file=sys.stderr)
+        if not infeasible:
+            print("(run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_INFEASIBLE if infeasible else EXIT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

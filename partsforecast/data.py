@@ -1,0 +1,851 @@
+"""The validated inputs: :class:`Fleet`, its readers and writers, and :class:`InputError`.
+
+Every table of the data contract (``DESIGN.md``) is parsed into typed pandas columns and
+checked before anything downstream sees it. All problems are collected first and raised
+together as one :class:`InputError` that names the table, row, column, value and rule of
+each, so a user can fix a file in one pass.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from partsforecast._io import atomic_dir, frame_to_csv_bytes
+
+__all__ = [
+    "Fleet",
+    "InputError",
+    "Problem",
+    "read_fleet",
+    "TABLES",
+    "derive_lanes",
+]
+
+#: Tables in the order they are validated and written.
+TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock")
+_REQUIRED_TABLES = ("machines", "tickets", "parts", "bom", "locations")
+
+# Tokens that mean "no value" in a number or date column of a CSV file.
+_MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "nat"}
+
+
+@dataclass(frozen=True)
+class _Col:
+    name: str
+    kind: str  # "str", "date", "datetime", "float", "int"
+    required: bool = True  # the column must be present and every value non-missing
+    default: Any = None  # value used when an optional column is absent
+
+
+# The contract of DESIGN.md, column by column. Value rules live in ``_check_rules``.
+SCHEMA: dict[str, tuple[_Col, ...]] = {
+    "machines": (
+        _Col("serial", "str"),
+        _Col("machine_model", "str"),
+        _Col("location_id", "str"),
+        _Col("in_service_date", "date"),
+        _Col("hours_per_day", "float", required=False),
+        _Col("retired_date", "date", required=False),
+    ),
+    "tickets": (
+        _Col("ticket_id", "str"),
+        _Col("serial", "str"),
+        _Col("location_id", "str"),
+        _Col("opened_at", "datetime"),
+        _Col("parts_ready_at", "datetime", required=False),
+        _Col("closed_at", "datetime", required=False),
+        _Col("component", "str"),
+        _Col("part_number", "str"),
+        _Col("quantity", "int"),
+        _Col("meter_hours", "float", required=False),
+    ),
+    "parts": (
+        _Col("part_number", "str"),
+        _Col("component", "str"),
+        _Col("unit_cost", "float"),
+        _Col("lead_time_days", "float"),
+        _Col("supersedes", "str", required=False),
+    ),
+    "bom": (
+        _Col("machine_model", "str"),
+        _Col("component", "str"),
+        _Col("part_number", "str"),
+        _Col("qty_per_replacement", "int"),
+    ),
+    "locations": (
+        _Col("location_id", "str"),
+        _Col("kind", "str"),
+        _Col("tier", "int", required=False),
+        _Col("lat", "float", required=False),
+        _Col("lon", "float", required=False),
+        _Col("holding_rate", "float", required=False, default=0.25),
+    ),
+    "lanes": (
+        _Col("from_id", "str"),
+        _Col("to_id", "str"),
+        _Col("lead_time_days", "float"),
+        _Col("cost_per_unit", "float"),
+        _Col("cost_per_shipment", "float", required=False, default=0.0),
+    ),
+    "stock": (
+        _Col("location_id", "str"),
+        _Col("part_number", "str"),
+        _Col("on_hand", "int"),
+        _Col("on_order", "int", required=False, default=0),
+    ),
+}
+
+_KEYS = {
+    "machines": ["serial"],
+    "tickets": ["ticket_id", "part_number"],
+    "parts": ["part_number"],
+    "bom": ["machine_model", "component", "part_number"],
+    "locations": ["location_id"],
+    "lanes": ["from_id", "to_id"],
+    "stock": ["location_id", "part_number"],
+}
+
+# Derived lanes (used when the lanes table is omitted and every location has coordinates).
+#: Roads are longer than the great circle; 1.3 is a common circuity factor for trucking.
+ROAD_CIRCUITY = 1.3
+#: Road kilometres a parts truck covers per day.
+KM_PER_DAY = 500.0
+#: Days for picking, packing and receiving, added to every lane.
+HANDLING_DAYS = 1.0
+#: Cost per unit moved: a fixed handling part plus a part per road kilometre.
+COST_PER_UNIT_BASE = 2.0
+COST_PER_UNIT_PER_KM = 0.01
+#: Fixed cost of one shipment on a derived lane.
+COST_PER_SHIPMENT = 40.0
+#: Dealers closer than this (great-circle km) get a lane both ways between them.
+DEALER_LANE_MAX_KM = 400.0
+EARTH_RADIUS_KM = 6371.0088
+
+_MAX_LISTED = 50  # problems spelled out in the message
+_MAX_KEPT_PER_RULE = 200  # problems kept per (table, column, rule); the rest are counted
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One violation of the data contract.
+
+    Attributes
+    ----------
+    table : str
+        Table name (``"tickets"``...).
+    row : int or None
+        Row number as in the file, counting the header as row 1; for a DataFrame given
+        directly, its index label. ``None`` when the problem concerns the whole table.
+    column : str or None
+        Column name, ``None`` when the problem concerns a whole row or table.
+    value : str or None
+        The offending value as text.
+    rule : str
+        The rule broken, phrased so that it says how to fix it.
+    """
+
+    table: str
+    row: Any
+    column: str | None
+    value: str | None
+    rule: str
+
+    def __str__(self) -> str:
+        where = self.table
+        if self.row is not None:
+            where += f" row {self.row}"
+        if self.column is not None:
+            where += f", column {self.column}"
+        if self.value is not None:
+            where += f", value {self.value!r}"
+        return f"{where}: {self.rule}"
+
+
+class InputError(ValueError):
+    """The input tables break the data contract.
+
+    Attributes
+    ----------
+    problems : list of Problem
+        Every problem found (long runs of the same problem are truncated; ``n_problems``
+        counts them all).
+    n_problems : int
+        Total number of problems, including those not kept in ``problems``.
+    """
+
+    def __init__(self, problems: list[Problem], n_problems: int | None = None):
+        self.problems = list(problems)
+        self.n_problems = len(self.problems) if n_problems is None else int(n_problems)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        n = self.n_problems
+        lines = [f"{n} problem{'s' if n != 1 else ''} in the input:"]
+        lines += [f"  - {p}" for p in self.problems[:_MAX_LISTED]]
+        if n > _MAX_LISTED:
+            lines.append(f"  ... and {n - _MAX_LISTED} more (see InputError.problems)")
+        return "\n".join(lines)
+
+
+class _Collector:
+    """Collects problems; keeps a bounded sample per rule and counts the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.n = 0
+
+    def add(self, table, row, column, value, rule) -> None:
+        self.n += 1
+        self.problems.append(Problem(table, row, column, value, rule))
+
+    def add_mask(self, table: str, frame: pd.DataFrame, mask, column: str | None, rule: str,
+                 values: pd.Series | None = None) -> None:
+        """Record a problem for every row where ``mask`` is true."""
+        mask = np.asarray(mask, dtype=bool)
+        hits = np.flatnonzero(mask)
+        if hits.size == 0:
+            return
+        self.n += hits.size
+        keep = hits[:_MAX_KEPT_PER_RULE]
+        rows = frame.index[keep]
+        if values is None:
+            values = frame[column] if column is not None else None
+        vals = [None] * keep.size if values is None else [_show(v) for v in values.iloc[keep]]
+        self.problems.extend(Problem(table, r, column, v, rule) for r, v in zip(rows, vals))
+
+    def raise_if_any(self) -> None:
+        if self.n:
+            # Order the listing as a reader scans files: by table order, then row.
+            order = {t: i for i, t in enumerate(TABLES)}
+            self.problems.sort(key=lambda p: (order.get(p.table, 99), p.row is not None,
+                                              p.row if isinstance(p.row, (int, np.integer)) else 0))
+            raise InputError(self.problems, self.n)
+
+
+def _show(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------
+# Parsing
+# ---------------------------------------------------------------------------------------
+
+def _missing(raw: pd.Series) -> np.ndarray:
+    """True where a raw value means 'no value'."""
+    if raw.dtype.kind in "fiumMb":
+        return raw.isna().to_numpy().copy()
+    text = raw.astype("object")
+    miss = text.isna().to_numpy().copy()
+    strs = ~miss
+    if strs.any():
+        lowered = text[strs].map(lambda v: str(v).strip().lower())
+        miss[strs] = lowered.isin(_MISSING_TOKENS).to_numpy()
+    return miss
+
+
+def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """Parse one column; return (typed values, mask of values that did not parse)."""
+    miss = _missing(raw)
+    if kind == "str":
+        obj = raw.astype("object")
+        keep = ~miss
+        if raw.dtype.kind == "f":
+            # 12.0 read as a float id from a DataFrame means "12".
+            vals = raw[keep]
+            integral = np.isfinite(vals) & (vals == np.round(vals))
+            conv = vals.astype("object").where(~integral, vals[integral].astype("int64"))
+            obj[keep] = conv.map(lambda v: str(v).strip())
+        else:
+            obj[keep] = obj[keep].map(lambda v: str(v).strip())
+        obj[miss] = np.nan
+        return pd.Series(obj, index=raw.index, dtype="str"), np.zeros(len(raw), bool)
+    if kind in ("float", "int"):
+        if raw.dtype.kind in "fiub":
+            out = raw.astype("float64")
+        else:
+            text = raw.astype("object").where(~miss, None)
+            out = pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v),
+                                errors="coerce").astype("float64")
+        bad = ~miss & ~np.isfinite(out.to_numpy())
+        if kind == "int":
+            vals = out.to_numpy()
+            with np.errstate(invalid="ignore"):
+                bad |= ~miss & np.isfinite(vals) & (vals != np.round(vals))
+        return out.where(~bad), bad
+    if kind in ("date", "datetime"):
+        if raw.dtype.kind == "M":
+            out = raw
+            if getattr(raw.dt, "tz", None) is not None:
+                out = raw.dt.tz_convert("UTC").dt.tz_localize(None)
+        else:
+            text = raw.astype("object").where(~miss, None)
+            text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+            out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+            if getattr(out.dt, "tz", None) is not None:
+                out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+        out = out.astype("datetime64[ns]")
+        bad = ~miss & out.isna().to_numpy()
+        return out, bad
+    raise AssertionError(kind)
+
+
+def _parse_table(name: str, raw: pd.DataFrame, col: _Collector) -> pd.DataFrame | None:
+    """Parse a raw table into the contract's dtypes, recording problems."""
+    missing_cols = [c.name for c in SCHEMA[name] if c.required and c.name not in raw.columns]
+    for c in missing_cols:
+        col.add(name, None, c, None,
+                f"required column is missing (columns found: {', '.join(map(str, raw.columns))})")
+    if missing_cols:
+        return None
+    out = raw.copy()
+    for spec in SCHEMA[name]:
+        if spec.name not in raw.columns:
+            out[spec.name] = _absent(spec, len(raw), raw.index)
+            continue
+        values, bad = _parse(raw[spec.name], spec.kind)
+        if bad.any():
+            expected = {"float": "a number", "int": "a whole number",
+                        "date": "an ISO 8601 date (YYYY-MM-DD)",
+                        "datetime": "an ISO 8601 date-time (YYYY-MM-DD HH:MM:SS)"}[spec.kind]
+            col.add_mask(name, raw, bad, spec.name, f"not {expected}")
+        if spec.required:
+            nulls = values.isna().to_numpy() & ~bad
+            col.add_mask(name, raw, nulls, spec.name, "value is missing; this column is required")
+        if spec.kind == "int":
+            # Nullable while validating (a bad value stays NA instead of a made-up number);
+            # :func:`_finalise` makes required counts plain int64 once the rules pass.
+            values = values.round().astype("Int64")
+            if spec.default is not None:
+                values = values.fillna(spec.default)
+        elif spec.default is not None:
+            values = values.fillna(spec.default)
+        out[spec.name] = values
+    # Contract columns first, extra columns kept after them.
+    names = [c.name for c in SCHEMA[name]]
+    return out[names + [c for c in out.columns if c not in names]]
+
+
+def _finalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Validated table → final dtypes (required counts as int64) and a 0..n-1 index."""
+    frame = frame.reset_index(drop=True)
+    for spec in SCHEMA[name]:
+        if spec.kind == "int" and (spec.required or spec.default is not None):
+            frame[spec.name] = frame[spec.name].astype("int64")
+    return frame
+
+
+def _absent(spec: _Col, n: int, index) -> pd.Series:
+    if spec.kind == "str":
+        return pd.Series(np.nan, index=index, dtype="str")
+    if spec.kind in ("date", "datetime"):
+        return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
+    if spec.kind == "int":
+        if spec.default is not None:
+            return pd.Series(spec.default, index=index, dtype="int64")
+        return pd.Series(pd.NA, index=index, dtype="Int64")
+    return pd.Series(np.nan if spec.default is None else spec.default, index=index, dtype="float64")
+
+
+# ---------------------------------------------------------------------------------------
+# Value rules
+# ---------------------------------------------------------------------------------------
+
+def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestamp | None,
+                 lanes_given: bool) -> None:
+    def rule(table, mask, column, text, values=None):
+        if isinstance(mask, pd.Series):
+            mask = mask.fillna(False).to_numpy(dtype=bool)
+        col.add_mask(table, t[table], mask, column, text, values)
+
+    def dupes(table):
+        keys = _KEYS[table]
+        mask = t[table].duplicated(keys, keep="first").to_numpy()
+        shown = t[table][keys].astype("object").agg("/".join, axis=1) if mask.any() else None
+        col.add_mask(table, t[table], mask, "+".join(keys),
+                     f"duplicate key ({', '.join(keys)}) — each must appear once; "
+                     "remove or merge the repeated rows", shown)
+
+    def ref(table, column, target, target_col, what):
+        known = t[target][target_col]
+        mask = t[table][column].notna().to_numpy() & ~t[table][column].isin(known).to_numpy()
+        rule(table, mask, column, f"unknown {what}: not in {target}.{target_col}")
+
+    m, tk, p, b, loc = (t[k] for k in ("machines", "tickets", "parts", "bom", "locations"))
+    for table in TABLES:
+        dupes(table)
+
+    # locations
+    kind_ok = loc["kind"].isin(["dealer", "warehouse"]).to_numpy()
+    rule("locations", ~kind_ok & loc["kind"].notna().to_numpy(), "kind",
+         "must be 'dealer' or 'warehouse'")
+    n_wh = int((loc["kind"] == "warehouse").sum())
+    if n_wh != 1:
+        ids = ", ".join(loc.loc[loc["kind"] == "warehouse", "location_id"].astype(str))
+        col.add("locations", None, "kind", ids or None,
+                f"exactly one warehouse (the factory) is required, found {n_wh}"
+                + ("; mark the factory's row with kind 'warehouse'" if n_wh == 0 else
+                   "; keep one and make the others dealers"))
+    dealer = (loc["kind"] == "dealer").to_numpy()
+    tier = loc["tier"]
+    bad_tier = dealer & (tier.isna().to_numpy() | ~tier.isin([1, 2, 3, 4]).fillna(False).to_numpy())
+    rule("locations", bad_tier, "tier", "a dealer's market tier must be 1, 2, 3 or 4")
+    rule("locations", (loc["lat"].abs() > 90).to_numpy(), "lat", "latitude must be within ±90")
+    rule("locations", (loc["lon"].abs() > 180).to_numpy(), "lon", "longitude must be within ±180")
+    rule("locations", (loc["holding_rate"] < 0).to_numpy(), "holding_rate", "must be ≥ 0")
+
+    # machines
+    ref("machines", "location_id", "locations", "location_id", "location")
+    hpd = m["hours_per_day"]
+    rule("machines", ((hpd < 0) | (hpd > 24)).to_numpy(), "hours_per_day",
+         "must be between 0 and 24 hours per calendar day")
+    rule("machines", (m["retired_date"] < m["in_service_date"]).to_numpy(), "retired_date",
+         "retired before the machine entered service (retired_date < in_service_date)")
+    horizon = as_of if as_of is not None else pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
+    rule("machines", (m["in_service_date"] > horizon).to_numpy(), "in_service_date",
+         f"in the future (after {horizon.date()}): only machines already in service belong here")
+
+    # tickets
+    ref("tickets", "serial", "machines", "serial", "machine serial")
+    ref("tickets", "location_id", "locations", "location_id", "location")
+    ref("tickets", "part_number", "parts", "part_number", "part")
+    rule("tickets", (tk["quantity"] <= 0), "quantity", "must be > 0")
+    rule("tickets", (tk["meter_hours"] < 0).to_numpy(), "meter_hours", "must be ≥ 0")
+    for c in ("parts_ready_at", "closed_at"):
+        rule("tickets", (tk[c] < tk["opened_at"]).to_numpy(), c, "earlier than opened_at")
+    in_service = tk["serial"].map(m.drop_duplicates("serial").set_index("serial")["in_service_date"])
+    early = (tk["opened_at"].to_numpy() < in_service.to_numpy()) & in_service.notna().to_numpy()
+    rule("tickets", early, "opened_at",
+         "ticket opened before its machine entered service (machines.in_service_date)")
+    if as_of is not None:
+        rule("tickets", (tk["opened_at"] >= as_of + pd.Timedelta(days=1)).to_numpy(), "opened_at",
+             f"after the as-of date {as_of.date()}")
+    if len(tk) == 0:
+        col.add("tickets", None, None, None,
+                "the tickets table is empty: failure models need repair history")
+
+    # parts, bom, stock
+    rule("parts", (p["unit_cost"] <= 0).to_numpy(), "unit_cost", "must be > 0")
+    rule("parts", (p["lead_time_days"] < 0).to_numpy(), "lead_time_days", "must be ≥ 0")
+    ref("bom", "part_number", "parts", "part_number", "part")
+    rule("bom", (b["qty_per_replacement"] <= 0), "qty_per_replacement", "must be > 0")
+    ref("stock", "location_id", "locations", "location_id", "location")
+    ref("stock", "part_number", "parts", "part_number", "part")
+    for c in ("on_hand", "on_order"):
+        rule("stock", (t["stock"][c] < 0), c, "must be ≥ 0")
+
+    # lanes
+    ln = t["lanes"]
+    ref("lanes", "from_id", "locations", "location_id", "location")
+    ref("lanes", "to_id", "locations", "location_id", "location")
+    for c in ("lead_time_days", "cost_per_unit", "cost_per_shipment"):
+        rule("lanes", (ln[c] < 0).to_numpy(), c, "must be ≥ 0")
+    rule("lanes", (ln["from_id"] == ln["to_id"]).to_numpy(), "to_id", "a lane from a location to itself")
+    if lanes_given and n_wh == 1:
+        wh = loc.loc[loc["kind"] == "warehouse", "location_id"].iloc[0]
+        served = set(ln.loc[ln["from_id"] == wh, "to_id"])
+        orphan = dealer & ~loc["location_id"].isin(served).to_numpy()
+        rule("locations", orphan, "location_id",
+             f"dealer has no lane from the warehouse {wh}: add a lanes row {wh} → this dealer")
+
+
+# ---------------------------------------------------------------------------------------
+# Derived lanes
+# ---------------------------------------------------------------------------------------
+
+def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km by the haversine formula (broadcasts)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    h = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
+def derive_lanes(locations: pd.DataFrame) -> pd.DataFrame:
+    """Lanes from coordinates: warehouse → every dealer, and dealer ↔ dealer when close.
+
+    Road distance is the great-circle distance × :data:`ROAD_CIRCUITY`; lead time is
+    :data:`HANDLING_DAYS` + road km / :data:`KM_PER_DAY`; cost per unit is
+    :data:`COST_PER_UNIT_BASE` + :data:`COST_PER_UNIT_PER_KM` × road km; every shipment
+    costs :data:`COST_PER_SHIPMENT`. Dealers within :data:`DEALER_LANE_MAX_KM` of each
+    other get lanes both ways, so the factory can move parts between neighbours.
+
+    Parameters
+    ----------
+    locations : DataFrame
+        The locations table with ``location_id``, ``kind``, ``lat``, ``lon``.
+
+    Returns
+    -------
+    DataFrame
+        The lanes table (from_id, to_id, lead_time_days, cost_per_unit, cost_per_shipment,
+        distance_km).
+    """
+    loc = locations.reset_index(drop=True)
+    ids = loc["location_id"].to_numpy(dtype=object)
+    lat, lon = loc["lat"].to_numpy(float), loc["lon"].to_numpy(float)
+    km = great_circle_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
+    is_wh = (loc["kind"] == "warehouse").to_numpy()
+    is_dealer = ~is_wh
+    pair = (is_wh[:, None] & is_dealer[None, :]) | (
+        is_dealer[:, None] & is_dealer[None, :] & (km <= DEALER_LANE_MAX_KM))
+    np.fill_diagonal(pair, False)
+    i, j = np.nonzero(pair)
+    road = km[i, j] * ROAD_CIRCUITY
+    lanes = pd.DataFrame({
+        "from_id": pd.array(ids[i], dtype="str"),
+        "to_id": pd.array(ids[j], dtype="str"),
+        "lead_time_days": np.round(HANDLING_DAYS + road / KM_PER_DAY, 2),
+        "cost_per_unit": np.round(COST_PER_UNIT_BASE + COST_PER_UNIT_PER_KM * road, 2),
+        "cost_per_shipment": np.full(i.size, COST_PER_SHIPMENT),
+        "distance_km": np.round(road, 1),
+    })
+    return lanes
+
+
+# ---------------------------------------------------------------------------------------
+# Fleet
+# ---------------------------------------------------------------------------------------
+
+class Fleet:
+    """The validated input tables of one dealer network.
+
+    Parameters
+    ----------
+    machines, tickets, parts, bom, locations : DataFrame
+        The tables of the data contract (see ``DESIGN.md``); extra columns are kept.
+    lanes : DataFrame, optional
+        Transport lanes. When omitted, every location needs ``lat``/``lon`` and lanes are
+        derived from great-circle distances (:func:`derive_lanes`).
+    stock : DataFrame, optional
+        Stock on hand and on order; omitted means nothing in stock anywhere.
+    as_of : date-like, optional
+        The date the data end. Inferred when omitted: the day after the latest ticket or
+        in-service date (the data are taken as complete up to then).
+    truth : dict of DataFrame, optional
+        For generated fleets, the parameters that generated them (``truth["lifetimes"]``).
+
+    Raises
+    ------
+    InputError
+        When any table breaks the contract; the error lists every problem.
+
+    Attributes
+    ----------
+    machines, tickets, parts, bom, locations, lanes, stock : DataFrame
+        Typed tables with a fresh 0..n-1 index; dates as ``datetime64[ns]``, identifiers as
+        strings.
+    as_of : Timestamp
+    warehouse_id : str
+    lanes_derived : bool
+        True when lanes were derived from coordinates.
+    """
+
+    def __init__(
+        self,
+        machines: pd.DataFrame,
+        tickets: pd.DataFrame,
+        parts: pd.DataFrame,
+        bom: pd.DataFrame,
+        locations: pd.DataFrame,
+        lanes: pd.DataFrame | None = None,
+        stock: pd.DataFrame | None = None,
+        *,
+        as_of: Any = None,
+        truth: dict[str, pd.DataFrame] | None = None,
+    ) -> None:
+        raw = {"machines": machines, "tickets": tickets, "parts": parts, "bom": bom,
+               "locations": locations, "lanes": lanes, "stock": stock}
+        col = _Collector()
+        for name in _REQUIRED_TABLES:
+            if not isinstance(raw[name], pd.DataFrame):
+                col.add(name, None, None, None,
+                        f"table is missing (got {type(raw[name]).__name__}); pass a DataFrame")
+        col.raise_if_any()
+        self._build(raw, col, as_of)
+        self.truth = {} if truth is None else dict(truth)
+
+    # The constructor's work, shared with the readers (which pass frames indexed by file line).
+    def _build(self, raw: dict[str, pd.DataFrame | None], col: _Collector, as_of: Any) -> None:
+        lanes_given = raw["lanes"] is not None
+        if raw["stock"] is None:
+            raw["stock"] = pd.DataFrame({c.name: [] for c in SCHEMA["stock"]})
+        parsed: dict[str, pd.DataFrame | None] = {}
+        for name in TABLES:
+            if name == "lanes" and not lanes_given:
+                continue
+            parsed[name] = _parse_table(name, raw[name], col)
+        if any(frame is None for frame in parsed.values()):
+            col.raise_if_any()  # rules need every required column; bad values are NaN by now
+
+        if as_of is not None:
+            try:
+                as_of_ts = pd.Timestamp(as_of)
+            except (ValueError, TypeError):
+                raise InputError([Problem("fleet", None, "as_of", _show(as_of),
+                                          "not a date; give it as YYYY-MM-DD")]) from None
+            if pd.isna(as_of_ts):
+                raise InputError([Problem("fleet", None, "as_of", _show(as_of), "not a date")])
+            as_of_ts = as_of_ts.tz_localize(None) if as_of_ts.tzinfo else as_of_ts
+        else:
+            as_of_ts = None
+
+        loc = parsed["locations"]
+        if not lanes_given:
+            has_xy = loc["lat"].notna() & loc["lon"].notna()
+            if not has_xy.all():
+                col.add_mask("locations", loc, ~has_xy.to_numpy(), "lat",
+                             "no lanes table was given, so every location needs lat and lon to "
+                             "derive lanes: add coordinates or provide lanes")
+                col.raise_if_any()
+            parsed["lanes"] = _parse_table("lanes", derive_lanes(loc), col)
+        _check_rules(parsed, col, as_of_ts, lanes_given)
+        col.raise_if_any()
+
+        if as_of_ts is None:
+            m = parsed["machines"]
+            latest = max(parsed["tickets"]["opened_at"].max(), m["in_service_date"].max(),
+                         m["retired_date"].max() if m["retired_date"].notna().any() else pd.NaT)
+            as_of_ts = latest.normalize() + pd.Timedelta(days=1)
+        self.as_of: pd.Timestamp = as_of_ts
+        self.lanes_derived = not lanes_given
+        for name in TABLES:
+            setattr(self, name, _finalise(name, parsed[name]))
+        self.warehouse_id: str = str(
+            self.locations.loc[self.locations["kind"] == "warehouse", "location_id"].iloc[0])
+
+    # -- derived views --------------------------------------------------------------------
+
+    @property
+    def dealers(self) -> pd.DataFrame:
+        """The dealer rows of ``locations``."""
+        return self.locations[self.locations["kind"] == "dealer"].reset_index(drop=True)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The seven tables by name."""
+        return {name: getattr(self, name) for name in TABLES}
+
+    def until(self, date: Any) -> Fleet:
+        """The fleet as it was known on ``date``, for backtests.
+
+        Keeps machines in service before ``date`` and tickets opened before it; facts
+        learnt later (a retirement after ``date``, parts ready or closed after it) are
+        blanked. Parts, BOM, locations, lanes and stock are kept as they are (the stock
+        history is not part of the contract).
+
+        Parameters
+        ----------
+        date : date-like
+            The cut-off; becomes the new fleet's ``as_of``.
+
+        Returns
+        -------
+        Fleet
+        """
+        cut = pd.Timestamp(date)
+        m = self.machines[self.machines["in_service_date"] < cut].copy()
+        m.loc[m["retired_date"] >= cut, "retired_date"] = pd.NaT
+        tk = self.tickets[self.tickets["opened_at"] < cut].copy()
+        for c in ("parts_ready_at", "closed_at"):
+            tk.loc[tk[c] >= cut, c] = pd.NaT
+        new = object.__new__(Fleet)
+        new.__dict__.update(self.__dict__)
+        new.machines = m.reset_index(drop=True)
+        new.tickets = tk.reset_index(drop=True)
+        new.as_of = cut
+        if len(new.tickets) == 0:
+            raise InputError([Problem("tickets", None, "opened_at", str(cut.date()),
+                                      "no ticket was opened before this date; pick a later one")])
+        return new
+
+    def summary(self) -> pd.DataFrame:
+        """One row per table: rows, and the key facts an analyst checks first."""
+        tk, m = self.tickets, self.machines
+        dealers = self.dealers
+        facts = {
+            "machines": f"{m['machine_model'].nunique()} models: "
+                        + ", ".join(f"{k} {v}" for k, v in m["machine_model"].value_counts().sort_index().items()),
+            "tickets": f"{tk['ticket_id'].nunique()} tickets, opened "
+                       f"{tk['opened_at'].min().date()} … {tk['opened_at'].max().date()}",
+            "parts": f"{self.parts['component'].nunique()} components",
+            "bom": f"{self.bom['machine_model'].nunique()} models × "
+                   f"{self.bom['component'].nunique()} components",
+            "locations": f"warehouse {self.warehouse_id}; dealers by tier: "
+                         + ", ".join(f"{int(k)}: {v}" for k, v in
+                                     dealers["tier"].value_counts().sort_index().items()),
+            "lanes": "derived from coordinates" if self.lanes_derived else "given",
+            "stock": f"{int(self.stock['on_hand'].sum())} units on hand",
+        }
+        return pd.DataFrame({"table": list(TABLES),
+                             "rows": [len(getattr(self, t)) for t in TABLES],
+                             "details": [facts[t] for t in TABLES]})
+
+    def __repr__(self) -> str:
+        return (f"Fleet(as_of={self.as_of.date()}, machines={len(self.machines)}, "
+                f"tickets={len(self.tickets)}, parts={len(self.parts)}, "
+                f"dealers={len(self.dealers)})")
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def to_dir(self, path: str | os.PathLike, format: str = "csv") -> Path:
+        """Write the tables (and ``truth``, if any) to a folder, atomically.
+
+        Parameters
+        ----------
+        path : path-like
+            Target folder; replaced whole on success, untouched on failure.
+        format : {"csv", "parquet"}
+
+        Returns
+        -------
+        Path
+            The folder written. ``read_fleet(path)`` gives back an equal fleet.
+        """
+        if format not in ("csv", "parquet"):
+            raise ValueError(f"format must be 'csv' or 'parquet', got {format!r}")
+        with atomic_dir(path) as tmp:
+            for name in TABLES:
+                if name == "lanes" and self.lanes_derived:
+                    continue
+                _write_table(getattr(self, name), tmp / f"{name}.{format}", format)
+            (tmp / "as_of.txt").write_text(self.as_of.isoformat() + "\n", encoding="utf-8")
+            if self.truth:
+                (tmp / "truth").mkdir()
+                for key, frame in self.truth.items():
+                    _write_table(frame, tmp / "truth" / f"{key}.{format}", format)
+        return Path(path)
+
+
+def _write_table(frame: pd.DataFrame, path: Path, format: str) -> None:
+    if format == "csv":
+        path.write_bytes(frame_to_csv_bytes(frame))
+    else:
+        frame.to_parquet(path, index=False)
+
+
+# ---------------------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------------------
+
+def _read_csv_checked(data: bytes, filename: str, table: str, col: _Collector) -> pd.DataFrame | None:
+    """Decode (UTF-8 or report where it is not) and parse CSV bytes, every column as text."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        col.add(table, line, None, repr(data[exc.start: exc.start + 4]),
+                f"file {filename} is not UTF-8 (byte {exc.start}); re-save it as UTF-8")
+        return None
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        col.add(table, None, None, None, f"file {filename} is not a readable CSV: {exc}")
+        return None
+    # Row numbers as in the file: the header is row 1.
+    frame.index = pd.RangeIndex(2, len(frame) + 2)
+    # Extra columns are kept; give numeric ones a number dtype, as pandas would.
+    known = {c.name for c in SCHEMA[table]}
+    for name in frame.columns:
+        if name not in known:
+            frame[name] = _infer_extra(frame[name])
+    return frame
+
+
+def _infer_extra(column: pd.Series) -> pd.Series:
+    """A text column as int64 or float64 when every value is a number, else unchanged."""
+    values = pd.to_numeric(column, errors="coerce")
+    if values.notna().sum() != column.notna().sum():
+        return column
+    if values.notna().all() and (values == np.round(values)).all() and not column.str.contains(r"[.eE]").any():
+        return values.astype("int64")
+    return values.astype("float64")
+
+
+def _read_table(folder: Path, table: str, col: _Collector) -> pd.DataFrame | None:
+    for suffix in (".csv", ".csv.gz", ".parquet"):
+        path = folder / f"{table}{suffix}"
+        if path.exists():
+            break
+    else:
+        return None
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+        frame.index = pd.RangeIndex(2, len(frame) + 2)
+        return frame
+    data = path.read_bytes()
+    if suffix == ".csv.gz":
+        data = gzip.decompress(data)
+    return _read_csv_checked(data, path.name, table, col)
+
+
+def read_fleet(path: str | os.PathLike, as_of: Any = None) -> Fleet:
+    """Read a fleet from a folder of ``<table>.csv`` (or ``.csv.gz`` / ``.parquet``) files.
+
+    Parameters
+    ----------
+    path : path-like
+        Folder holding machines, tickets, parts, bom, locations and optionally lanes and
+        stock. A ``truth/`` sub-folder (generated fleets) is read into ``fleet.truth``; an
+        ``as_of.txt`` file gives the as-of date unless ``as_of`` is passed.
+    as_of : date-like, optional
+
+    Returns
+    -------
+    Fleet
+
+    Raises
+    ------
+    InputError
+        Listing every problem, with row numbers as in the files (header = row 1).
+    """
+    folder = Path(path)
+    col = _Collector()
+    if not folder.is_dir():
+        raise InputError([Problem("fleet", None, None, str(folder),
+                                  "no such folder; give the folder holding machines.csv, tickets.csv, …")])
+    raw: dict[str, pd.DataFrame | None] = {}
+    for table in TABLES:
+        raw[table] = _read_table(folder, table, col)
+        if raw[table] is None and table in _REQUIRED_TABLES and not any(
+                p.table == table for p in col.problems):
+            col.add(table, None, None, str(folder / f"{table}.csv"),
+                    "file is missing; every fleet needs machines, tickets, parts, bom and locations")
+    col.raise_if_any()
+    if as_of is None and (folder / "as_of.txt").exists():
+        as_of = (folder / "as_of.txt").read_text(encoding="utf-8").strip()
+    fleet = object.__new__(Fleet)
+    fleet._build(raw, col, as_of)
+    truth_dir = folder / "truth"
+    fleet.truth = {}
+    if truth_dir.is_dir():
+        for f in sorted(truth_dir.iterdir()):
+            if f.suffix == ".csv":
+                fleet.truth[f.stem] = _read_truth_csv(f)
+            elif f.suffix == ".parquet":
+                fleet.truth[f.stem] = pd.read_parquet(f)
+    return fleet
+
+
+def _read_truth_csv(path: Path) -> pd.DataFrame:
+    frame = pd.read_csv(path)
+    for c in frame.columns:
+        if frame[c].dtype == "str" and (c.endswith("_date") or c.endswith("_time") or c.endswith("_at")):
+            frame[c] = pd.to_datetime(frame[c], format="ISO8601").astype("datetime64[ns]")
+    return frame

@@ -1,0 +1,455 @@
+"""Tests of the synthetic fleet generator: contract, determinism, and that truth is true."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from partsforecast.samples import WAREHOUSE_ID, generate_tables, make_fleet
+
+CONTRACT = {
+    "machines": {"serial": "str", "machine_model": "str", "location_id": "str",
+                 "in_service_date": "date", "hours_per_day": "float",
+                 "retired_date": "date"},
+    "tickets": {"ticket_id": "str", "serial": "str", "location_id": "str",
+                "opened_at": "date", "parts_ready_at": "date", "closed_at": "date",
+                "component": "str", "part_number": "str", "quantity": "int",
+                "meter_hours": "float"},
+    "parts": {"part_number": "str", "component": "str", "unit_cost": "float",
+              "lead_time_days": "float", "supersedes": "str"},
+    "bom": {"machine_model": "str", "component": "str", "part_number": "str",
+            "qty_per_replacement": "int"},
+    "locations": {"location_id": "str", "kind": "str", "tier": "Int64", "lat": "float",
+                  "lon": "float", "holding_rate": "float"},
+    "lanes": {"from_id": "str", "to_id": "str", "lead_time_days": "float",
+              "cost_per_unit": "float", "cost_per_shipment": "float"},
+    "stock": {"location_id": "str", "part_number": "str", "on_hand": "int",
+              "on_order": "int"},
+}
+KEYS = {
+    "machines": ["serial"],
+    "tickets": ["ticket_id", "part_number"],
+    "parts": ["part_number"],
+    "bom": ["machine_model", "component", "part_number"],
+    "locations": ["location_id"],
+    "lanes": ["from_id", "to_id"],
+    "stock": ["location_id", "part_number"],
+}
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return generate_tables()
+
+
+@pytest.fixture(scope="module")
+def tables(sample):
+    return sample[0]
+
+
+@pytest.fixture(scope="module")
+def truth(sample):
+    return sample[1]
+
+
+def _one_per_ticket(tickets: pd.DataFrame) -> pd.DataFrame:
+    return tickets.drop_duplicates("ticket_id").reset_index(drop=True)
+
+
+def _weibull_cdf(x, shape, scale):
+    return -np.expm1(-((np.asarray(x) / scale) ** shape))
+
+
+# ---------------------------------------------------------------------------------------
+# Determinism and settings
+# ---------------------------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_tables_and_truth(sample):
+    again = generate_tables()
+    for name, frame in sample[0].items():
+        pd.testing.assert_frame_equal(frame, again[0][name], obj=name)
+    for name, frame in sample[1].items():
+        pd.testing.assert_frame_equal(frame, again[1][name], obj=f"truth {name}")
+    assert sample[2] == again[2] == pd.Timestamp("2026-07-01")
+
+
+def test_different_seeds_differ(tables):
+    other, other_truth, _ = generate_tables(seed=1)
+    assert not tables["tickets"].equals(other["tickets"])
+    assert not tables["machines"]["in_service_date"].equals(
+        other["machines"]["in_service_date"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_machines": 0}, "n_machines"),
+    ({"n_dealers": 2.5}, "n_dealers"),
+    ({"years": 0}, "years"),
+    ({"as_of": "not a date"}, "as_of"),
+    ({"n_parts": 10}, "n_parts must be at least"),
+    ({"n_parts": "many"}, "n_parts"),
+])
+def test_bad_settings_say_what_is_allowed(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        generate_tables(**{"n_machines": 50, "n_dealers": 3, **kwargs})
+
+
+# ---------------------------------------------------------------------------------------
+# The data contract of DESIGN.md
+# ---------------------------------------------------------------------------------------
+
+
+def test_contract_columns_come_first_with_the_agreed_dtypes(tables):
+    assert set(tables) == set(CONTRACT)
+    for name, columns in CONTRACT.items():
+        frame = tables[name]
+        assert list(frame.columns[: len(columns)]) == list(columns), name
+        assert isinstance(frame.index, pd.RangeIndex)
+        for col, kind in columns.items():
+            dtype = frame[col].dtype
+            expected = {"str": "str", "date": "datetime64[ns]", "float": "float64",
+                        "int": "int64", "Int64": "Int64"}[kind]
+            assert dtype == expected, f"{name}.{col} is {dtype}, expected {expected}"
+    # A little realistic noise beyond the contract.
+    assert {"technician", "notes"} <= set(tables["tickets"].columns)
+    assert {"dealer_name", "region"} <= set(tables["locations"].columns)
+
+
+def test_keys_are_unique_and_required_values_present(tables):
+    optional = {"hours_per_day", "retired_date", "parts_ready_at", "closed_at", "meter_hours",
+                "supersedes", "tier", "lat", "lon", "cost_per_shipment"}
+    for name, keys in KEYS.items():
+        frame = tables[name]
+        assert not frame.duplicated(keys).any(), name
+        for col in CONTRACT[name]:
+            if col not in optional:
+                assert frame[col].notna().all(), f"{name}.{col} has missing values"
+
+
+def test_references_resolve(tables):
+    m, tk, p, b, loc, ln, st = (tables[k] for k in
+                                ("machines", "tickets", "parts", "bom", "locations", "lanes",
+                                 "stock"))
+    ids = set(loc["location_id"])
+    assert set(m["location_id"]) <= ids
+    assert set(tk["location_id"]) <= ids
+    assert set(tk["serial"]) <= set(m["serial"])
+    assert set(tk["part_number"]) <= set(p["part_number"])
+    assert set(b["part_number"]) <= set(p["part_number"])
+    assert set(ln["from_id"]) | set(ln["to_id"]) <= ids
+    assert set(st["location_id"]) <= ids and set(st["part_number"]) <= set(p["part_number"])
+    # Every part is used by some model, under its own component.
+    assert set(p["part_number"]) == set(b["part_number"])
+    comp = b.merge(p[["part_number", "component"]], on="part_number", suffixes=("", "_p"))
+    assert (comp["component"] == comp["component_p"]).all()
+    # Supersession points at retired numbers, never at a current part.
+    sup = p["supersedes"].dropna()
+    assert len(sup) > 0 and not sup.isin(p["part_number"]).any()
+
+
+def test_values_and_dates_obey_the_rules(tables, sample):
+    as_of = sample[2]
+    m, tk, p, b, loc, ln, st = (tables[k] for k in
+                                ("machines", "tickets", "parts", "bom", "locations", "lanes",
+                                 "stock"))
+    assert (m["in_service_date"] < as_of).all()
+    assert (m["in_service_date"] == m["in_service_date"].dt.normalize()).all()
+    retired = m["retired_date"].dropna()
+    assert (retired == retired.dt.normalize()).all()
+    assert (retired > m.loc[retired.index, "in_service_date"]).all() and (retired < as_of).all()
+    hpd = m["hours_per_day"].dropna()
+    assert hpd.between(0, 24).all()
+
+    start = tk["serial"].map(m.set_index("serial")["in_service_date"])
+    assert (tk["opened_at"] >= start).all() and (tk["opened_at"] < as_of).all()
+    assert (tk["opened_at"].dt.second == 0).all() and tk["opened_at"].dt.hour.nunique() > 6
+    for col in ("parts_ready_at", "closed_at"):
+        later = tk[col].dropna()
+        assert (later >= tk.loc[later.index, "opened_at"]).all() and (later < as_of).all()
+    both = tk[["parts_ready_at", "closed_at"]].dropna()
+    assert (both["closed_at"] >= both["parts_ready_at"]).all()
+    assert (tk["quantity"] > 0).all() and (tk["meter_hours"].dropna() >= 0).all()
+
+    assert (p["unit_cost"] > 0).all() and p["lead_time_days"].between(5, 60).all()
+    assert (b["qty_per_replacement"] > 0).all()
+    assert (st["on_hand"] >= 0).all() and (st["on_order"] >= 0).all()
+    assert (ln[["lead_time_days", "cost_per_unit"]] >= 0).all().all()
+    assert (ln["cost_per_shipment"].dropna() >= 0).all() and (ln["from_id"] != ln["to_id"]).all()
+
+
+def test_locations_have_one_warehouse_and_tiered_dealers(tables):
+    loc = tables["locations"]
+    wh = loc[loc["kind"] == "warehouse"]
+    assert list(wh["location_id"]) == [WAREHOUSE_ID]
+    assert wh["tier"].isna().all()  # no market tier for the factory
+    dealers = loc[loc["kind"] == "dealer"]
+    assert set(loc["kind"]) == {"warehouse", "dealer"} and len(dealers) == 30
+    counts = dealers["tier"].value_counts()
+    assert set(counts.index) == {1, 2, 3, 4}
+    assert counts[1] < counts[3] and counts[1] < counts[4]
+    assert dealers["lat"].between(22, 45).all() and dealers["lon"].between(100, 122).all()
+    assert dealers["holding_rate"].between(0.2, 0.3).all()
+
+
+def test_lanes_serve_every_dealer_and_follow_distance(tables):
+    ln, loc = tables["lanes"], tables["locations"]
+    dealers = set(loc.loc[loc["kind"] == "dealer", "location_id"])
+    from_wh = ln[ln["from_id"] == WAREHOUSE_ID]
+    assert set(from_wh["to_id"]) == dealers and len(from_wh) == len(dealers)
+    assert not (ln["to_id"] == WAREHOUSE_ID).any()
+    d2d = ln[ln["from_id"] != WAREHOUSE_ID]
+    assert len(d2d) > 0
+    pairs = set(zip(d2d["from_id"], d2d["to_id"]))
+    assert all((b, a) in pairs for a, b in pairs)  # dealer lanes run both ways
+    # Further is slower and dearer.
+    assert stats.spearmanr(ln["distance_km"], ln["lead_time_days"]).statistic > 0.99
+    assert stats.spearmanr(ln["distance_km"], ln["cost_per_unit"]).statistic > 0.99
+
+
+def test_tickets_follow_the_bom_and_the_machine(tables):
+    tk, m, b = tables["tickets"], tables["machines"], tables["bom"]
+    by_serial = m.set_index("serial")
+    lines = tk.assign(machine_model=tk["serial"].map(by_serial["machine_model"]))
+    assert (lines["location_id"] == lines["serial"].map(by_serial["location_id"])).all()
+    # A ticket is one failure: one machine, one component, one time.
+    per = tk.groupby("ticket_id").agg(serials=("serial", "nunique"),
+                                      comps=("component", "nunique"),
+                                      times=("opened_at", "nunique"), lines=("part_number", "size"))
+    assert (per[["serials", "comps", "times"]] == 1).all().all()
+    # ...listing every part of the component's BOM, at the BOM quantity.
+    joined = lines.merge(b, on=["machine_model", "component", "part_number"], how="left")
+    assert (joined["quantity"] == joined["qty_per_replacement"]).all()
+    bom_lines = b.groupby(["machine_model", "component"]).size().rename("bom_lines")
+    first = _one_per_ticket(lines).join(per["lines"], on="ticket_id")
+    first = first.join(bom_lines, on=["machine_model", "component"])
+    assert (first["lines"] == first["bom_lines"]).all()
+    # Missing meter readings are missing for the whole ticket.
+    assert (tk.groupby("ticket_id")["meter_hours"].apply(lambda s: s.isna().nunique()) == 1).all()
+    assert 0.10 < first["meter_hours"].isna().mean() < 0.20
+
+
+# ---------------------------------------------------------------------------------------
+# Realism of the catalogue and the fleet
+# ---------------------------------------------------------------------------------------
+
+
+def test_catalogue_is_realistic(tables, truth):
+    b, p, life = tables["bom"], tables["parts"], truth["lifetimes"]
+    models = set(b["machine_model"])
+    assert {"EX20-mini", "EX200", "EX350", "WL50"} <= models
+    assert (b.groupby("machine_model")["component"].nunique() >= 15).all()
+    per_group = b.groupby(["machine_model", "component"]).size()
+    assert per_group.between(1, 3).all()
+    assert 150 <= len(p) <= 400
+    shared = b.groupby("part_number")["machine_model"].nunique()
+    assert (shared > 1).sum() > 20  # parts shared between models
+    assert life["shape"].min() < 0.9 and life["shape"].max() > 3.0
+    assert life["scale"].min() < 10_000 and life["scale"].max() > 50_000
+    # A family effect: a component's shape varies less across models than across parts.
+    within = life.groupby("component")["shape"].std().mean()
+    assert within < 0.25 * life["shape"].std()
+    cost = p.groupby("component")["unit_cost"].max()
+    assert cost["bucket_teeth"] < 100 < 2000 < cost["hydraulic_pump"]
+    teeth = b[b["component"] == "bucket_teeth"]["qty_per_replacement"]
+    assert teeth.max() >= 3
+
+
+def test_fleet_volume_and_history(tables, truth, sample):
+    m, tk = tables["machines"], tables["tickets"]
+    n_tickets = tk["ticket_id"].nunique()
+    assert 3_000 <= n_tickets <= 15_000
+    assert n_tickets == len(truth["failures"])
+    assert m["in_service_date"].min() >= sample[2] - pd.Timedelta(days=4 * 366)
+    assert 0.15 < m["hours_per_day"].isna().mean() < 0.25
+    assert 0.01 < m["retired_date"].notna().mean() < 0.03
+    assert m["machine_model"].nunique() >= 4
+
+
+def test_usage_is_higher_at_remote_tiers(truth):
+    tm = truth["machines"]
+    median = tm.groupby("tier")["hours_per_day"].median()
+    assert list(median.index) == [1, 2, 3, 4]
+    assert median.is_monotonic_increasing and median[4] > 1.2 * median[1]
+    assert tm["hours_per_day"].between(0.5, 20).all()
+    assert 4 <= tm["hours_per_day"].median() <= 10
+
+
+def test_reported_usage_is_the_true_usage(tables, truth):
+    m = tables["machines"].merge(truth["machines"], on="serial", suffixes=("", "_true"))
+    known = m["hours_per_day"].notna()
+    np.testing.assert_array_equal(m.loc[known, "hours_per_day"],
+                                  m.loc[known, "hours_per_day_true"])
+
+
+def test_parts_wait_longer_at_tier_3_and_4(tables):
+    first = _one_per_ticket(tables["tickets"])
+    tier = first["location_id"].map(tables["locations"].set_index("location_id")["tier"])
+    wait = (first["parts_ready_at"] - first["opened_at"]).dt.total_seconds() / 86_400
+    near = wait[tier.isin([1, 2])].median()
+    far = wait[tier.isin([3, 4])].median()
+    assert far > 2 * near
+
+
+def test_stock_covers_the_catalogue_at_the_warehouse_and_fast_movers_at_dealers(tables):
+    st, p = tables["stock"], tables["parts"]
+    wh = st[st["location_id"] == WAREHOUSE_ID]
+    assert len(wh) > 0.8 * len(p)
+    dealers = st[st["location_id"] != WAREHOUSE_ID]
+    assert dealers["location_id"].nunique() == 30
+    assert dealers.groupby("location_id").size().max() < len(p)
+    assert (st["on_hand"] == 0).any() and (st["on_hand"] > 0).mean() > 0.3
+    # Dealers stock what they use: bucket-teeth parts more often than ECUs.
+    comp = dealers["part_number"].map(p.set_index("part_number")["component"])
+    assert (comp == "bucket_teeth").sum() > (comp == "ecu").sum()
+
+
+@pytest.mark.parametrize("n_parts", [38, 120, 600])
+def test_n_parts_is_exact_and_all_in_the_bom(n_parts):
+    tables, truth, _ = generate_tables(n_machines=300, n_dealers=5, n_parts=n_parts)
+    p, b = tables["parts"], tables["bom"]
+    assert len(p) == n_parts and set(p["part_number"]) == set(b["part_number"])
+    assert (b.groupby("machine_model")["component"].nunique() >= 15).all()
+    assert set(truth["lifetimes"]["machine_model"]) == set(b["machine_model"])
+    if n_parts == 600:  # a big catalogue comes from more model variants
+        assert b["machine_model"].nunique() > 7
+
+
+# ---------------------------------------------------------------------------------------
+# The truth generated the data
+# ---------------------------------------------------------------------------------------
+
+
+def test_tickets_are_the_true_failures(tables, truth):
+    first = _one_per_ticket(tables["tickets"])
+    f = truth["failures"]
+    assert list(first["ticket_id"]) == list(f["ticket_id"])
+    assert (first["serial"] == f["serial"]).all() and (first["component"] == f["component"]).all()
+    assert (first["opened_at"] == f["failure_time"].dt.floor("min")).all()
+    seen = first["meter_hours"].notna()
+    np.testing.assert_allclose(first.loc[seen, "meter_hours"], f.loc[seen, "failure_hours"],
+                               atol=0.05 + 1e-9)
+    # Calendar time = operating hours / hours per day, to within the day.
+    tm = truth["machines"].set_index("serial")
+    days = (f["failure_time"] - f["serial"].map(tm["in_service_date"])).dt.total_seconds() / 86_400
+    np.testing.assert_array_equal(np.floor(days),
+                                  np.floor(f["failure_hours"] / f["serial"].map(tm["hours_per_day"])))
+
+
+def test_censored_ages_close_every_renewal_process(truth):
+    f, c, tm = truth["failures"], truth["censored"], truth["machines"]
+    assert c["n_failures"].sum() == len(f)
+    assert (c["age_hours"] > 0).all() and (c["age_hours"] <= c["total_hours"]).all()
+    last = f.groupby(["serial", "component"])["failure_hours"].max().rename("last")
+    cc = c.join(last, on=["serial", "component"])
+    expected = cc["total_hours"] - cc["last"].fillna(0.0)
+    np.testing.assert_allclose(cc["age_hours"], expected, rtol=1e-12)
+    # Lives chain: each starts where the previous one failed.
+    chained = f.sort_values(["serial", "component", "life"])
+    prev = chained.groupby(["serial", "component"])["failure_hours"].shift().fillna(0.0)
+    np.testing.assert_allclose(chained["start_hours"], prev)
+    total = f["serial"].map(tm.set_index("serial")["total_hours"])
+    assert (f["failure_hours"] < total).all()
+
+
+def _pit(f: pd.DataFrame, truth, shape_factor: float = 1.0) -> np.ndarray:
+    """F(life) / F(window) for observed lives: Uniform(0, 1) if lives are Weibull(truth).
+
+    A life that began at machine hours s is seen to end only if it ends before the
+    machine's total hours H; given that, its CDF is F(x) / F(H - s). So the probability
+    integral transform of every observed life is uniform, censoring accounted for.
+    """
+    life = truth["lifetimes"].set_index(["machine_model", "component"])
+    par = life.reindex(pd.MultiIndex.from_frame(f[["machine_model", "component"]]))
+    shape = par["shape"].to_numpy() * shape_factor
+    scale = par["scale"].to_numpy()
+    total = f["serial"].map(truth["machines"].set_index("serial")["total_hours"]).to_numpy()
+    x = f["failure_hours"].to_numpy() - f["start_hours"].to_numpy()
+    window = total - f["start_hours"].to_numpy()
+    return _weibull_cdf(x, shape, scale) / _weibull_cdf(window, shape, scale)
+
+
+def test_every_observed_life_is_weibull_with_the_true_parameters(truth):
+    u = _pit(truth["failures"], truth)
+    assert len(u) > 5_000
+    assert stats.kstest(u, "uniform").pvalue > 0.01
+    # The check has power: a shape 15 % off is rejected outright.
+    assert stats.kstest(_pit(truth["failures"], truth, 1.15), "uniform").pvalue < 1e-6
+
+
+def test_first_lives_in_the_tickets_match_truth_for_a_busy_group(tables, truth):
+    # From the public tables only (meter readings), plus the true usage to know how long
+    # each machine was watched: first bucket-teeth failures of the EX20-mini.
+    tk, m = tables["tickets"], tables["machines"]
+    first = _one_per_ticket(tk)
+    first = first.assign(machine_model=first["serial"].map(m.set_index("serial")["machine_model"]))
+    group = first[(first["component"] == "bucket_teeth")
+                  & (first["machine_model"] == "EX20-mini")]
+    first_life = group.sort_values("opened_at").drop_duplicates("serial")
+    first_life = first_life[first_life["meter_hours"].notna()]
+    assert len(first_life) > 100
+    par = truth["lifetimes"].set_index(["machine_model", "component"]).loc[
+        ("EX20-mini", "bucket_teeth")]
+    total = first_life["serial"].map(truth["machines"].set_index("serial")["total_hours"])
+    u = (_weibull_cdf(first_life["meter_hours"], par["shape"], par["scale"])
+         / _weibull_cdf(total, par["shape"], par["scale"]))
+    assert stats.kstest(u, "uniform").pvalue > 0.01
+
+
+def _cumulative_hazard(truth, shape_factor: float = 1.0) -> pd.DataFrame:
+    """Failures and true cumulative hazard Λ(time at risk) summed per group.
+
+    Over lives followed until failure or censoring, E[failures] = E[Σ Λ(time at risk)]
+    (the compensator of the counting process), whatever the shape: an exact check of the
+    rates, censored lives included.
+    """
+    f, c = truth["failures"], truth["censored"]
+    model = c["serial"].map(truth["machines"].set_index("serial")["machine_model"])
+    at_risk = pd.concat([
+        pd.DataFrame({"machine_model": f["machine_model"], "component": f["component"],
+                      "hours": f["life_hours"], "failed": 1}),
+        pd.DataFrame({"machine_model": model, "component": c["component"],
+                      "hours": c["age_hours"], "failed": 0}),
+    ], ignore_index=True)
+    par = truth["lifetimes"].set_index(["machine_model", "component"]).reindex(
+        pd.MultiIndex.from_frame(at_risk[["machine_model", "component"]]))
+    at_risk["hazard"] = (at_risk["hours"].to_numpy() / par["scale"].to_numpy()) ** (
+        par["shape"].to_numpy() * shape_factor)
+    return at_risk.groupby(["machine_model", "component"])[["failed", "hazard"]].sum()
+
+
+def test_failure_counts_match_the_true_cumulative_hazard(truth):
+    groups = _cumulative_hazard(truth)
+    n, expected = groups["failed"].sum(), groups["hazard"].sum()
+    assert n == len(truth["failures"])
+    assert abs(n - expected) < 4 * np.sqrt(n)
+    # Group by group, for the groups with enough failures to tell.
+    busy = groups[groups["failed"] >= 100]
+    assert len(busy) >= 10
+    z = (busy["failed"] - busy["hazard"]) / np.sqrt(busy["hazard"])
+    assert (z.abs() < 4.5).all(), z.sort_values()
+    # Electronics (shape < 1) too, where infant mortality dominates.
+    life = truth["lifetimes"].set_index(["machine_model", "component"])
+    early = groups[life.reindex(groups.index)["shape"] < 1.0]
+    assert abs(early["failed"].sum() - early["hazard"].sum()) < 4 * np.sqrt(early["failed"].sum())
+    # And the check has power: 10 % too steep a shape is far off.
+    wrong = _cumulative_hazard(truth, 1.10)
+    assert abs(n - wrong["hazard"].sum()) > 10 * np.sqrt(n)
+
+
+# ---------------------------------------------------------------------------------------
+# make_fleet
+# ---------------------------------------------------------------------------------------
+
+
+def test_make_fleet_validates_and_carries_the_truth():
+    data = pytest.importorskip("partsforecast.data")
+    if not hasattr(data, "Fleet"):
+        pytest.skip("partsforecast.data.Fleet is not written yet")
+    fleet = make_fleet(n_machines=400, n_dealers=6, seed=2)
+    tables, truth, as_of = generate_tables(n_machines=400, n_dealers=6, seed=2)
+    assert fleet.as_of == as_of
+    assert len(fleet.tickets) == len(tables["tickets"])
+    assert fleet.warehouse_id == WAREHOUSE_ID
+    pd.testing.assert_frame_equal(fleet.truth["lifetimes"], truth["lifetimes"])
