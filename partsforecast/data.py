@@ -251,11 +251,10 @@ def _missing(raw: pd.Series) -> np.ndarray:
     """True where a raw value means 'no value'."""
     if raw.dtype.kind in "fiumMb":
         return raw.isna().to_numpy().copy()
-    text = raw.astype("object")
-    miss = text.isna().to_numpy().copy()
+    miss = raw.isna().to_numpy().copy()
     strs = ~miss
     if strs.any():
-        lowered = text[strs].map(lambda v: str(v).strip().lower())
+        lowered = raw[strs].astype("str").str.strip().str.lower()
         miss[strs] = lowered.isin(_MISSING_TOKENS).to_numpy()
     return miss
 
@@ -273,16 +272,15 @@ def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
             conv = vals.astype("object").where(~integral, vals[integral].astype("int64"))
             obj[keep] = conv.map(lambda v: str(v).strip())
         else:
-            obj[keep] = obj[keep].map(lambda v: str(v).strip())
+            obj[keep] = raw[keep].astype("str").str.strip()
         obj[miss] = np.nan
         return pd.Series(obj, index=raw.index, dtype="str"), np.zeros(len(raw), bool)
     if kind in ("float", "int"):
         if raw.dtype.kind in "fiub":
             out = raw.astype("float64")
         else:
-            text = raw.astype("object").where(~miss, None)
-            out = pd.to_numeric(text.map(lambda v: v.strip() if isinstance(v, str) else v),
-                                errors="coerce").astype("float64")
+            text = raw.astype("str").str.strip().where(~miss, None)
+            out = pd.to_numeric(text, errors="coerce").astype("float64")
         bad = ~miss & ~np.isfinite(out.to_numpy())
         if kind == "int":
             vals = out.to_numpy()
@@ -295,8 +293,7 @@ def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
             if getattr(raw.dt, "tz", None) is not None:
                 out = raw.dt.tz_convert("UTC").dt.tz_localize(None)
         else:
-            text = raw.astype("object").where(~miss, None)
-            text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+            text = raw.astype("str").str.strip().where(~miss, None)
             out = pd.to_datetime(text, format="ISO8601", errors="coerce")
             if getattr(out.dt, "tz", None) is not None:
                 out = out.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -383,8 +380,10 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
                      "remove or merge the repeated rows", shown)
 
     def ref(table, column, target, target_col, what):
-        known = t[target][target_col]
-        mask = t[table][column].notna().to_numpy() & ~t[table][column].isin(known).to_numpy()
+        known = pd.Index(t[target][target_col].dropna().unique())
+        values = t[table][column]
+        # Index.get_indexer hashes once; Series.isin on Arrow strings goes through Python objects.
+        mask = values.notna().to_numpy() & (known.get_indexer(values) < 0)
         rule(table, mask, column, f"unknown {what}: not in {target}.{target_col}")
 
     m, tk, p, b, loc = (t[k] for k in ("machines", "tickets", "parts", "bom", "locations"))

@@ -1,0 +1,265 @@
+"""Tests of the metrics and backtests in partsforecast.evaluate: hand-computed values on
+small arrays, the long-format evaluate(), and rolling-origin backtests without peeking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from partsforecast import evaluate as ev
+from partsforecast import intermittent as it
+
+Y = [1, 2, 3]
+YHAT = [2, 2, 2]
+TRAIN = [1, 3, 2, 4]  # naive abs diffs 2, 1, 2 (mean 5/3); squared 4, 1, 4 (mean 3)
+
+
+# ---------------------------------------------------------------------------------------
+# Array metrics, hand-computed
+# ---------------------------------------------------------------------------------------
+
+
+def test_mase_hand_computed():
+    # mean |e| = 2/3 over the naive scale 5/3 (Hyndman & Koehler 2006)
+    assert ev.mase(Y, YHAT, TRAIN) == pytest.approx(0.4)
+    # seasonal naive (m = 2): diffs |2 - 1|, |4 - 3| -> scale 1
+    assert ev.mase(Y, YHAT, TRAIN, seasonality=2) == pytest.approx(2 / 3)
+
+
+def test_rmsse_hand_computed():
+    # mean e^2 = 2/3 over the squared naive scale 3 (M5 guidelines)
+    assert ev.rmsse(Y, YHAT, TRAIN) == pytest.approx(np.sqrt(2 / 9))
+
+
+def test_scaled_metrics_zero_scale_and_ragged_training():
+    assert ev.mase([1, 0], [0, 0], [2, 2, 2]) == np.inf
+    assert np.isnan(ev.mase([0, 0], [0, 0], [2, 2, 2]))
+    # Two series as rows; the second's history is shorter (NaN padding is ignored).
+    train = np.array([[1, 3, 2, 4], [np.nan, 0, 2, 0]], dtype=float)
+    got = ev.mase(np.array([Y, [0, 1, 0]]), np.array([YHAT, [1, 1, 1]]), train)
+    np.testing.assert_allclose(got, [0.4, (2 / 3) / 2])
+    with pytest.raises(ValueError, match="more than seasonality"):
+        ev.mase(Y, YHAT, [1], seasonality=1)
+
+
+def test_mae_rmse():
+    assert ev.mae(Y, YHAT) == pytest.approx(2 / 3)
+    assert ev.rmse(Y, YHAT) == pytest.approx(np.sqrt(2 / 3))
+
+
+def test_bias_sign_and_relative():
+    y, yhat = [0, 2, 4], [1, 1, 1]  # yhat - y = 1, -1, -3
+    assert ev.bias(y, yhat) == pytest.approx(-1.0)  # under-forecast -> negative
+    assert ev.bias(y, yhat, relative=True) == pytest.approx(-0.5)  # -3 / 6
+    assert ev.bias([1, 1], [2, 2]) == pytest.approx(1.0)
+
+
+def test_weighted_quantile_loss_hand_computed():
+    y = [0, 2, 4]
+    q = {0.5: [1, 1, 1], 0.9: [2, 2, 2]}
+    # tau 0.5: pinball 0.5, 0.5, 1.5 = 2.5 -> 2 * 2.5 / 6; tau 0.9: 0.2, 0, 1.8 = 2 -> 4/6
+    per = ev.weighted_quantile_loss(y, q, per_level=True)
+    assert per[0.5] == pytest.approx(5 / 6)
+    assert per[0.9] == pytest.approx(4 / 6)
+    assert ev.weighted_quantile_loss(y, q) == pytest.approx(0.75)
+    # A perfect median forecast has zero loss at 0.5.
+    assert ev.weighted_quantile_loss(y, {0.5: y}) == 0.0
+    with pytest.raises(ValueError, match=r"in \(0, 1\)"):
+        ev.weighted_quantile_loss(y, {90: y})
+
+
+def test_interval_coverage_inclusive():
+    assert ev.interval_coverage([0, 2, 4], [0, 0, 0], [1, 2, 3]) == pytest.approx(2 / 3)
+
+
+def test_periods_in_stock_hand_computed():
+    # yhat - y = 1, -1, -3; stock after each period 1, 0, -3 -> PIS = -2 (shortage)
+    assert ev.periods_in_stock([0, 2, 4], [1, 1, 1]) == pytest.approx(-2.0)
+    # One unit too many in period 1 of 4 is carried for 4 periods.
+    assert ev.periods_in_stock([0, 0, 0, 0], [1, 0, 0, 0]) == pytest.approx(4.0)
+    assert ev.periods_in_stock([0, 0, 0, 0], [0, 0, 0, 1]) == pytest.approx(1.0)
+    assert ev.periods_in_stock([0, 2, 4], [1, 1, 1], scale=2.0) == pytest.approx(-1.0)
+    got = ev.periods_in_stock(np.array([[0, 2, 4], [0, 0, 0]]), np.array([[1, 1, 1], [1, 0, 0]]))
+    np.testing.assert_allclose(got, [-2.0, 3.0])
+
+
+# ---------------------------------------------------------------------------------------
+# Long format
+# ---------------------------------------------------------------------------------------
+
+
+def _dates(n, start="2024-01-01"):
+    return pd.date_range(start, periods=n, freq="MS")
+
+
+@pytest.fixture
+def frames():
+    train = pd.DataFrame({
+        "unique_id": ["a"] * 4 + ["b"] * 3,
+        "ds": list(_dates(4)) + [_dates(4)[0], _dates(4)[2], _dates(4)[3]],  # b skips Feb
+        "y": [1, 3, 2, 4, 2, 0, 1],
+    })
+    test = pd.DataFrame({
+        "unique_id": ["a"] * 3 + ["b"] * 3,
+        "ds": list(_dates(3, "2024-05-01")) * 2,
+        "y": [1, 2, 3, 0, 2, 4],
+        "m1": [2, 2, 2, 1, 1, 1],
+        "m2": [1, 2, 3, 0, 0, 0],
+    })
+    return train, test
+
+
+def test_evaluate_matches_array_metrics(frames):
+    train, test = frames
+    shuffled = test.sample(frac=1, random_state=1)  # order must not matter (PIS)
+    out = ev.evaluate(shuffled, train, metrics=["mase", "rmsse", "bias", "relative_bias",
+                                                "pis", "spis", "mae", "rmse"])
+    assert list(out.columns) == ["unique_id", "metric", "m1", "m2"]
+    got = out.set_index(["unique_id", "metric"])
+    # b's history with the missing Feb as zero: 2, 0, 0, 1 -> naive diffs 2, 0, 1
+    hist = {"a": [1, 3, 2, 4], "b": [2, 0, 0, 1]}
+    for uid, g in test.groupby("unique_id"):
+        for m in ("m1", "m2"):
+            y, f = g["y"].to_numpy(), g[m].to_numpy()
+            want = {
+                "mase": ev.mase(y, f, hist[uid]), "rmsse": ev.rmsse(y, f, hist[uid]),
+                "bias": ev.bias(y, f), "relative_bias": ev.bias(y, f, relative=True),
+                "pis": ev.periods_in_stock(y, f),
+                "spis": ev.periods_in_stock(y, f, scale=np.mean(hist[uid])),
+                "mae": ev.mae(y, f), "rmse": ev.rmse(y, f),
+            }
+            for metric, v in want.items():
+                assert got.loc[(uid, metric), m] == pytest.approx(v), (uid, m, metric)
+    assert got.loc[("a", "mase"), "m1"] == pytest.approx(0.4)
+
+
+def test_evaluate_distribution_columns(frames):
+    _, test = frames
+    dist = test[["unique_id", "ds", "y"]].assign(
+        mean=[1, 1, 1, 1, 1, 1], **{"q0.5": [1, 1, 1, 1, 1, 1], "q0.9": [2, 2, 2, 2, 2, 2],
+                                   "m1-lo-80": [0] * 6, "m1-hi-80": [1, 2, 2, 1, 1, 1]},
+        m1=test["m1"])
+    out = ev.evaluate(dist, metrics=["wql", "qcov", "coverage", "bias"])
+    got = out.set_index(["unique_id", "metric"])
+    yb = [0, 2, 4]
+    assert got.loc[("b", "wql"), "mean"] == pytest.approx(
+        ev.weighted_quantile_loss(yb, {0.5: [1, 1, 1], 0.9: [2, 2, 2]}))
+    assert got.loc[("b", "qcov-0.9"), "mean"] == pytest.approx(2 / 3)
+    assert got.loc[("a", "qcov-0.5"), "mean"] == pytest.approx(1 / 3)
+    assert got.loc[("a", "coverage-80"), "m1"] == pytest.approx(2 / 3)  # 1, 2 in; 3 out
+    assert np.isnan(got.loc[("a", "coverage-80"), "mean"])
+    assert got.loc[("a", "bias"), "mean"] == pytest.approx(-1.0)
+    assert set(out.columns) == {"unique_id", "metric", "mean", "m1"}
+
+
+def test_evaluate_on_forecast_distribution_output():
+    hist = pd.DataFrame({"unique_id": "p", "ds": _dates(12), "y": [0, 2, 0, 1, 0, 0, 3, 0, 1, 0,
+                                                                     0, 2]})
+    fd = it.forecast_distribution(hist, 3, method="sba", quantiles=(0.5, 0.9))
+    fd["y"] = [0, 1, 4]
+    out = ev.evaluate(fd, hist, metrics=["mase", "wql", "qcov"])
+    assert list(out.columns) == ["unique_id", "metric", "mean"]
+    assert out["metric"].tolist() == ["mase", "wql", "qcov-0.5", "qcov-0.9"]
+
+
+def test_evaluate_by_cutoff_and_errors(frames):
+    train, test = frames
+    bt = pd.concat([test.assign(cutoff=1), test.assign(cutoff=2, m1=test["m1"] + 1)])
+    out = ev.evaluate(bt, metrics=["bias"], by=["unique_id", "cutoff"])
+    assert len(out) == 4
+    assert out.set_index(["unique_id", "cutoff"]).loc[("a", 2), "m1"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="pass train_df"):
+        ev.evaluate(test, metrics=["mase"])
+    with pytest.raises(ValueError, match="include 'unique_id' in by"):
+        ev.evaluate(bt, train, metrics=["rmsse"], by="cutoff")
+    with pytest.raises(ValueError, match="unknown metric 'mape'"):
+        ev.evaluate(test, metrics=["mape"])
+    with pytest.raises(ValueError, match="missing column 'y'"):
+        ev.evaluate(test.drop(columns="y"))
+    with pytest.raises(ValueError, match="'c' is in df but not in train_df"):
+        ev.evaluate(test.replace({"unique_id": {"b": "c"}}), train, metrics=["mase"])
+
+
+# ---------------------------------------------------------------------------------------
+# Backtests
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history():
+    rng = np.random.default_rng(5)
+    frames = []
+    for i, (start, n) in enumerate([("2021-01-01", 36), ("2021-07-01", 30), ("2022-06-01", 12)]):
+        y = (rng.random(n) < 0.4) * rng.integers(1, 6, n)
+        frames.append(pd.DataFrame({"unique_id": f"p{i}", "ds": _dates(n, start), "y": y.astype(float)}))
+    df = pd.concat(frames, ignore_index=True)
+    return df[(df["y"] > 0) | (df.index % 7 == 0) | df["ds"].eq(df["ds"].max())]  # holes = zeros
+
+
+def _dense(df):
+    """Every series on its full monthly span, holes as zero demand."""
+    parts = []
+    for uid, g in df.groupby("unique_id"):
+        span = pd.date_range(g["ds"].min(), g["ds"].max(), freq="MS")
+        s = g.set_index("ds")["y"].reindex(span, fill_value=0.0)
+        parts.append(pd.DataFrame({"unique_id": uid, "ds": span, "y": s.to_numpy()}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_backtest_no_peeking(history):
+    dense = _dense(history)
+    calls = []
+    # data end 2023-12; h=3, step=3, 3 windows -> origins 2023-03, 2023-06, 2023-09
+    expected_cutoffs = list(pd.date_range("2023-03-01", periods=3, freq="3MS"))
+
+    def spy(train, h):
+        cutoff = expected_cutoffs[len(calls)]
+        if (train["ds"] > cutoff).any():
+            raise AssertionError(f"forecaster saw data after the origin {cutoff}")
+        # ... and everything up to it, holes filled with zeros
+        want = dense[dense["ds"] <= cutoff].reset_index(drop=True)
+        pd.testing.assert_frame_equal(train[["unique_id", "ds", "y"]], want, check_dtype=False)
+        calls.append(cutoff)
+        return it.forecast(train, h, methods=["sba", "naive"])
+
+    out = ev.backtest(history, h=3, n_windows=3, step=3, forecaster=spy)
+    assert calls == expected_cutoffs
+    assert list(out.columns) == ["cutoff", "unique_id", "ds", "y", "sba", "naive"]
+    assert (out["ds"] > out["cutoff"]).all()
+    assert (out["ds"] <= out["cutoff"] + pd.DateOffset(months=3)).all()
+    assert sorted(out["cutoff"].unique()) == expected_cutoffs
+
+
+def test_backtest_actuals_and_refit(history):
+    out = ev.backtest(history, h=2, n_windows=2, step=1, forecaster=["croston"])
+    dense = it._to_panel(history)
+    # actuals: the row's y, or 0 for a hole inside the series
+    lookup = history.set_index(["unique_id", "ds"])["y"]
+    for r in out.itertuples():
+        assert r.y == lookup.get((r.unique_id, r.ds), 0.0)
+    # each window's forecast equals a fresh fit on the (dense) data up to its cutoff
+    full = _dense(history)
+    for cutoff, g in out.groupby("cutoff"):
+        fit = it.forecast(full[full["ds"] <= cutoff], 2, methods=["croston"])
+        merged = g.merge(fit, on=["unique_id", "ds"], suffixes=("", "_ref"))
+        assert len(merged) == len(g)
+        np.testing.assert_allclose(merged["croston"], merged["croston_ref"])
+    # windows overlap with step=1: origins 2023-09 and 2023-10 (data end 2023-12, h=2)
+    assert sorted(out["cutoff"].unique()) == [pd.Timestamp("2023-09-01"), pd.Timestamp("2023-10-01")]
+    # p2 ended 2023-05: no actuals in these windows, so no rows
+    assert set(out["unique_id"]) == {"p0", "p1"}
+    assert dense.y.shape[1] == 3
+    metr = ev.evaluate(out, history, metrics=["mase", "bias"], by=["unique_id", "cutoff"])
+    assert set(metr["metric"]) == {"mase", "bias"}
+
+
+def test_backtest_errors(history):
+    with pytest.raises(ValueError, match="reduce n_windows, step or h"):
+        ev.backtest(history, h=12, n_windows=10)
+    with pytest.raises(ValueError, match="h must be a positive integer"):
+        ev.backtest(history, h=0)
+    with pytest.raises(ValueError, match="unknown method"):
+        ev.backtest(history, h=1, forecaster="arima")
+    with pytest.raises(ValueError, match="must return a DataFrame"):
+        ev.backtest(history, h=1, forecaster=lambda tr, h: None)
