@@ -12,6 +12,9 @@ The public API, stage by stage (see ``DESIGN.md``):
 
 from partsforecast.data import Fleet, InputError, read_fleet
 from partsforecast.samples import load_sample, make_fleet
+from partsforecast.reliability import FailureModel
+from partsforecast.demand import forecast_demand, lead_time_demand
+from partsforecast import intermittent, evaluate
 
 __version__ = "0.1.0"
 
@@ -21,5 +24,10 @@ __all__ = [
     "read_fleet",
     "make_fleet",
     "load_sample",
+    "FailureModel",
+    "forecast_demand",
+    "lead_time_demand",
+    "intermittent",
+    "evaluate",
     "__version__",
 ]

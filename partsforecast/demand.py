@@ -374,7 +374,7 @@ def _sum_cells(groups: pd.DataFrame, per_period: np.ndarray) -> pd.DataFrame:
     sums = np.zeros((len(uniq), P))
     for p in range(P):  # a loop over periods (≤ a few dozen), each a bincount over machines
         sums[:, p] = np.bincount(codes, weights=per_period[:, p], minlength=len(uniq))
-    frame = uniq.to_frame(index=False)
+    frame = uniq.to_frame(index=False, name=list(groups.columns))
     out = frame.loc[np.repeat(np.arange(len(uniq)), P)].reset_index(drop=True)
     out["period_idx"] = np.tile(np.arange(P), len(uniq))
     out["mean"] = sums.ravel()
@@ -433,7 +433,7 @@ def _distribution(cells: pd.DataFrame, keys: list[str], quantiles: Sequence[floa
     cells = cells.assign(q_mean=cells["mean"] * cells["qty"], q_var=cells["mean"] * cells["qty"] ** 2)
     codes, uniq = pd.MultiIndex.from_frame(cells[keys + ["period_idx"]]).factorize()
     n = len(uniq)
-    out = uniq.to_frame(index=False)
+    out = uniq.to_frame(index=False, name=keys + ["period_idx"])
     out["mean"] = np.bincount(codes, weights=cells["q_mean"].to_numpy(), minlength=n)
     out["var"] = np.bincount(codes, weights=cells["q_var"].to_numpy(), minlength=n)
     qty = cells["qty"].to_numpy(np.int64)
