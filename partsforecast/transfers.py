@@ -1,0 +1,1114 @@
+"""Stock transfers between the factory warehouse and the dealers (an LP/MILP built with pulp).
+
+Given what sits where today (on hand and on order) and the target (base-stock) level of every
+(location, part), :func:`plan_transfers` finds the moves -- factory -> dealer and
+dealer -> dealer, only along lanes that exist -- that close the dealers' gaps at least cost,
+and :func:`dealer_transfer_files` cuts the plan into one table per dealer for
+``transfers/<location_id>.csv``.
+
+The model
+---------
+Per part, stock flows from *sources* to *receivers* along lanes:
+
+* **receivers** are dealers whose inventory position ``on_hand + on_order`` is below target;
+  their gap is ``target - position``;
+* **sources** are the factory warehouse and the dealers whose position is above target, and
+  only stock *on hand* can be shipped (on-order stock counts toward a position but is not
+  on a shelf yet).  A source ships its surplus ``position - target`` freely; every unit it
+  ships beyond that takes it below its own target and is charged as a shortage at the source,
+  so a source dips below target only when the receiver's shortage costs more (see the
+  fairness rule below) than the source's own plus the freight;
+* nothing flows into the warehouse and receivers do not pass stock on, so there are no
+  chains.
+
+The objective is freight (``cost_per_unit`` per unit; with ``use_fixed_costs`` also
+``cost_per_shipment`` per lane used, one shipment carrying all parts on that lane) plus the
+shortage penalty of every location after the moves.  Without fixed costs the constraint
+matrix is the incidence matrix of a bipartite graph (source rows x receiver rows) plus unit
+columns for the shortage segments, hence totally unimodular: with integer data every vertex
+of the LP is integral and the simplex answer is a whole-unit plan (checked on every solve).
+With fixed costs the model is a MILP with one binary per lane and integer quantities.
+
+Fairness rule (urgency)
+-----------------------
+Each unit short at a location costs more the deeper the location already is below target.
+With ``w`` the location's shortage cost per unit, ``T`` its target and ``phi`` the
+``fairness`` setting, the ``k``-th unit short costs::
+
+    w * (1 + phi * k / T)        k = 1, 2, ... units below target
+
+so the marginal value of delivering one more unit to a dealer that is ``s`` units short is
+its *urgency* ``w * (1 + phi * s / T)``.  Scarce stock therefore goes to the highest urgency
+net of freight, one unit at a time:
+
+* two dealers with the same ``w`` and target and the same freight get equal shares (to one
+  unit) -- in general equally weighted dealers are brought to equal *fill fractions*
+  ``position / target``;
+* a dealer whose ``w`` is at least ``1 + phi`` times another's is served completely first
+  (its least urgent unit still beats the other's most urgent one); smaller weight ratios
+  trade off against the fill-fraction gap.
+
+``w`` is the ``shortage_cost`` column of ``levels`` when given, else
+``tier_weight[tier] * (shortage_base_cost + shortage_cost_rate * unit_cost)`` with tier
+weights ``{1: 2.0, 2: 1.5, 3: 1.25, 4: 1.0}`` by default (a stock-out idles more machines at a
+large provincial-capital dealer than at a township one) and ``warehouse_weight`` for the
+factory.
+
+Solver status
+-------------
+pulp reports a HiGHS run stopped by its time limit as "Optimal" (and a CBC run with a
+solution as "Optimal" too); :class:`TransferReport` instead reads the solver's own model
+status and MIP gap: ``"optimal"`` only when the solver proved optimality (within
+``mip_gap``), ``"feasible"`` with the solver's gap when a limit stopped it with a plan in
+hand, ``"not solved"`` when it stopped without one, ``"infeasible"`` never for a valid input
+(doing nothing is always feasible).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, NoReturn
+
+import numpy as np
+import pandas as pd
+import pulp
+
+__all__ = [
+    "TransferReport",
+    "TransferPlan",
+    "plan_transfers",
+    "dealer_transfer_files",
+    "TRANSFER_COLUMNS",
+    "DEALER_FILE_COLUMNS",
+    "DEFAULT_TIER_WEIGHTS",
+]
+
+#: Columns of :attr:`TransferPlan.transfers`, in order.
+TRANSFER_COLUMNS = ("transfer_id", "part_number", "from_id", "to_id", "quantity", "ship_by",
+                    "lead_time_days", "cost", "reason")
+#: Columns of each table of :func:`dealer_transfer_files` (``transfers/<location_id>.csv``).
+DEALER_FILE_COLUMNS = ("transfer_id", "direction", "part_number", "from_id", "to_id",
+                       "quantity", "ship_by", "lead_time_days", "cost", "reason")
+#: Shortage weight per dealer tier (1 = provincial capital ... 4 = county/township).
+DEFAULT_TIER_WEIGHTS: Mapping[int, float] = {1: 2.0, 2: 1.5, 3: 1.25, 4: 1.0}
+
+# Shortage is priced in unit-wide segments (exact fairness to one unit); a gap larger than
+# this is cut into this many integer-wide segments instead, so a huge target cannot blow up
+# the model (fairness then holds to one segment width).
+_MAX_SEGMENTS = 50
+# A solved LP value this far from an integer means the total-unimodularity argument failed.
+_INT_TOL = 1e-6
+# Load the model into HiGHS from its arrays (True) or through pulp's per-column HiGHS API.
+_BULK_HIGHS = True
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransferReport:
+    """What the solver did and what the plan achieves.
+
+    Attributes
+    ----------
+    status : str
+        ``"optimal"`` (proved optimal within ``mip_gap``), ``"feasible"`` (a limit stopped the
+        solver with a plan in hand; see ``gap``), ``"infeasible"`` or ``"not solved"``.
+    objective : float
+        Freight (+ fixed costs when used) + shortage penalty of the returned plan, including
+        the penalty of gaps no lane can reach.  NaN when not solved.
+    gap : float
+        Relative MIP gap reported by the solver (0 for an optimal LP, NaN when unknown).
+    solver : str
+        ``"HiGHS"`` or ``"CBC"``.
+    solver_status : str
+        The solver's own status text (e.g. ``"Time limit reached"``).
+    build_seconds, solve_seconds : float
+        Wall-clock seconds to prepare and build the pulp model / to solve it and read the
+        answer back.
+    n_variables, n_constraints, n_integer : int
+        Model size (``n_integer`` counts integer and binary variables).
+    shortage_units_before, unmet_shortage_units : int
+        Units dealers are below target before / after the moves.
+    units_moved : int
+        Units in all transfers.
+    below_target_units_at_sources : int
+        Units sources ship out of their own target stock (see the fairness rule).
+    transport_cost : float
+        Sum of the ``cost`` column of the transfers.
+    shortage_cost_before, shortage_cost_after : float
+        Shortage penalty (fairness-weighted) of all locations before and after the moves.
+    time_limit, mip_gap : float
+        The limits the solver was given.
+    message : str
+        Notes (solver fallback, why the model was not solved, ...).
+    """
+
+    status: str
+    objective: float
+    gap: float
+    solver: str
+    solver_status: str
+    build_seconds: float
+    solve_seconds: float
+    n_variables: int
+    n_constraints: int
+    n_integer: int
+    shortage_units_before: int
+    unmet_shortage_units: int
+    units_moved: int
+    below_target_units_at_sources: int
+    transport_cost: float
+    shortage_cost_before: float
+    shortage_cost_after: float
+    time_limit: float
+    mip_gap: float
+    message: str = ""
+
+    def __str__(self) -> str:
+        gap = "n/a" if math.isnan(self.gap) else f"{self.gap:.2%}"
+        return (
+            f"transfers: {self.status} ({self.solver}: {self.solver_status}, gap {gap}); "
+            f"{self.units_moved} units moved, shortage {self.shortage_units_before} -> "
+            f"{self.unmet_shortage_units} units; objective {self.objective:,.2f}; "
+            f"model {self.n_variables} vars ({self.n_integer} integer) x "
+            f"{self.n_constraints} rows, build {self.build_seconds:.2f}s, "
+            f"solve {self.solve_seconds:.2f}s"
+            + (f"; {self.message}" if self.message else "")
+        )
+
+
+@dataclass
+class TransferPlan:
+    """The moves and the report of :func:`plan_transfers`.
+
+    Attributes
+    ----------
+    transfers : pandas.DataFrame
+        One row per (lane, part) move, columns :data:`TRANSFER_COLUMNS`, most urgent first.
+    report : TransferReport
+    warehouse_id : str
+    problem : pulp.LpProblem
+        The model as solved, with the solver's values on its variables (e.g.
+        ``plan.problem.writeLP("transfers.lp")`` to inspect it).
+    """
+
+    transfers: pd.DataFrame
+    report: TransferReport
+    warehouse_id: str = ""
+    problem: pulp.LpProblem | None = field(default=None, repr=False)
+
+    def by_location(self) -> dict[str, pd.DataFrame]:
+        """Each dealer's own table (see :func:`dealer_transfer_files`)."""
+        return dealer_transfer_files(self.transfers, self.warehouse_id)
+
+
+# ---------------------------------------------------------------------------------------
+# Input checks
+# ---------------------------------------------------------------------------------------
+
+
+def _fail(msg: str) -> NoReturn:
+    raise ValueError(msg)
+
+
+def _require_columns(frame: Any, table: str, required: tuple[str, ...], hint: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        _fail(f"{table} must be a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        _fail(f"{table} is missing column(s) {missing} (it has {list(frame.columns)}); {hint}")
+
+
+def _ids(frame: pd.DataFrame, table: str, col: str) -> np.ndarray:
+    s = frame[col]
+    bad = s.isna().to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        _fail(f"{table}.{col} is missing in {int(bad.sum())} row(s), e.g. row "
+              f"{frame.index[i]!r}: give every row an identifier")
+    return s.astype(str).to_numpy(dtype=object)
+
+
+def _numbers(frame: pd.DataFrame, table: str, col: str, *, whole: bool, what: str,
+             keys: np.ndarray | None = None) -> np.ndarray:
+    """A non-negative finite (whole) numeric column, or ValueError naming the first bad row."""
+    raw = frame[col]
+    vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+    def where(mask: np.ndarray) -> str:
+        i = int(np.flatnonzero(mask)[0])
+        key = f" ({keys[i]})" if keys is not None else ""
+        return f"{int(mask.sum())} row(s), e.g. row {frame.index[i]!r}{key} = {raw.iloc[i]!r}"
+
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        _fail(f"{table}.{col} is missing or not a number in {where(bad)}: {what}")
+    bad = vals < 0
+    if bad.any():
+        _fail(f"{table}.{col} is negative in {where(bad)}: {what} cannot be negative; "
+              f"fix the source table")
+    if whole:
+        bad = vals != np.round(vals)
+        if bad.any():
+            _fail(f"{table}.{col} is not a whole number in {where(bad)}: {what} counts units")
+    return vals
+
+
+def _check_scalar(name: str, value: Any, low: float, *, strict: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if isinstance(value, bool) or not math.isfinite(v) or v < low or (strict and v == low):
+        rel = ">" if strict else ">="
+        _fail(f"{name} must be a finite number {rel} {low}, got {value!r}")
+    return v
+
+
+def _series_lookup(series: Any, keys: np.ndarray, name: str, index_name: str,
+                   hint: str) -> np.ndarray:
+    if not isinstance(series, pd.Series):
+        _fail(f"{name} must be a pandas Series indexed by {index_name}, "
+              f"got {type(series).__name__}")
+    s = series.copy()
+    s.index = s.index.astype(str)
+    if s.index.has_duplicates:
+        dup = s.index[s.index.duplicated()][0]
+        _fail(f"{name} has duplicate {index_name} {dup!r}: give one value per {index_name}")
+    uniq = np.unique(keys)
+    missing = pd.Index(uniq).difference(s.index)
+    if len(missing):
+        _fail(f"{name} has no value for {index_name} {list(missing[:5])}"
+              f"{' ...' if len(missing) > 5 else ''} ({len(missing)} missing); {hint}")
+    return s.reindex(keys).to_numpy()
+
+
+# ---------------------------------------------------------------------------------------
+# Model building blocks (all vectorised)
+# ---------------------------------------------------------------------------------------
+
+
+def _segments(owner: np.ndarray, n_units: np.ndarray, offset: np.ndarray, w: np.ndarray,
+              target: np.ndarray, phi: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Shortage segments of each owner: (owner of each segment, width, cost per unit).
+
+    Owner ``o`` can be short by up to ``n_units[o]`` more units on top of ``offset[o]``
+    units already short; the ``k``-th unit short costs ``w (1 + phi k / T)``.  Segments are
+    one unit wide unless an owner has more than ``_MAX_SEGMENTS`` units, which are then
+    cut into ``_MAX_SEGMENTS`` near-equal integer widths priced at their middle unit.
+    """
+    n_seg = np.minimum(n_units, _MAX_SEGMENTS)
+    seg_owner = np.repeat(owner, n_seg)
+    idx = np.repeat(np.arange(owner.size), n_seg)
+    first = np.cumsum(n_seg) - n_seg
+    k = np.arange(seg_owner.size) - first[idx]  # 0-based segment number within its owner
+    base, rem = np.divmod(n_units, np.maximum(n_seg, 1))
+    width = base[idx] + (k < rem[idx])
+    # units before this segment: k full widths, plus one for each earlier wider segment
+    lo = k * base[idx] + np.minimum(k, rem[idx])
+    mid = offset[idx] + lo + (width + 1) / 2.0
+    cost = w[idx] * (1.0 + phi * mid / target[idx])
+    return seg_owner, width.astype(np.int64), cost
+
+
+def _penalty(w: np.ndarray, target: np.ndarray, short_from: np.ndarray,
+             short_to: np.ndarray, phi: float) -> np.ndarray:
+    """Exact penalty of going from ``short_from`` to ``short_to`` units short (to >= from)."""
+    a, b = short_from.astype(float), short_to.astype(float)
+    n = b - a
+    # sum_{k=a+1}^{b} (1 + phi k / T) = n + phi (b(b+1) - a(a+1)) / (2T)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tri = np.where(target > 0, (b * (b + 1) - a * (a + 1)) / (2.0 * target), 0.0)
+    return w * (n + phi * tri)
+
+
+def _csr(rows: np.ndarray, cols: np.ndarray, coefs: np.ndarray, n_rows: int):
+    """COO triplets sorted by row; returns (cols, coefs, row pointer)."""
+    order = np.argsort(rows, kind="stable")
+    ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=ptr[1:])
+    return cols[order], coefs[order], ptr
+
+
+def _new_vars(prob: pulp.LpProblem, prefix: str, n: int, low: float | None,
+              up: float | None, cat: str) -> list:
+    """``n`` pulp variables named ``<prefix><zero-padded index>`` in one bulk call.
+
+    Zero padding keeps pulp's name-sorted column order equal to our array order.
+    """
+    if n == 0:
+        return []
+    names = [f"{i:07d}" for i in range(n)]
+    if hasattr(prob, "add_variable_dicts"):  # pulp >= 3.3 (the PuLP 4 API)
+        d = prob.add_variable_dicts(prefix, names, low, up, cat)
+    else:  # pragma: no cover - older pulp
+        d = pulp.LpVariable.dicts(prefix, names, low, up, cat)
+    return list(d.values())
+
+
+# ---------------------------------------------------------------------------------------
+# The model as arrays, then as a pulp problem
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Model:
+    """The transfer model as arrays; columns are ``x`` arcs | shortage segments | ``y`` lanes.
+
+    Rows: one per receiver (``sum x_in + sum u = gap``), one per source
+    (``sum x_out - sum v <= free``), and with fixed costs one link per lane
+    (``sum_p x - M y <= 0``).
+    """
+
+    cost: np.ndarray  # objective coefficient per column
+    upper: np.ndarray  # column upper bounds (inf = none); all lower bounds are 0
+    integer: np.ndarray  # bool per column
+    a_col: np.ndarray  # CSR: column index per non-zero, row by row
+    a_val: np.ndarray
+    a_ptr: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    n_x: int
+    n_seg: int
+    n_y: int
+    r_use: np.ndarray  # levels rows that are receivers in the model
+    s_use: np.ndarray  # levels rows that are sources in the model
+
+    @property
+    def n_cols(self) -> int:
+        return self.cost.size
+
+    @property
+    def n_rows(self) -> int:
+        return self.row_lower.size
+
+    @property
+    def n_integer(self) -> int:
+        return int(self.integer.sum())
+
+
+def _model_arrays(a_lane: np.ndarray, a_src: np.ndarray, a_rcv: np.ndarray, *,
+                  gap: np.ndarray, free: np.ndarray, dip: np.ndarray, short0: np.ndarray,
+                  on_hand: np.ndarray, target: np.ndarray, w: np.ndarray, phi: float,
+                  ln_cpu: np.ndarray, ln_fix: np.ndarray) -> _Model:
+    """Columns, rows and coefficients of the transfer LP/MILP, all vectorised."""
+    n_x = a_lane.size
+    a_ub = np.minimum(on_hand[a_src], gap[a_rcv]).astype(float)
+    r_use, s_use = np.unique(a_rcv), np.unique(a_src)
+    n_r, n_s = r_use.size, s_use.size
+
+    # A source's k-th unit below its own target is worth shipping only while its penalty is
+    # below the best a receiver could pay for it (top urgency minus freight); the segments
+    # beyond can never be in an optimal plan, so they are not generated.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        top = w[a_rcv] * (1.0 + phi * gap[a_rcv] / target[a_rcv]) - ln_cpu[a_lane]
+    best = np.full(w.size, -np.inf)
+    np.maximum.at(best, a_src, top)
+    s_dip = s_use[dip[s_use] > 0]
+    ws, ts, bs = w[s_dip], target[s_dip].astype(float), best[s_dip]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if phi > 0:
+            # k-th dip unit costs ws (1 + phi (short0 + k) / T) < bs  <=>  k < k_max
+            k_max = ((bs / ws - 1.0) / phi) * ts - short0[s_dip]
+            useful = np.where(ws > 0, np.ceil(k_max) - 1, dip[s_dip])
+        else:
+            useful = np.where(ws < bs, dip[s_dip], 0)
+    useful = np.clip(np.nan_to_num(useful, nan=0.0, posinf=0.0, neginf=0.0), 0,
+                     dip[s_dip]).astype(np.int64)
+    s_dip, useful = s_dip[useful > 0], useful[useful > 0]
+
+    ru_owner, ru_width, ru_cost = _segments(r_use, gap[r_use], np.zeros(n_r, np.int64),
+                                            w[r_use], target[r_use], phi)
+    sv_owner, sv_width, sv_cost = _segments(s_dip, useful, short0[s_dip], w[s_dip],
+                                            target[s_dip], phi)
+    n_u, n_v = ru_owner.size, sv_owner.size
+
+    fixed_lanes = np.unique(a_lane[ln_fix[a_lane] > 0])
+    n_y = fixed_lanes.size
+    cx = np.arange(n_x)
+    cu = n_x + np.arange(n_u)
+    cv = n_x + n_u + np.arange(n_v)
+    cy = n_x + n_u + n_v + np.arange(n_y)
+    rows = [np.searchsorted(r_use, a_rcv), n_r + np.searchsorted(s_use, a_src),
+            np.searchsorted(r_use, ru_owner), n_r + np.searchsorted(s_use, sv_owner)]
+    cols = [cx, cx, cu, cv]
+    vals = [np.ones(n_x), np.ones(n_x), np.ones(n_u), -np.ones(n_v)]
+    row_lower = [gap[r_use].astype(float), np.full(n_s, -np.inf)]
+    row_upper = [gap[r_use].astype(float), free[s_use].astype(float)]
+    if n_y:
+        y_of_lane = np.full(ln_fix.size, -1, dtype=np.int64)
+        y_of_lane[fixed_lanes] = np.arange(n_y)
+        arc_y = y_of_lane[a_lane]
+        on = np.flatnonzero(arc_y >= 0)
+        # sum over the lane's parts x <= M y, M = the most the lane can carry.  (Linking
+        # each arc instead, x <= ub y, gives a tighter relaxation but on the 200 x 200
+        # benchmark HiGHS did not finish its root LP in 40 s; this form reached a ~50 % gap.)
+        big_m = np.bincount(arc_y[on], weights=a_ub[on], minlength=n_y)
+        rows += [n_r + n_s + arc_y[on], n_r + n_s + np.arange(n_y)]
+        cols += [cx[on], cy]
+        vals += [np.ones(on.size), -big_m]
+        n_link = n_y
+        row_lower.append(np.full(n_link, -np.inf))
+        row_upper.append(np.zeros(n_link))
+    row_lower_a, row_upper_a = np.concatenate(row_lower), np.concatenate(row_upper)
+    a_col, a_val, a_ptr = _csr(np.concatenate(rows), np.concatenate(cols),
+                               np.concatenate(vals), row_lower_a.size)
+    cost = np.concatenate([ln_cpu[a_lane], ru_cost, sv_cost, ln_fix[fixed_lanes]])
+    upper = np.concatenate([a_ub, ru_width, sv_width, np.ones(n_y)]).astype(float)
+    integer = np.zeros(cost.size, dtype=bool)
+    if n_y:
+        integer[cx] = True  # fixed costs break total unimodularity
+        integer[cy] = True
+    return _Model(cost=cost, upper=upper, integer=integer, a_col=a_col, a_val=a_val,
+                  a_ptr=a_ptr, row_lower=row_lower_a, row_upper=row_upper_a, n_x=n_x,
+                  n_seg=n_u + n_v, n_y=n_y, r_use=r_use, s_use=s_use)
+
+
+def _pulp_problem(m: _Model) -> tuple[pulp.LpProblem, list]:
+    """The pulp problem of ``m``, built in bulk from its arrays.
+
+    Variables come from one ``add_variable_dicts`` call per (kind, upper bound) group;
+    every constraint is an ``LpAffineExpression`` over a slice of one pre-zipped list of
+    (variable, coefficient) terms in row order.  (Measured on the 200 x 200 benchmark:
+    1.5 s, against 2.8 s for preparing the same model as a dict for
+    ``LpProblem.fromDict``.)
+    """
+    prob = pulp.LpProblem("transfers", pulp.LpMinimize)
+    if m.n_cols == 0:
+        return prob, []
+    var_arr = np.empty(m.n_cols, dtype=object)
+    kind = np.where(m.integer, 1, 0)
+    kind[m.n_x + m.n_seg:] = 2  # the lane binaries
+    groups = pd.DataFrame({"kind": kind, "ub": m.upper}).groupby(["kind", "ub"], sort=True)
+    for g, ((k, ub), at) in enumerate(groups.indices.items()):
+        cat = (pulp.LpContinuous, pulp.LpInteger, pulp.LpBinary)[k]
+        made = _new_vars(prob, f"v{g:03d}", at.size, 0, None if math.isinf(ub) else float(ub),
+                         cat)
+        var_arr[at] = np.array(made, dtype=object)
+    variables = var_arr.tolist()
+    terms = list(zip(var_arr[m.a_col].tolist(), m.a_val.tolist()))
+    ptr = m.a_ptr.tolist()
+    eq, le = pulp.LpConstraintEQ, pulp.LpConstraintLE
+    # rows are either equalities or "<=" with no lower bound (see _Model)
+    senses = np.where(np.isfinite(m.row_lower), eq, le).tolist()
+    names = [f"c{i:07d}" for i in range(m.n_rows)]
+    prob.extend({
+        nm: pulp.LpConstraint(pulp.LpAffineExpression(terms[a:b]), sense=sn, name=nm, rhs=rh)
+        for nm, a, b, sn, rh in zip(names, ptr[:-1], ptr[1:], senses, m.row_upper.tolist())
+    })
+    nz = np.flatnonzero(m.cost)
+    prob.setObjective(pulp.LpAffineExpression(zip(var_arr[nz].tolist(), m.cost[nz].tolist())))
+    return prob, variables
+
+
+# ---------------------------------------------------------------------------------------
+# Solvers and their true status
+# ---------------------------------------------------------------------------------------
+
+
+def _highs_available() -> bool:
+    try:
+        return bool(pulp.HiGHS(msg=False).available())
+    except Exception:  # noqa: BLE001 - any import/initialisation problem means "no"
+        return False
+
+
+def _cbc_solver(time_limit: float, mip_gap: float, log_path: str) -> pulp.LpSolver:
+    if pulp.COIN_CMD(msg=False).available():  # a system CBC, pulp's recommended route
+        return pulp.COIN_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap,
+                             logPath=log_path)
+    with warnings.catch_warnings():
+        # pulp 3.3 deprecates its bundled CBC in favour of COIN_CMD; it is still the one CBC
+        # that is always there, which is the point of a fallback.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap,
+                                 logPath=log_path)
+
+
+def _highs_status(model_status: str, primal_feasible: bool, mip_gap: float,
+                  is_mip: bool) -> tuple[str, float]:
+    """Map a HiGHS model status to ours: (status, gap).
+
+    ``model_status`` is the name of the ``highspy.HighsModelStatus`` member (``"kOptimal"``,
+    ``"kTimeLimit"``, ...).  pulp maps ``kTimeLimit`` to "Optimal"; we do not.
+    """
+    if model_status == "kOptimal":
+        return "optimal", (mip_gap if is_mip and math.isfinite(mip_gap) else 0.0)
+    if model_status in ("kInfeasible", "kUnboundedOrInfeasible"):
+        return "infeasible", math.nan
+    if primal_feasible:  # stopped by a limit (time, iterations, nodes, interrupt) with a plan
+        return "feasible", (mip_gap if is_mip and math.isfinite(mip_gap) else math.nan)
+    return "not solved", math.nan
+
+
+def _read_highs(prob: pulp.LpProblem, is_mip: bool) -> tuple[str, float, str]:
+    h = prob.solverModel
+    ms = h.getModelStatus()
+    info = h.getInfo()
+    name = getattr(ms, "name", str(ms)).split(".")[-1]
+    status, gap = _highs_status(name, int(info.primal_solution_status) == 2,
+                                float(info.mip_gap), is_mip)
+    return status, gap, h.modelStatusToString(ms)
+
+
+def _cbc_status(pulp_status: int, sol_status: int, log: str) -> tuple[str, float, str]:
+    """Status and gap of a CBC run from pulp's codes and CBC's log text."""
+    m = re.search(r"Result - (.+)", log)
+    text = m.group(1).strip() if m else pulp.LpStatus.get(pulp_status, "?")
+    gap = math.nan
+    g = re.search(r"^Gap:\s*([-+0-9.eE]+)", log, re.M)
+    if g:
+        gap = float(g.group(1))
+    if pulp_status == pulp.LpStatusOptimal and sol_status == pulp.LpSolutionOptimal:
+        return "optimal", (gap if math.isfinite(gap) else 0.0), text
+    if pulp_status == pulp.LpStatusOptimal and sol_status == pulp.LpSolutionIntegerFeasible:
+        # "Stopped on time/nodes ... objective value": pulp says Optimal, CBC did not prove it
+        if not math.isfinite(gap):
+            obj = re.search(r"^Objective value:\s*([-+0-9.eE]+)", log, re.M)
+            bnd = re.search(r"^Lower bound:\s*([-+0-9.eE]+)", log, re.M)
+            if obj and bnd:
+                o, b = float(obj.group(1)), float(bnd.group(1))
+                gap = abs(o - b) / max(abs(o), 1e-10)
+        return "feasible", gap, text
+    if pulp_status == pulp.LpStatusInfeasible:
+        return "infeasible", math.nan, text
+    return "not solved", math.nan, text
+
+
+def _highs_lp(m: _Model):
+    """``m`` as a ``highspy.HighsLp``, passed to HiGHS in one call."""
+    import highspy
+
+    lp = highspy.HighsLp()
+    lp.num_col_ = m.n_cols
+    lp.num_row_ = m.n_rows
+    lp.col_cost_ = m.cost
+    lp.col_lower_ = np.zeros(m.n_cols)
+    lp.col_upper_ = np.where(np.isinf(m.upper), highspy.kHighsInf, m.upper)
+    lp.row_lower_ = np.where(np.isinf(m.row_lower), -highspy.kHighsInf, m.row_lower)
+    lp.row_upper_ = m.row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = m.n_cols
+    lp.a_matrix_.num_row_ = m.n_rows
+    lp.a_matrix_.start_ = m.a_ptr.astype(np.int32)
+    lp.a_matrix_.index_ = m.a_col.astype(np.int32)
+    lp.a_matrix_.value_ = m.a_val
+    if m.n_integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in m.integer.tolist()]
+    return lp
+
+
+class _ArrayHiGHS(pulp.HiGHS):
+    """pulp's HiGHS solver, loading the model from the arrays it was built from.
+
+    pulp's own ``HiGHS.buildSolverModel`` adds columns and rows one call at a time and
+    re-collects the problem's variables from every constraint several times per solve;
+    on the 200 x 200 benchmark that costs more than HiGHS itself.  The pulp problem is the
+    same (it was built from these arrays), so the values are written back to its
+    variables and its status set, exactly as pulp would.
+    """
+
+    def __init__(self, model: _Model, variables: list, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._model = model
+        self._variables = variables
+
+    def actualSolve(self, lp: pulp.LpProblem, **kwargs: Any) -> int:  # noqa: N802 (pulp API)
+        self.createAndConfigureSolver(lp)
+        lp.solverModel.passModel(_highs_lp(self._model))
+        self.callSolver(lp)
+        values = np.asarray(lp.solverModel.getSolution().col_value, dtype=float)
+        for v, x in zip(self._variables, values.tolist()):
+            v.varValue = x
+        status, gap, _ = _read_highs(lp, self._model.n_integer > 0)
+        pulp_status = {"optimal": pulp.LpStatusOptimal, "feasible": pulp.LpStatusOptimal,
+                       "infeasible": pulp.LpStatusInfeasible}.get(status,
+                                                                  pulp.LpStatusNotSolved)
+        sol_status = {"optimal": pulp.LpSolutionOptimal,
+                      "feasible": pulp.LpSolutionIntegerFeasible,
+                      "infeasible": pulp.LpSolutionInfeasible}.get(
+            status, pulp.LpSolutionNoSolutionFound)
+        lp.assignStatus(pulp_status, sol_status)
+        return pulp_status
+
+
+def _solve_highs(prob: pulp.LpProblem, variables: list, m: _Model, time_limit: float,
+                 mip_gap: float, msg: bool) -> tuple[str, float, str, np.ndarray]:
+    kwargs = dict(msg=msg, timeLimit=time_limit, gapRel=mip_gap, mip=True)
+    solver = _ArrayHiGHS(m, variables, **kwargs) if _BULK_HIGHS else pulp.HiGHS(**kwargs)
+    prob.solve(solver)
+    status, gap, text = _read_highs(prob, m.n_integer > 0)
+    values = np.array([v.varValue for v in variables], dtype=float)
+    return status, gap, text, np.nan_to_num(values)
+
+
+def _solve_cbc(prob: pulp.LpProblem, variables: list, time_limit: float, mip_gap: float,
+               msg: bool) -> tuple[str, float, str, np.ndarray]:
+    fd, log_path = tempfile.mkstemp(prefix="transfers_cbc_", suffix=".log")
+    os.close(fd)
+    try:
+        prob.solve(_cbc_solver(time_limit, mip_gap, log_path))
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            log = fh.read()
+    finally:
+        os.unlink(log_path)
+    if msg:
+        print(log)
+    status, gap, text = _cbc_status(prob.status, prob.sol_status, log)
+    values = np.array([np.nan if v.varValue is None else v.varValue for v in variables],
+                      dtype=float)
+    return status, gap, text, np.nan_to_num(values)
+
+
+# ---------------------------------------------------------------------------------------
+# The planner
+# ---------------------------------------------------------------------------------------
+
+
+def plan_transfers(
+    levels: pd.DataFrame,
+    lanes: pd.DataFrame,
+    warehouse_id: str,
+    as_of: Any,
+    *,
+    tiers: pd.Series | None = None,
+    unit_cost: pd.Series | None = None,
+    tier_weights: Mapping[int, float] | None = None,
+    warehouse_weight: float = 1.0,
+    shortage_cost_rate: float = 1.0,
+    shortage_base_cost: float = 100.0,
+    fairness: float = 0.5,
+    use_fixed_costs: bool = True,
+    handling_days: int = 2,
+    urgent_handling_days: int = 1,
+    solver: str = "highs",
+    time_limit: float = 60.0,
+    mip_gap: float = 1e-4,
+    msg: bool = False,
+) -> TransferPlan:
+    """The least-cost moves that bring dealers up to their target stock.
+
+    See the module docstring for the model, the fairness rule and the status reporting.
+
+    Parameters
+    ----------
+    levels : pandas.DataFrame
+        One row per (location_id, part_number) with ``target`` (base-stock level),
+        ``on_hand`` and optionally ``on_order`` (default 0) -- whole numbers >= 0 -- and
+        optionally ``shortage_cost`` (cost per unit below target, >= 0; overrides the tier
+        rule).  Rows of the warehouse give its stock and target; a (location, part) without
+        a row has nothing and needs nothing.  Extra columns are ignored.
+    lanes : pandas.DataFrame
+        ``from_id``, ``to_id``, ``lead_time_days``, ``cost_per_unit`` and optionally
+        ``cost_per_shipment`` (missing = 0).  Only these lanes carry transfers; lanes into
+        the warehouse are ignored.
+    warehouse_id : str
+        The factory warehouse.
+    as_of : date-like
+        Planning date; ``ship_by`` dates count from it.
+    tiers : pandas.Series, optional
+        Dealer tier (1-4) indexed by location_id, e.g.
+        ``locations.set_index("location_id")["tier"]``.  Without it every dealer weighs 1.
+    unit_cost : pandas.Series, optional
+        Unit cost indexed by part_number (e.g. ``parts.set_index("part_number")
+        ["unit_cost"]``); without it every part costs 1.
+    tier_weights : mapping, optional
+        Shortage weight per tier; default :data:`DEFAULT_TIER_WEIGHTS`.
+    warehouse_weight : float
+        Shortage weight of the warehouse going below its own target.
+    shortage_cost_rate, shortage_base_cost : float
+        Shortage cost per unit below target before weighting:
+        ``shortage_base_cost + shortage_cost_rate * unit_cost``.
+    fairness : float
+        ``phi`` of the fairness rule; 0 makes the shortage cost linear (no equalising).
+    use_fixed_costs : bool
+        Charge ``cost_per_shipment`` once per lane used (MILP).  Otherwise the model is an
+        LP; the ``cost`` column still includes the shipment cost actually incurred.
+    handling_days, urgent_handling_days : int
+        ``ship_by = as_of + handling_days``, or ``+ urgent_handling_days`` when the receiver
+        is urgent: nothing on hand, or a position at most half its target.
+    solver : {"highs", "cbc"}
+        HiGHS through highspy (default; falls back to pulp's CBC when unavailable) or CBC.
+    time_limit : float
+        Seconds the solver may run.
+    mip_gap : float
+        Relative MIP gap at which the solver stops and reports optimal.
+    msg : bool
+        Show the solver log.
+
+    Returns
+    -------
+    TransferPlan
+        ``.transfers`` (columns :data:`TRANSFER_COLUMNS`) and ``.report``
+        (:class:`TransferReport`).
+
+    Raises
+    ------
+    ValueError
+        Missing columns, missing/negative/fractional stock or targets, duplicate rows or
+        lanes, a location in ``levels`` that is neither the warehouse nor on any lane, a dealer
+        below target with no lane into it, missing tiers or unit costs, bad settings.
+
+    Notes
+    -----
+    ``transfer_id`` is ``TR-<as_of yyyymmdd>-<nnnn>`` numbered by ship_by, then urgency (the
+    receiver's ``w (1 + phi s / T)`` before the moves), then to_id, part_number, from_id; the
+    input row order does not matter, so the same input always gives the same table.
+    ``cost`` is ``quantity * cost_per_unit`` plus the lane's ``cost_per_shipment`` shared
+    among the parts on that shipment in proportion to units.
+
+    Examples
+    --------
+    >>> from partsforecast import load_sample  # doctest: +SKIP
+    >>> f = load_sample()  # doctest: +SKIP
+    >>> levels = f.stock.assign(target=2)  # doctest: +SKIP
+    >>> plan = plan_transfers(levels, f.lanes, f.warehouse_id, f.as_of,
+    ...                       tiers=f.locations.set_index("location_id")["tier"],
+    ...                       unit_cost=f.parts.set_index("part_number")["unit_cost"])
+    ... # doctest: +SKIP
+    >>> print(plan.report)  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    # ---- settings -------------------------------------------------------------------
+    phi = _check_scalar("fairness", fairness, 0.0)
+    rate = _check_scalar("shortage_cost_rate", shortage_cost_rate, 0.0)
+    base_cost = _check_scalar("shortage_base_cost", shortage_base_cost, 0.0)
+    wh_weight = _check_scalar("warehouse_weight", warehouse_weight, 0.0)
+    time_limit = _check_scalar("time_limit", time_limit, 0.0, strict=True)
+    mip_gap = _check_scalar("mip_gap", mip_gap, 0.0)
+    hd = int(_check_scalar("handling_days", handling_days, 0.0))
+    uhd = int(_check_scalar("urgent_handling_days", urgent_handling_days, 0.0))
+    solver_key = str(solver).lower()
+    if solver_key not in ("highs", "cbc"):
+        _fail(f"solver must be 'highs' or 'cbc', got {solver!r}")
+    if not isinstance(warehouse_id, str) or not warehouse_id:
+        _fail(f"warehouse_id must be a non-empty string, got {warehouse_id!r}")
+    try:
+        as_of_ts = pd.Timestamp(as_of).normalize()
+    except (TypeError, ValueError):
+        as_of_ts = pd.NaT
+    if pd.isna(as_of_ts):
+        _fail(f"as_of must be a date (e.g. '2026-07-01'), got {as_of!r}")
+    weights = dict(DEFAULT_TIER_WEIGHTS if tier_weights is None else tier_weights)
+    for t, v in weights.items():
+        _check_scalar(f"tier_weights[{t!r}]", v, 0.0)
+
+    # ---- lanes ------------------------------------------------------------------------
+    _require_columns(lanes, "lanes", ("from_id", "to_id", "lead_time_days", "cost_per_unit"),
+                     "lanes need from_id, to_id, lead_time_days, cost_per_unit "
+                     "(cost_per_shipment optional)")
+    ln_from = _ids(lanes, "lanes", "from_id")
+    ln_to = _ids(lanes, "lanes", "to_id")
+    ln_keys = ln_from + "->" + ln_to
+    ln_lead = _numbers(lanes, "lanes", "lead_time_days", whole=False, what="a lead time",
+                       keys=ln_keys)
+    ln_cpu = _numbers(lanes, "lanes", "cost_per_unit", whole=False, what="a freight cost",
+                      keys=ln_keys)
+    if "cost_per_shipment" in lanes.columns:
+        cps = lanes["cost_per_shipment"]
+        ln_fix = _numbers(lanes.assign(cost_per_shipment=cps.fillna(0.0)), "lanes",
+                          "cost_per_shipment", whole=False, what="a shipment cost",
+                          keys=ln_keys)
+    else:
+        ln_fix = np.zeros(len(lanes))
+    dup = pd.Series(ln_keys).duplicated().to_numpy()
+    if dup.any():
+        _fail(f"lanes has {int(dup.sum())} duplicate (from_id, to_id) lane(s), e.g. "
+              f"{ln_keys[dup][0]}: keep one row per lane")
+    loop = ln_from == ln_to
+    if loop.any():
+        _fail(f"lanes has a lane from a location to itself: {ln_keys[loop][0]}; drop it")
+
+    # ---- levels -----------------------------------------------------------------------
+    _require_columns(levels, "levels", ("location_id", "part_number", "target", "on_hand"),
+                     "levels need location_id, part_number, target, on_hand "
+                     "(on_order, shortage_cost optional)")
+    lv_loc = _ids(levels, "levels", "location_id")
+    lv_part = _ids(levels, "levels", "part_number")
+    keys = lv_loc + "/" + lv_part
+    target = _numbers(levels, "levels", "target", whole=True, what="a target stock level",
+                      keys=keys)
+    on_hand = _numbers(levels, "levels", "on_hand", whole=True, what="stock on hand",
+                       keys=keys)
+    on_order = (_numbers(levels, "levels", "on_order", whole=True, what="stock on order",
+                         keys=keys) if "on_order" in levels.columns else np.zeros(len(levels)))
+    given_w = (_numbers(levels, "levels", "shortage_cost", whole=False,
+                        what="a shortage cost per unit", keys=keys)
+               if "shortage_cost" in levels.columns else None)
+    dup = pd.Series(keys).duplicated().to_numpy()
+    if dup.any():
+        _fail(f"levels has {int(dup.sum())} duplicate (location_id, part_number) row(s), e.g. "
+              f"{keys[dup][0]}: give one row per pair (sum the stock first)")
+    known = pd.Index(np.concatenate([ln_from, ln_to, [warehouse_id]])).unique()
+    if tiers is not None and isinstance(tiers, pd.Series):
+        known = known.union(tiers.index.astype(str))
+    unknown = ~pd.Index(lv_loc).isin(known)
+    if unknown.any():
+        bad = pd.unique(lv_loc[unknown])
+        _fail(f"levels.location_id has {len(bad)} unknown location(s) {list(bad[:5])}: each "
+              f"must be the warehouse {warehouse_id!r} or a dealer on some lane; fix the id "
+              f"or add its lanes")
+    if not (lv_loc == warehouse_id).any() and not (ln_from == warehouse_id).any():
+        _fail(f"warehouse_id {warehouse_id!r} appears neither in levels.location_id nor in "
+              f"lanes.from_id: check the warehouse id")
+
+    # Canonical order (part, location) so that the input row order never matters.
+    order = np.lexsort((lv_loc, lv_part))
+    lv_loc, lv_part, keys = lv_loc[order], lv_part[order], keys[order]
+    target = target[order].astype(np.int64)
+    on_hand = on_hand[order].astype(np.int64)
+    on_order = on_order[order].astype(np.int64)
+    is_wh = lv_loc == warehouse_id
+    pos = on_hand + on_order
+
+    # tiers, weights, shortage cost per unit
+    if tiers is not None:
+        dealer_locs = lv_loc[~is_wh]
+        tier_vals = np.zeros(len(lv_loc), dtype=np.int64)
+        tv = _series_lookup(tiers, dealer_locs, "tiers", "location_id",
+                            "give every dealer in levels a tier (locations.tier)")
+        tv = pd.to_numeric(pd.Series(tv), errors="coerce").to_numpy(dtype=float,
+                                                                     na_value=np.nan)
+        if not np.isfinite(tv).all():
+            i = int(np.flatnonzero(~np.isfinite(tv))[0])
+            _fail(f"tiers has no usable tier for dealer {dealer_locs[i]!r}: give tiers 1-4")
+        tier_vals[~is_wh] = tv.astype(np.int64)
+        unknown_t = sorted(set(np.unique(tier_vals[~is_wh]).tolist()) - set(weights))
+        if unknown_t:
+            _fail(f"tiers has tier(s) {unknown_t} with no entry in tier_weights "
+                  f"{sorted(weights)}: add their weights")
+        tw = pd.Series(weights, dtype=float)
+        weight = np.where(is_wh, wh_weight, tw.reindex(tier_vals).to_numpy())
+    else:
+        tier_vals = np.zeros(len(lv_loc), dtype=np.int64)
+        weight = np.where(is_wh, wh_weight, 1.0)
+    if given_w is not None:
+        w = given_w[order]
+    else:
+        if unit_cost is not None:
+            uc = pd.to_numeric(pd.Series(_series_lookup(
+                unit_cost, lv_part, "unit_cost", "part_number",
+                "give every part in levels a unit cost (parts.unit_cost)")),
+                errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            if not (np.isfinite(uc) & (uc >= 0)).all():
+                i = int(np.flatnonzero(~(np.isfinite(uc) & (uc >= 0)))[0])
+                _fail(f"unit_cost of part {lv_part[i]!r} is {uc[i]!r}: give a cost >= 0")
+        else:
+            uc = np.ones(len(lv_loc))
+        w = weight * (base_cost + rate * uc)
+
+    # ---- roles ------------------------------------------------------------------------
+    gap = np.where(~is_wh, np.maximum(target - pos, 0), 0)
+    recv = gap > 0
+    src = (on_hand > 0) & (is_wh | (pos > target))
+    free = np.where(src, np.clip(np.minimum(on_hand, pos - target), 0, None), 0)
+    dip = np.where(src, on_hand - free, 0)  # units a source can ship from below its target
+    short0 = np.maximum(target - pos, 0)  # units short before any move (all locations)
+
+    # needy dealers must be reachable by some lane (from anywhere, stock or not)
+    has_in = pd.Index(lv_loc).isin(pd.Index(ln_to[ln_from != ln_to]))
+    stranded = recv & ~has_in
+    if stranded.any():
+        i = int(np.flatnonzero(stranded)[0])
+        bad = pd.unique(lv_loc[stranded])
+        _fail(f"levels: dealer(s) {list(bad[:5])} are below target (e.g. {lv_part[i]}: "
+              f"position {pos[i]} of target {target[i]} at {lv_loc[i]}) but lanes has no lane "
+              f"into them; add a lane (e.g. {warehouse_id} -> {lv_loc[i]}) or drop their rows")
+
+    # ---- arcs: (lane, part) pairs from a source to a receiver of the same part ----------
+    locs = pd.Index(np.unique(np.concatenate([lv_loc, ln_from, ln_to])))
+    loc_code = locs.get_indexer(lv_loc)
+    part_codes, _ = pd.factorize(lv_part, sort=True)
+    ln_idx = np.flatnonzero(ln_to != warehouse_id)  # nothing flows into the factory
+    ln_tab = pd.DataFrame({"lane": ln_idx, "from_c": locs.get_indexer(ln_from[ln_idx]),
+                           "to_c": locs.get_indexer(ln_to[ln_idx])})
+    s_rows, r_rows = np.flatnonzero(src), np.flatnonzero(recv)
+    s_tab = pd.DataFrame({"srow": s_rows, "part": part_codes[s_rows],
+                          "from_c": loc_code[s_rows]})
+    r_tab = pd.DataFrame({"rrow": r_rows, "part": part_codes[r_rows],
+                          "to_c": loc_code[r_rows]})
+    arcs = (s_tab.merge(ln_tab, on="from_c")
+            .merge(r_tab, on=["part", "to_c"])
+            .sort_values(["part", "to_c", "from_c"], kind="stable"))
+    a_lane = arcs["lane"].to_numpy(np.int64)
+    a_src = arcs["srow"].to_numpy(np.int64)
+    a_rcv = arcs["rrow"].to_numpy(np.int64)
+
+    m = _model_arrays(a_lane, a_src, a_rcv, gap=gap, free=free, dip=dip, short0=short0,
+                      on_hand=on_hand, target=target, w=w, phi=phi, ln_cpu=ln_cpu,
+                      ln_fix=ln_fix if use_fixed_costs else np.zeros_like(ln_fix))
+    prob, variables = _pulp_problem(m)
+    build_s = time.perf_counter() - t0
+
+    # ---- solve -------------------------------------------------------------------------
+    t1 = time.perf_counter()
+    note = ""
+    use = solver_key
+    if use == "highs" and not _highs_available():
+        use = "cbc"
+        note = "HiGHS (highspy) unavailable: solved with CBC"
+    solver_name = "HiGHS" if use == "highs" else "CBC"
+    if not variables:
+        status, gap_rel, solver_text = "optimal", 0.0, "nothing to move"
+        values = np.zeros(0)
+    elif use == "highs":
+        status, gap_rel, solver_text, values = _solve_highs(prob, variables, m, time_limit,
+                                                            mip_gap, msg)
+    else:
+        status, gap_rel, solver_text, values = _solve_cbc(prob, variables, time_limit,
+                                                          mip_gap, msg)
+    if status not in ("optimal", "feasible"):
+        values = np.zeros(len(variables))
+        note = "; ".join(filter(None, [note, "no plan: the solver found no solution"]))
+
+    # ---- read the answer back ----------------------------------------------------------
+    n_x = a_lane.size
+    xq = values[:n_x]
+    viol = float(np.abs(xq - np.round(xq)).max()) if n_x else 0.0
+    if viol > _INT_TOL:
+        raise RuntimeError(
+            f"the transfer solution is not whole units (max deviation {viol:.3g}); the "
+            f"{'MILP' if m.n_integer else 'LP (totally unimodular)'} should never do this -- "
+            f"please report it with the input")
+    q = np.round(xq).astype(np.int64)
+    received = np.bincount(a_rcv, weights=q, minlength=len(lv_loc)).astype(np.int64)
+    shipped = np.bincount(a_src, weights=q, minlength=len(lv_loc)).astype(np.int64)
+    short_after = np.where(is_wh, short0 + np.maximum(shipped - free, 0),
+                           np.maximum(target - pos - received, 0) + np.maximum(shipped - free, 0))
+    pen_before = float(_penalty(w, target, np.zeros_like(short0), short0, phi).sum())
+    pen_after = float(_penalty(w, target, np.zeros_like(short_after), short_after, phi).sum())
+
+    moved = q > 0
+    out = _transfer_table(
+        as_of_ts, hd, uhd, q[moved], a_lane[moved], a_src[moved], a_rcv[moved],
+        lv_loc, lv_part, tier_vals, pos, target, on_hand, w, phi, free, shipped, is_wh,
+        ln_from, ln_to, ln_lead, ln_cpu, ln_fix, tiers is not None)
+    freight = float(out["cost"].sum()) if len(out) else 0.0
+    if status in ("optimal", "feasible"):
+        # the model's own objective: solver values plus the gaps no arc can reach
+        unreachable = recv.copy()
+        unreachable[m.r_use] = False
+        const = float(_penalty(w[unreachable], target[unreachable],
+                               np.zeros(int(unreachable.sum())), gap[unreachable], phi).sum())
+        const += float(_penalty(w[is_wh], target[is_wh], np.zeros(int(is_wh.sum())),
+                                short0[is_wh], phi).sum())
+        objective = float(m.cost @ values) + const
+    else:
+        objective = math.nan
+    solve_s = time.perf_counter() - t1
+
+    report = TransferReport(
+        status=status, objective=objective, gap=float(gap_rel), solver=solver_name,
+        solver_status=solver_text, build_seconds=build_s, solve_seconds=solve_s,
+        n_variables=m.n_cols, n_constraints=m.n_rows, n_integer=m.n_integer,
+        shortage_units_before=int(gap.sum()),
+        unmet_shortage_units=int(np.maximum(gap - received, 0).sum()),
+        units_moved=int(q.sum()),
+        below_target_units_at_sources=int(np.maximum(shipped - free, 0).sum()),
+        transport_cost=freight, shortage_cost_before=pen_before, shortage_cost_after=pen_after,
+        time_limit=time_limit, mip_gap=mip_gap, message=note)
+    return TransferPlan(transfers=out, report=report, warehouse_id=warehouse_id, problem=prob)
+
+
+def _transfer_table(as_of: pd.Timestamp, hd: int, uhd: int, q: np.ndarray, lane: np.ndarray,
+                    srow: np.ndarray, rrow: np.ndarray, loc: np.ndarray, part: np.ndarray,
+                    tier: np.ndarray, pos: np.ndarray, target: np.ndarray,
+                    on_hand: np.ndarray, w: np.ndarray, phi: float, free: np.ndarray,
+                    shipped: np.ndarray, is_wh: np.ndarray, ln_from: np.ndarray,
+                    ln_to: np.ndarray, ln_lead: np.ndarray, ln_cpu: np.ndarray,
+                    ln_fix: np.ndarray, with_tier: bool) -> pd.DataFrame:
+    """The transfers DataFrame: ids, dates, costs and reasons, all column-wise."""
+    # the lane's shipment cost shared among its parts by units
+    lane_units = np.bincount(lane, weights=q, minlength=ln_from.size)
+    cost = q * ln_cpu[lane] + ln_fix[lane] * q / np.maximum(lane_units[lane], 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        urgency = w[rrow] * (1.0 + phi * np.where(target[rrow] > 0,
+                                                  (target[rrow] - pos[rrow]) / target[rrow], 0))
+    urgent = (on_hand[rrow] == 0) | (2 * pos[rrow] <= target[rrow])
+    ship_by = as_of + pd.to_timedelta(np.where(urgent, uhd, hd), unit="D")
+
+    def txt(a: np.ndarray) -> pd.Series:
+        return pd.Series(a.astype(str), dtype="str")
+
+    rcv_txt = ("below target " + txt(pos[rrow]) + " of " + txt(target[rrow]) + " at "
+               + txt(loc[rrow]))
+    if with_tier:
+        rcv_txt = rcv_txt + " (tier " + txt(tier[rrow]) + ")"
+    dipped = (shipped[srow] > free[srow]) & ~is_wh[srow]
+    src_txt = pd.Series(np.where(is_wh[srow], "replenish from factory", ""), dtype="str")
+    surplus = "surplus at " + txt(loc[srow]) + " (" + txt(pos[srow]) + " of " \
+        + txt(target[srow]) + ")"
+    below = (txt(loc[srow]) + " goes below its own target " + txt(target[srow])
+             + " as the shortage here costs more")
+    src_txt = src_txt.where(is_wh[srow], surplus.where(~dipped, below))
+    reason = rcv_txt + "; " + src_txt
+
+    out = pd.DataFrame({
+        "part_number": pd.Series(part[rrow], dtype="str"),
+        "from_id": pd.Series(ln_from[lane], dtype="str"),
+        "to_id": pd.Series(ln_to[lane], dtype="str"),
+        "quantity": q.astype(np.int64),
+        "ship_by": ship_by,
+        "lead_time_days": ln_lead[lane].astype(float),
+        "cost": np.round(cost.astype(float), 2),
+        "reason": reason.to_numpy(),
+        "_urgency": urgency,
+    })
+    out["reason"] = out["reason"].astype("str")
+    out = out.sort_values(["ship_by", "_urgency", "to_id", "part_number", "from_id"],
+                          ascending=[True, False, True, True, True], kind="stable")
+    width = max(4, len(str(len(out))))
+    ids = pd.Series(np.arange(1, len(out) + 1).astype(str), dtype="str").str.zfill(width)
+    out.insert(0, "transfer_id", (f"TR-{as_of:%Y%m%d}-" + ids).to_numpy())
+    out["transfer_id"] = out["transfer_id"].astype("str")
+    return out.drop(columns="_urgency").reset_index(drop=True)[list(TRANSFER_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------------------
+# Per-dealer views
+# ---------------------------------------------------------------------------------------
+
+
+def dealer_transfer_files(transfers: pd.DataFrame, warehouse_id: str) -> dict[str, pd.DataFrame]:
+    """Each dealer's own transfer table, for ``transfers/<location_id>.csv``.
+
+    Parameters
+    ----------
+    transfers : pandas.DataFrame
+        :attr:`TransferPlan.transfers` (columns :data:`TRANSFER_COLUMNS`).
+    warehouse_id : str
+        The factory warehouse, which gets no file of its own.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        For every dealer with a move, sorted by location_id: its rows with ``direction``
+        ``"send"`` (it is ``from_id``) or ``"receive"`` (it is ``to_id``), columns
+        :data:`DEALER_FILE_COLUMNS`, ordered by transfer_id.
+
+    Raises
+    ------
+    ValueError
+        When ``transfers`` lacks one of :data:`TRANSFER_COLUMNS`.
+    """
+    _require_columns(transfers, "transfers", TRANSFER_COLUMNS,
+                     "pass TransferPlan.transfers as returned by plan_transfers")
+    send = transfers.assign(direction="send", _loc=transfers["from_id"])
+    recv = transfers.assign(direction="receive", _loc=transfers["to_id"])
+    both = pd.concat([send, recv], ignore_index=True)
+    both = both[both["_loc"] != warehouse_id]
+    both = both.sort_values(["_loc", "transfer_id", "direction"], kind="stable")
+    cols = list(DEALER_FILE_COLUMNS)
+    both["direction"] = both["direction"].astype("str")
+    return {str(loc): g[cols].reset_index(drop=True)
+            for loc, g in both.groupby("_loc", sort=True)}
