@@ -22,15 +22,6 @@ EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
 log = logging.getLogger("partsforecast")
 
 
-def _load(args: argparse.Namespace) -> Fleet:
-    from partsforecast.samples import load_sample
-
-    if getattr(args, "data", None) is None:
-        log.info("no --data given: using the bundled sample fleet")
-        return load_sample()
-    return read_fleet(args.data, as_of=getattr(args, "as_of", None))
-
-
 def _cmd_validate(args: argparse.Namespace) -> int:
     fleet = read_fleet(args.path, as_of=args.as_of)
     print(f"OK: {args.path} is a valid fleet (as of {fleet.as_of.date()})")
@@ -94,15 +85,115 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Later stages register their sub-commands here (fit, forecast, plan).
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []
+def _settings(args: argparse.Namespace):
+    from partsforecast.plan import PlanSettings
+
+    values: dict = {}
+    if getattr(args, "config", None) is not None:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            import tomli as tomllib
+        with open(args.config, "rb") as fh:
+            values = tomllib.load(fh)
+        values = values.get("plan", values)
+    for name in ("horizon", "budget", "solver", "time_limit", "seed", "pooling"):
+        if getattr(args, name, None) is not None:
+            values[name] = getattr(args, name)
+    return PlanSettings.from_mapping(values)
+
+
+def _load_for_run(args: argparse.Namespace) -> Fleet:
+    from partsforecast.samples import load_sample
+
+    if args.data is None:
+        log.info("no --data given: using the bundled sample fleet")
+        fleet = load_sample()
+        return fleet.until(args.as_of) if args.as_of else fleet
+    return read_fleet(args.data, as_of=args.as_of)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from partsforecast.plan import run_plan
+
+    settings = _settings(args)
+    fleet = _load_for_run(args)
+    from partsforecast.samples import _sample_path
+
+    source = args.data if args.data is not None else _sample_path()
+    plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report)
+    files = plan.dealer_files()
+    print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
+          f"for {len(files)} dealers; transfer solver: {plan.transfer_report.status}")
+    return EXIT_OK
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from partsforecast._io import write_csv_atomic
+    from partsforecast.reliability import FailureModel
+
+    settings = _settings(args)
+    fleet = _load_for_run(args)
+    model = FailureModel(pooling=settings.pooling).fit(fleet)
+    write_csv_atomic(model.params_, args.out)
+    print(f"{len(model.params_)} failure models written to {args.out}")
+    return EXIT_OK
+
+
+def _cmd_forecast(args: argparse.Namespace) -> int:
+    from partsforecast._io import write_csv_atomic
+    from partsforecast.demand import forecast_demand
+    from partsforecast.reliability import FailureModel
+
+    settings = _settings(args)
+    fleet = _load_for_run(args)
+    model = FailureModel(pooling=settings.pooling).fit(fleet)
+    fc = forecast_demand(model, fleet, horizon=settings.horizon, freq=settings.freq)
+    write_csv_atomic(fc, args.out)
+    print(f"forecast of {len(fc)} (location, part, period) rows written to {args.out}")
+    return EXIT_OK
+
+
+def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | None = None) -> None:
+    p.add_argument("--data", type=Path, default=None,
+                   help="folder of input tables (default: the bundled sample fleet)")
+    p.add_argument("--config", type=Path, default=None, help="TOML file of settings (see docs/plan-config.md)")
+    p.add_argument("--as-of", dest="as_of", default=None, help="plan as of this date (YYYY-MM-DD)")
+    p.add_argument("--out", type=Path, required=out_default is None, default=out_default, help=out_help)
+    p.add_argument("--horizon", type=int, default=None, help="forecast periods (default 12)")
+    p.add_argument("--pooling", choices=["shrink", "shape", "none"], default=None)
+    p.add_argument("--seed", type=int, default=None)
+
+
+def _add_run_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="the weekly job: validate, fit, forecast, optimise, write the plan",
+                       description="Validate the inputs, fit failure models, forecast demand, optimise "
+                                   "stock levels and transfers, and write stock_plan.csv, "
+                                   "transfers/<dealer>.csv, forecast.csv, failure_models.csv, report.html "
+                                   "and run.json into --out (replaced whole, only on success).")
+    _run_options(p, "output folder")
+    p.add_argument("--budget", type=float, default=None, help="total inventory investment")
+    p.add_argument("--solver", choices=["highs", "cbc"], default=None)
+    p.add_argument("--time-limit", dest="time_limit", type=float, default=None, help="transfer solver seconds")
+    p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.set_defaults(func=_cmd_plan)
+    p = sub.add_parser("fit", help="fit the failure models and write them as CSV")
+    _run_options(p, "CSV file to write")
+    p.set_defaults(func=_cmd_fit)
+    p = sub.add_parser("forecast", help="fit and forecast parts demand; write the forecast as CSV")
+    _run_options(p, "CSV file to write")
+    p.set_defaults(func=_cmd_forecast)
+
+
+# Stages register their sub-commands here.
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else (logging.INFO, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args))

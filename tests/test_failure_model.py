@@ -214,3 +214,26 @@ def test_plots(fitted):
     ax = fitted.plot(row["machine_model"], row["component"], kind="survival")
     assert len(ax.lines) == 2
     plt.close("all")
+
+
+def test_profiled_glm_equals_full_dummy_glm(fitted, sample_fleet):
+    # The group rates are profiled out; the tier factors must equal those of the plain
+    # Poisson GLM with one dummy per group (statsmodels, dense design).
+    import statsmodels.api as sm
+    lv = fitted.lives_.lives
+    tier = lv["location_id"].map(sample_fleet.locations.set_index("location_id")["tier"]).astype(int)
+    cells = (lv.assign(tier=tier.to_numpy(), f=lv["failed"].astype(float))
+             .groupby(["machine_model", "component", "tier"], as_index=False)
+             .agg(y=("f", "sum"), e=("duration", "sum")))
+    rates = fitted.glm_group_rates_
+    has = cells.merge(rates, on=["machine_model", "component"])["rate_per_hour"].to_numpy() > 0
+    cells = cells[has]
+    g = pd.factorize(cells["machine_model"] + "|" + cells["component"])[0]
+    X = np.zeros((len(cells), g.max() + 1))
+    X[np.arange(len(cells)), g] = 1
+    levels = sorted(cells["tier"].unique())[1:]
+    X = np.hstack([X, (cells["tier"].to_numpy()[:, None] == np.array(levels)[None, :]).astype(float)])
+    full = sm.GLM(cells["y"].to_numpy(), X, family=sm.families.Poisson(), offset=np.log(cells["e"].to_numpy())).fit()
+    np.testing.assert_allclose(fitted.glm_.params, full.params[-len(levels):], atol=1e-6)
+    np.testing.assert_allclose(fitted.glm_terms_["coef"], full.params[-len(levels):], atol=1e-6)
+    np.testing.assert_allclose(fitted.glm_terms_["se"], full.bse[-len(levels):], rtol=1e-4)

@@ -1,0 +1,374 @@
+"""The plan: stock levels and transfers from a demand forecast, and the weekly batch pipeline.
+
+:func:`plan_stock` turns a forecast into a :class:`StockPlan` (two-echelon base-stock
+levels, then the transfers that close today's gaps); :func:`run_plan` is the whole job the
+``partsforecast plan`` command runs: validate → fit → forecast → optimise → write, with the
+outputs assembled in a temporary folder and moved into place only on success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from partsforecast._io import atomic_dir, frame_to_csv_bytes
+from partsforecast.demand import forecast_demand, lead_time_demand
+from partsforecast.reliability import FailureModel
+from partsforecast.stocking import StockingResult, optimize_stock
+from partsforecast.transfers import TransferPlan, dealer_transfer_files, plan_transfers
+
+__all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS"]
+
+STOCK_PLAN_COLUMNS = ["location_id", "part_number", "base_stock", "on_hand", "on_order", "order_qty",
+                      "expected_fill_rate", "expected_backorders", "inventory_value"]
+
+#: Fill-rate targets per dealer tier used when none are given.
+DEFAULT_TARGETS = {1: 0.95, 2: 0.93, 3: 0.90, 4: 0.90}
+
+
+@dataclass
+class PlanSettings:
+    """Settings of a planning run (the ``plan.toml`` keys; every one has a default).
+
+    Attributes
+    ----------
+    horizon : int
+        Forecast periods (months with ``freq="MS"``).
+    freq : str
+        Period frequency.
+    planning_window_days : float
+        Demand rates for stocking are the forecast's mean over this many days from the
+        as-of date (near-term demand drives today's stock).
+    fill_rate_targets : dict or None
+        Fill-rate target per dealer tier, e.g. ``{1: 0.95, 4: 0.90}``; ``None`` means
+        :data:`DEFAULT_TARGETS`, unless a budget is given (then the best service for it).
+    budget : float or None
+        Total inventory investment; with targets it is a cap, alone it buys the best service.
+    holding_rate : float or None
+        Overrides every location's ``holding_rate`` when given.
+    pooling : str
+        FailureModel pooling.
+    method : str
+        ``"vari-metric"`` or ``"metric"``.
+    use_fixed_costs : bool
+        Charge lanes' fixed shipment cost in the transfer model (a MILP).
+    solver : str
+        ``"highs"`` or ``"cbc"``.
+    time_limit : float
+        Seconds the transfer solver may run.
+    seed : int
+        Seed of anything random in the run (recorded in run.json).
+    """
+
+    horizon: int = 12
+    freq: str = "MS"
+    planning_window_days: float = 90.0
+    fill_rate_targets: dict | None = None
+    budget: float | None = None
+    holding_rate: float | None = None
+    pooling: str = "shrink"
+    method: str = "vari-metric"
+    use_fixed_costs: bool = True
+    solver: str = "highs"
+    time_limit: float = 60.0
+    seed: int = 0
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> PlanSettings:
+        """Settings from a mapping (a parsed TOML file); unknown keys are an error."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s) {unknown} in the plan config; known: {sorted(known)}")
+        values = dict(values)
+        if "fill_rate_targets" in values:
+            values["fill_rate_targets"] = {int(k): float(v) for k, v in values["fill_rate_targets"].items()}
+        return cls(**values)
+
+
+@dataclass
+class StockPlan:
+    """A stocking plan: levels per (location, part), transfers, and how they were found.
+
+    Attributes
+    ----------
+    levels : DataFrame
+        :data:`STOCK_PLAN_COLUMNS` plus tier, demand_per_day, ready_rate.
+    transfers : DataFrame
+        One row per move (DESIGN.md transfer columns without ``direction``).
+    curve : DataFrame
+        The efficient curve of inventory investment against service.
+    stocking : StockingResult
+        The optimiser's full result.
+    transfer_report : TransferReport
+        Solver status (optimal / feasible with gap), costs and timings of the transfer model.
+    warehouse_id : str
+    """
+
+    levels: pd.DataFrame
+    transfers: pd.DataFrame
+    curve: pd.DataFrame
+    stocking: StockingResult
+    transfer_report: Any
+    warehouse_id: str
+
+    def dealer_files(self) -> dict[str, pd.DataFrame]:
+        """Each dealer's transfer table (send and receive rows), by location_id."""
+        return dealer_transfer_files(self.transfers, self.warehouse_id)
+
+    def write(self, path: str | Path) -> Path:
+        """Write ``stock_plan.csv`` and ``transfers/<location_id>.csv`` (plus an index) atomically.
+
+        The folder is replaced whole on success and left untouched on any failure.
+        """
+        with atomic_dir(path) as tmp:
+            self._write_into(tmp)
+        return Path(path)
+
+    def _write_into(self, folder: Path) -> None:
+        (folder / "stock_plan.csv").write_bytes(frame_to_csv_bytes(self.levels[STOCK_PLAN_COLUMNS]))
+        tdir = folder / "transfers"
+        tdir.mkdir()
+        index = []
+        for loc, frame in sorted(self.dealer_files().items()):
+            (tdir / f"{loc}.csv").write_bytes(frame_to_csv_bytes(frame))
+            index.append({"location_id": loc, "file": f"{loc}.csv",
+                          "send": int((frame["direction"] == "send").sum()),
+                          "receive": int((frame["direction"] == "receive").sum()),
+                          "units_in": int(frame.loc[frame["direction"] == "receive", "quantity"].sum()),
+                          "units_out": int(frame.loc[frame["direction"] == "send", "quantity"].sum())})
+        cols = ["location_id", "file", "send", "receive", "units_in", "units_out"]
+        (tdir / "index.csv").write_bytes(frame_to_csv_bytes(pd.DataFrame(index, columns=cols)))
+
+    def summary(self) -> pd.DataFrame:
+        """Service and money per tier (the optimiser's tier summary)."""
+        return self.stocking.summary()
+
+
+def plan_stock(
+    forecast: pd.DataFrame,
+    fleet,
+    targets: Mapping[int, float] | float | None = None,
+    budget: float | None = None,
+    *,
+    settings: PlanSettings | None = None,
+) -> StockPlan:
+    """Stock levels for the warehouse and every dealer, and the transfers to reach them.
+
+    Parameters
+    ----------
+    forecast : DataFrame
+        :func:`partsforecast.forecast_demand` output (location_id, part_number, period,
+        mean, var).
+    fleet : Fleet
+        Parts (unit cost, factory lead time), locations (tiers, holding rates), lanes
+        (warehouse → dealer lead times) and stock on hand / on order.
+    targets : mapping tier → fill rate, float, optional
+        Fill-rate targets per dealer tier (default :data:`DEFAULT_TARGETS`, or the
+        settings'). Pass ``None`` with a ``budget`` for the best service within it.
+    budget : float, optional
+        Total inventory investment (at unit cost).
+    settings : PlanSettings, optional
+
+    Returns
+    -------
+    StockPlan
+
+    Raises
+    ------
+    partsforecast.stocking.InfeasiblePlanError
+        When the targets cannot be met (within the budget); the message says what can.
+    """
+    s = settings or PlanSettings()
+    budget = s.budget if budget is None else budget
+    if targets is None:
+        targets = s.fill_rate_targets
+    if targets is None and budget is None:
+        targets = dict(DEFAULT_TARGETS)
+    dealers = fleet.dealers
+    dealer_ids = dealers["location_id"].to_numpy(dtype=object)
+    wh = fleet.warehouse_id
+
+    # Demand rate per (part, dealer) over the planning window, and its variance-to-mean.
+    ltd = lead_time_demand(forecast, s.planning_window_days)
+    ltd = ltd[ltd["location_id"].isin(dealer_ids)]
+    part_ids = np.array(sorted(set(ltd["part_number"]) | set(fleet.stock["part_number"])), dtype=object)
+    P, J = part_ids.size, dealer_ids.size
+    pi = pd.Index(part_ids).get_indexer(ltd["part_number"])
+    dj = pd.Index(dealer_ids).get_indexer(ltd["location_id"])
+    rate = np.zeros((P, J))
+    var = np.zeros((P, J))
+    rate[pi, dj] = ltd["mean"].to_numpy() / s.planning_window_days
+    var[pi, dj] = ltd["var"].to_numpy() / s.planning_window_days
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vmr = np.where(rate > 0, np.maximum(var / rate, 1.0), 1.0)
+
+    parts = fleet.parts.set_index("part_number").loc[part_ids]
+    lanes = fleet.lanes[fleet.lanes["from_id"] == wh].set_index("to_id")
+    missing = [d for d in dealer_ids if d not in lanes.index]
+    if missing:
+        raise ValueError(f"lanes: no lane from the warehouse {wh} to dealer(s) {missing[:5]}; add them")
+    hr = fleet.locations.set_index("location_id")["holding_rate"]
+    holding = np.concatenate([[hr.loc[wh]], hr.loc[dealer_ids].to_numpy()])
+    if s.holding_rate is not None:
+        holding = np.full(J + 1, float(s.holding_rate))
+    result = optimize_stock(
+        parts["unit_cost"].to_numpy(float), rate, lanes.loc[dealer_ids, "lead_time_days"].to_numpy(float),
+        parts["lead_time_days"].to_numpy(float),
+        dealer_tier=dealers["tier"].to_numpy(int), fill_rate_targets=targets, budget=budget,
+        demand_vmr=vmr, method=s.method, holding_rate=holding, part_ids=part_ids,
+        dealer_ids=dealer_ids, warehouse_id=wh)
+
+    levels = result.to_frame()
+    stock = fleet.stock[["location_id", "part_number", "on_hand", "on_order"]]
+    levels = levels.merge(stock, on=["location_id", "part_number"], how="outer")
+    levels["base_stock"] = levels["base_stock"].fillna(0).astype("int64")
+    levels[["on_hand", "on_order"]] = levels[["on_hand", "on_order"]].fillna(0).astype("int64")
+    # A pair with stock but no demand needs nothing: full service, no backorders.
+    levels["expected_fill_rate"] = levels["expected_fill_rate"].fillna(1.0)
+    levels["expected_backorders"] = levels["expected_backorders"].fillna(0.0)
+    cost = parts["unit_cost"]
+    levels["inventory_value"] = levels["base_stock"] * levels["part_number"].map(cost).to_numpy(float)
+
+    tplan = plan_transfers(
+        levels.rename(columns={"base_stock": "target"}), fleet.lanes, wh, fleet.as_of,
+        tiers=fleet.locations.set_index("location_id")["tier"].dropna().astype(int),
+        unit_cost=fleet.parts.set_index("part_number")["unit_cost"],
+        use_fixed_costs=s.use_fixed_costs, solver=s.solver, time_limit=s.time_limit)
+    levels["order_qty"] = _order_quantities(levels, tplan.transfers, wh)
+    levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
+    return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,
+                     transfer_report=tplan.report, warehouse_id=wh)
+
+
+def _order_quantities(levels: pd.DataFrame, transfers: pd.DataFrame, warehouse_id: str) -> np.ndarray:
+    """Units each location still orders after the transfers: base stock − position.
+
+    A dealer's position counts the units transfers bring in and takes out those it sends;
+    the warehouse orders from production what its own target needs after what it ships.
+    """
+    key = pd.MultiIndex.from_frame(levels[["location_id", "part_number"]])
+    net = pd.Series(0.0, index=key)
+    if len(transfers):
+        t_in = transfers.groupby(["to_id", "part_number"])["quantity"].sum()
+        t_out = transfers.groupby(["from_id", "part_number"])["quantity"].sum()
+        net = net.add(t_in.rename_axis(["location_id", "part_number"]), fill_value=0)
+        net = net.sub(t_out.rename_axis(["location_id", "part_number"]), fill_value=0)
+    net = net.reindex(key).fillna(0).to_numpy()
+    position = levels["on_hand"].to_numpy() + levels["on_order"].to_numpy() + net
+    return np.maximum(levels["base_stock"].to_numpy() - position, 0).astype("int64")
+
+
+# ---------------------------------------------------------------------------------------
+# The batch pipeline
+# ---------------------------------------------------------------------------------------
+
+def _checksums(source: Path | None) -> dict[str, str]:
+    if source is None or not Path(source).is_dir():
+        return {}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(source).iterdir()) if p.is_file()}
+
+
+def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
+             source: str | Path | None = None, log=None, report: bool = True) -> StockPlan:
+    """Fit, forecast, optimise and write every output of a planning run into ``out``.
+
+    Outputs: ``stock_plan.csv``, ``transfers/<location_id>.csv`` and ``transfers/index.csv``,
+    ``forecast.csv``, ``failure_models.csv``, ``report.html`` (with ``report=True``) and
+    ``run.json`` (input checksums, settings, package versions, stage timings, solver
+    status). They are assembled in a temporary folder and moved into place only when all
+    are written, so a failure or an interrupt leaves the previous outputs untouched.
+
+    Parameters
+    ----------
+    fleet : Fleet
+    out : path-like
+    settings : PlanSettings, optional
+    source : path-like, optional
+        The input folder, for the checksums in run.json.
+    log : logging.Logger, optional
+    report : bool
+        Write ``report.html``.
+
+    Returns
+    -------
+    StockPlan
+    """
+    import logging
+
+    s = settings or PlanSettings()
+    log = log or logging.getLogger("partsforecast")
+    timings: dict[str, float] = {}
+
+    def stage(name):
+        class _T:
+            def __enter__(self_):
+                log.info("%s …", name)
+                self_.t = time.perf_counter()
+
+            def __exit__(self_, *exc):
+                timings[name] = round(time.perf_counter() - self_.t, 3)
+                if exc[0] is None:
+                    log.info("%s done in %.1f s", name, timings[name])
+        return _T()
+
+    with stage("fit"):
+        model = FailureModel(pooling=s.pooling).fit(fleet)
+    with stage("forecast"):
+        fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq)
+    with stage("optimise"):
+        plan = plan_stock(fc, fleet, settings=s)
+    with atomic_dir(out) as tmp:
+        with stage("write"):
+            plan._write_into(tmp)
+            (tmp / "forecast.csv").write_bytes(frame_to_csv_bytes(fc))
+            (tmp / "failure_models.csv").write_bytes(frame_to_csv_bytes(model.params_))
+            if report:
+                from partsforecast.plot import write_report
+                write_report(tmp / "report.html", fleet, model, fc, plan)
+        run = {
+            "as_of": fleet.as_of.isoformat(),
+            "inputs": _checksums(source),
+            "settings": asdict(s),
+            "versions": _versions(),
+            "timings_seconds": timings,
+            "stocking": {"status": str(plan.stocking.status),
+                         "investment": float(plan.stocking.investment)},
+            "transfers": {"status": plan.transfer_report.status,
+                          "gap": _finite(plan.transfer_report.gap),
+                          "objective": _finite(plan.transfer_report.objective),
+                          "n_transfers": int(len(plan.transfers))},
+        }
+        (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
+                                      encoding="utf-8")
+    return plan
+
+
+def _finite(x) -> float | None:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if np.isfinite(x) else None
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("partsforecast", "pandas", "numpy", "scipy", "statsmodels", "pulp", "highspy", "matplotlib"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            out[name] = "not installed"
+    return out

@@ -1,0 +1,199 @@
+"""The plan and the batch job: outputs' contract, conservation, determinism, atomicity, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from partsforecast import FailureModel, forecast_demand
+from partsforecast.plan import DEFAULT_TARGETS, STOCK_PLAN_COLUMNS, plan_stock
+from partsforecast.stocking import InfeasiblePlanError
+from partsforecast.transfers import DEALER_FILE_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def forecast(sample_fleet):
+    model = FailureModel().fit(sample_fleet)
+    return forecast_demand(model, sample_fleet, horizon=6)
+
+
+@pytest.fixture(scope="module")
+def plan(forecast, sample_fleet):
+    return plan_stock(forecast, sample_fleet)
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "partsforecast", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_plan_levels_contract_and_targets(plan, sample_fleet):
+    lv = plan.levels
+    assert list(lv[STOCK_PLAN_COLUMNS].columns) == STOCK_PLAN_COLUMNS
+    assert not lv.duplicated(["location_id", "part_number"]).any()
+    assert (lv["base_stock"] >= 0).all() and (lv["order_qty"] >= 0).all()
+    assert lv["expected_fill_rate"].between(0, 1).all()
+    # Every stock row of the input appears with its stock unchanged.
+    merged = sample_fleet.stock.merge(lv, on=["location_id", "part_number"], suffixes=("", "_plan"))
+    assert len(merged) == len(sample_fleet.stock)
+    assert (merged["on_hand"] == merged["on_hand_plan"]).all()
+    # The tier targets are met (demand-weighted fill rate per tier).
+    summary = plan.summary()
+    for tier, target in DEFAULT_TARGETS.items():
+        assert summary.loc[tier, "fill_rate"] >= target - 1e-9
+
+
+def test_transfers_conserve_stock(plan, sample_fleet):
+    t = plan.transfers
+    assert (t["quantity"] > 0).all()
+    lanes = set(zip(sample_fleet.lanes["from_id"], sample_fleet.lanes["to_id"]))
+    assert set(zip(t["from_id"], t["to_id"])) <= lanes
+    sent = t.groupby(["from_id", "part_number"])["quantity"].sum()
+    on_hand = sample_fleet.stock.set_index(["location_id", "part_number"])["on_hand"]
+    assert (sent <= on_hand.reindex(sent.index).fillna(0)).all()
+    # Receivers are dealers below target before the move, and not pushed above it.
+    lv = plan.levels.set_index(["location_id", "part_number"])
+    got = t.groupby(["to_id", "part_number"])["quantity"].sum()
+    pos = (lv["on_hand"] + lv["on_order"]).reindex(got.index)
+    assert (pos + got <= lv["base_stock"].reindex(got.index)).all()
+    files = plan.dealer_files()
+    n_rows = sum(len(f) for f in files.values())
+    wh_moves = (t["from_id"] == plan.warehouse_id).sum()
+    assert n_rows == 2 * len(t) - wh_moves  # each dealer-to-dealer move appears twice
+    for loc, f in files.items():
+        assert list(f.columns) == list(DEALER_FILE_COLUMNS)
+        assert ((f["direction"] == "send") == (f["from_id"] == loc)).all()
+
+
+def test_plan_order_qty_is_gap_after_transfers(plan):
+    lv = plan.levels.set_index(["location_id", "part_number"])
+    t = plan.transfers
+    net = (t.groupby(["to_id", "part_number"])["quantity"].sum().rename_axis(lv.index.names)
+           .sub(t.groupby(["from_id", "part_number"])["quantity"].sum().rename_axis(lv.index.names), fill_value=0))
+    pos = lv["on_hand"] + lv["on_order"] + net.reindex(lv.index).fillna(0)
+    np.testing.assert_array_equal(lv["order_qty"], np.maximum(lv["base_stock"] - pos, 0))
+
+
+def test_higher_targets_cost_more(forecast, sample_fleet):
+    low = plan_stock(forecast, sample_fleet, targets={1: 0.85, 2: 0.85, 3: 0.8, 4: 0.8})
+    high = plan_stock(forecast, sample_fleet, targets={1: 0.97, 2: 0.96, 3: 0.95, 4: 0.95})
+    assert high.levels["inventory_value"].sum() > low.levels["inventory_value"].sum()
+
+
+def test_infeasible_budget(forecast, sample_fleet):
+    with pytest.raises(InfeasiblePlanError, match="budget"):
+        plan_stock(forecast, sample_fleet, targets={1: 0.95, 2: 0.95, 3: 0.95, 4: 0.95}, budget=1000.0)
+
+
+def test_plan_write_atomic(plan, tmp_path):
+    out = tmp_path / "plan"
+    plan.write(out)
+    first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")}
+    assert (out / "stock_plan.csv").exists() and (out / "transfers" / "index.csv").exists()
+
+    class Boom(RuntimeError):
+        pass
+
+    def broken(folder):
+        (folder / "stock_plan.csv").write_text("half")
+        raise Boom
+    orig = plan._write_into
+    plan._write_into = broken
+    try:
+        with pytest.raises(Boom):
+            plan.write(out)
+    finally:
+        plan._write_into = orig
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*.csv")} == first
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]  # no temporary folders left
+
+
+# --- the command, as a subprocess ------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "out"
+    r = _cli("plan", "--out", out, "--horizon", "6")
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_cli_plan_outputs(cli_run):
+    out = cli_run
+    for name in ("stock_plan.csv", "forecast.csv", "failure_models.csv", "report.html", "run.json",
+                 "transfers/index.csv"):
+        assert (out / name).exists(), name
+    sp = pd.read_csv(out / "stock_plan.csv")
+    assert list(sp.columns) == STOCK_PLAN_COLUMNS
+    index = pd.read_csv(out / "transfers" / "index.csv")
+    assert len(index) > 0
+    for f in index["file"]:
+        t = pd.read_csv(out / "transfers" / f)
+        assert list(t.columns) == list(DEALER_FILE_COLUMNS) and len(t) > 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["transfers"]["status"] in ("optimal", "feasible")
+    assert set(run["timings_seconds"]) == {"fit", "forecast", "optimise", "write"}
+    assert "tickets.csv" in run["inputs"] and run["settings"]["horizon"] == 6
+    assert "<img src='data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_cli_plan_deterministic(cli_run, tmp_path):
+    again = tmp_path / "again"
+    r = _cli("plan", "--out", again, "--horizon", "6", "--no-report")
+    assert r.returncode == 0, r.stderr
+    for p in sorted(cli_run.rglob("*.csv")):
+        assert p.read_bytes() == (again / p.relative_to(cli_run)).read_bytes(), p.name
+
+
+def test_cli_plan_killed_leaves_previous_outputs(cli_run, tmp_path):
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(cli_run, out)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([sys.executable, "-m", "partsforecast", "plan", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4.0)  # mid-way: fitting or forecasting
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_cli_exit_codes(sample_dir, tmp_path):
+    # 2: bad input
+    bad = pd.read_csv(sample_dir / "tickets.csv")
+    bad.loc[0, "quantity"] = -4
+    bad.to_csv(sample_dir / "tickets.csv", index=False)
+    r = _cli("plan", "--data", sample_dir, "--out", tmp_path / "o")
+    assert r.returncode == 2 and "quantity" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+    # 3: infeasible (a budget far below what the targets need)
+    cfg = tmp_path / "plan.toml"
+    cfg.write_text("[plan]\nhorizon = 3\nbudget = 500.0\n"
+                   "fill_rate_targets = {1 = 0.95, 2 = 0.95, 3 = 0.9, 4 = 0.9}\n")
+    r = _cli("plan", "--config", cfg, "--out", tmp_path / "o3")
+    assert r.returncode == 3, r.stderr
+    assert "infeasible" in r.stderr and "budget" in r.stderr and "Traceback" not in r.stderr
+    # 1: anything else, e.g. an unknown setting in the config
+    cfg.write_text("[plan]\nhorizn = 3\n")
+    r = _cli("plan", "--config", cfg, "--out", tmp_path / "o1")
+    assert r.returncode == 1 and "unknown setting" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_fit_and_forecast(tmp_path):
+    r = _cli("fit", "--out", tmp_path / "fm.csv")
+    assert r.returncode == 0, r.stderr
+    fm = pd.read_csv(tmp_path / "fm.csv")
+    assert {"machine_model", "component", "shape", "scale"} <= set(fm.columns)
+    r = _cli("forecast", "--out", tmp_path / "fc.csv", "--horizon", "2")
+    assert r.returncode == 0, r.stderr
+    fc = pd.read_csv(tmp_path / "fc.csv")
+    assert fc["period"].nunique() == 2 and (fc["q0.99"] >= fc["q0.5"]).all()
