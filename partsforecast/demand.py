@@ -49,6 +49,8 @@ _SUBSTEPS = 4
 # A machine-component whose renewal function over the whole horizon stays below this adds
 # less than this to any period's mean; its second and later failures are skipped.
 _RENEWAL_TOL = 1e-7
+# Rows of machine-components handled at once in the renewal integral.
+_CHUNK_ROWS = 100_000
 
 
 def _weibull_cdf(x: np.ndarray, shape: np.ndarray | float) -> np.ndarray:
@@ -154,9 +156,17 @@ def expected_failures(age: np.ndarray, hours: np.ndarray, shape: np.ndarray, sca
     x_max = float(min(_X_MAX, max(np.max(x_end, initial=0.0), 1e-9)))
     table, dx = _renewal_tables(uniq, x_max)
     m_end = _lookup(table, dx, inv, x_end, uniq)
-    rows = np.flatnonzero(m_end * first[:, -1] > _RENEWAL_TOL)
-    if rows.size == 0:
-        return out
+    rows_all = np.flatnonzero(m_end * first[:, -1] > _RENEWAL_TOL)
+    # In blocks of rows, so that the (rows × sub-steps) work arrays stay a few hundred MB.
+    for lo in range(0, rows_all.size, _CHUNK_ROWS):
+        rows = rows_all[lo: lo + _CHUNK_ROWS]
+        out[rows] += _later_renewals(rows, age, hours, k, eta, a, inv, table, dx, uniq)
+    return out
+
+
+def _later_renewals(rows, age, hours, k, eta, a, inv, table, dx, uniq) -> np.ndarray:
+    """Second and later failures: Σ over first-failure sub-steps of ΔF1 · M(h − t)."""
+    out = np.zeros((rows.size, hours.shape[1]))
     # Sub-step edges of the first-failure time within each period, from 0.
     P = hours.shape[1]
     h = hours[rows]
@@ -173,7 +183,7 @@ def expected_failures(age: np.ndarray, hours: np.ndarray, shape: np.ndarray, sca
     for p in range(P):
         nb = (p + 1) * _SUBSTEPS
         x = (h[:, p][:, None] - mids[:, :nb]) / ee
-        out[rows, p] += np.sum(dF1[:, :nb] * _lookup(table, dx, rrow[:, :nb], x, uniq), axis=1)
+        out[:, p] = np.sum(dF1[:, :nb] * _lookup(table, dx, rrow[:, :nb], x, uniq), axis=1)
     return out
 
 

@@ -64,7 +64,7 @@ def usage_rates(fleet) -> pd.DataFrame:
 
     rate = m["hours_per_day"].to_numpy(dtype=float).copy()
     source = np.where(np.isfinite(rate), "given", "").astype(object)
-    from_meter = ~np.isfinite(rate) & m["serial"].isin(meter_rate.index).to_numpy()
+    from_meter = ~np.isfinite(rate) & (pd.Index(meter_rate.index).get_indexer(m["serial"]) >= 0)
     rate[from_meter] = m.loc[from_meter, "serial"].map(meter_rate).to_numpy()
     source[from_meter] = "meter"
 
@@ -92,7 +92,8 @@ class Lives:
     Attributes
     ----------
     lives : DataFrame
-        One row per life: serial, machine_model, component, location_id, start_hours,
+        Identifier columns are categoricals (millions of rows share a few thousand
+        values). One row per life: serial, machine_model, component, location_id, start_hours,
         duration (operating hours), failed (bool), end_time (failure time, or the censoring
         date).
     ages : DataFrame
@@ -111,6 +112,9 @@ class Lives:
 def component_lives(fleet) -> Lives:
     """Turn a fleet's tickets and installed base into component lives (vectorised).
 
+    Everything runs on integer codes (machine index, component code) with numpy sorts and
+    bincounts; the string columns of the result are categoricals built once at the end.
+
     Parameters
     ----------
     fleet : Fleet
@@ -120,68 +124,115 @@ def component_lives(fleet) -> Lives:
     Lives
     """
     rates = usage_rates(fleet)
-    m = fleet.machines.merge(rates[["serial", "hours_per_day"]].rename(columns={"hours_per_day": "rate"}),
-                             on="serial", validate="one_to_one")
-    end_date = m["retired_date"].where(m["retired_date"].notna() & (m["retired_date"] < fleet.as_of),
-                                       fleet.as_of)
-    m["end_hours"] = np.maximum(_days(end_date, m["in_service_date"]), 0.0) * m["rate"].to_numpy()
-    m["end_date"] = end_date
-    m["active"] = m["retired_date"].isna() | (m["retired_date"] >= fleet.as_of)
+    m = fleet.machines
+    M = len(m)
+    rate = rates["hours_per_day"].to_numpy(float)  # same row order as fleet.machines
+    in_service = m["in_service_date"].to_numpy("datetime64[ns]")
+    retired = m["retired_date"].to_numpy("datetime64[ns]")
+    as_of = np.datetime64(fleet.as_of, "ns")
+    ended = ~np.isnat(retired) & (retired < as_of)
+    end_date = np.where(ended, retired, as_of)
+    end_hours = np.maximum(_days(end_date, in_service), 0.0) * rate
+    active = ~ended
+
+    model_codes, model_names = pd.factorize(m["machine_model"])
+    loc_codes, loc_names = pd.factorize(m["location_id"])
+    serial_idx = pd.Index(m["serial"])
+    tk = fleet.tickets
+    comp_names = pd.Index(pd.unique(pd.concat([fleet.bom["component"], tk["component"]], ignore_index=True)))
+    C = len(comp_names)
 
     # Failures: one per (ticket, component); its hours from the meter, else from the calendar.
-    tk = fleet.tickets
-    ev = (tk.sort_values(["ticket_id", "component", "meter_hours"], na_position="last")
-            .drop_duplicates(["ticket_id", "component"])[["serial", "component", "opened_at", "meter_hours"]])
-    minfo = m.set_index("serial")
-    ev = ev.assign(machine_model=ev["serial"].map(minfo["machine_model"]).to_numpy(),
-                   location_id=ev["serial"].map(minfo["location_id"]).to_numpy())
-    cal = _days(ev["opened_at"], ev["serial"].map(minfo["in_service_date"])) * ev["serial"].map(minfo["rate"]).to_numpy()
-    hours = np.where(ev["meter_hours"].notna(), ev["meter_hours"].to_numpy(dtype=float), cal)
-    ev["hours"] = np.maximum(hours, 0.0)
-    ev = ev.sort_values(["serial", "component", "opened_at"], kind="stable").reset_index(drop=True)
+    t_code = pd.factorize(tk["ticket_id"])[0].astype(np.int64)
+    c_code = comp_names.get_indexer(tk["component"]).astype(np.int64)
+    meter = tk["meter_hours"].to_numpy(float)
+    # Sort so that, within a (ticket, component), a line with a meter reading comes first.
+    order = np.lexsort((np.isnan(meter), c_code, t_code))
+    key = t_code[order] * C + c_code[order]
+    first = np.concatenate([[True], key[1:] != key[:-1]])
+    rows = order[first]
+    ev_machine = serial_idx.get_indexer(tk["serial"].to_numpy()[rows])
+    ev_comp = c_code[rows]
+    ev_time = tk["opened_at"].to_numpy("datetime64[ns]")[rows]
+    cal = _days(ev_time, in_service[ev_machine]) * rate[ev_machine]
+    ev_hours = np.maximum(np.where(np.isnan(meter[rows]), cal, meter[rows]), 0.0)
+    o = np.lexsort((ev_time, ev_comp, ev_machine))
+    ev_machine, ev_comp, ev_time, ev_hours = ev_machine[o], ev_comp[o], ev_time[o], ev_hours[o]
+    pair_key = ev_machine.astype(np.int64) * C + ev_comp
+    new_pair = np.concatenate([[True], pair_key[1:] != pair_key[:-1]]) if pair_key.size else np.zeros(0, bool)
+    starts = np.flatnonzero(new_pair)
     # Meter readings can run backwards (a replaced meter, a typo): keep the clock monotone.
-    ev["hours"] = ev.groupby(["serial", "component"], sort=False)["hours"].cummax()
-    prev = ev.groupby(["serial", "component"], sort=False)["hours"].shift(1).fillna(0.0)
-    failed_lives = pd.DataFrame({
-        "serial": ev["serial"], "machine_model": ev["machine_model"], "component": ev["component"],
-        "location_id": ev["location_id"], "start_hours": prev.to_numpy(),
-        "duration": np.maximum(ev["hours"].to_numpy() - prev.to_numpy(), MIN_LIFE_HOURS),
-        "failed": True, "end_time": ev["opened_at"].to_numpy(),
-    })
+    seg = np.cumsum(new_pair) - 1
+    ev_hours = _segment_cummax(ev_hours, starts, seg)
+    prev = np.concatenate([[0.0], ev_hours[:-1]])
+    prev[new_pair] = 0.0
+    failed = {"machine": ev_machine, "comp": ev_comp, "start": prev,
+              "duration": np.maximum(ev_hours - prev, MIN_LIFE_HOURS), "end_time": ev_time}
 
     # Every (machine, component) its model carries, plus any pair seen in the tickets.
-    carried = fleet.bom[["machine_model", "component"]].drop_duplicates()
-    pairs = m[["serial", "machine_model", "location_id", "end_hours", "end_date", "active", "rate"]].merge(
-        carried, on="machine_model")
-    seen = ev[["serial", "component"]].drop_duplicates()
-    extra = seen.merge(pairs[["serial", "component"]], how="left", indicator=True)
-    extra = extra[extra["_merge"] == "left_only"][["serial", "component"]]
-    if len(extra):
-        extra = extra.merge(m[["serial", "machine_model", "location_id", "end_hours", "end_date", "active", "rate"]],
-                            on="serial")
-        pairs = pd.concat([pairs, extra[pairs.columns]], ignore_index=True)
-    last = ev.groupby(["serial", "component"], sort=False).agg(last_hours=("hours", "max"),
-                                                               n_failures=("hours", "size")).reset_index()
-    pairs = pairs.merge(last, on=["serial", "component"], how="left")
-    pairs["last_hours"] = pairs["last_hours"].fillna(0.0)
-    pairs["n_failures"] = pairs["n_failures"].fillna(0).astype("int64")
-    # The running life: from the last replacement to the end of observation.
-    run = pairs["end_hours"].to_numpy() - pairs["last_hours"].to_numpy()
-    pairs["age_hours"] = np.maximum(run, 0.0)
+    bom_pairs = fleet.bom[["machine_model", "component"]].drop_duplicates()
+    bm = pd.Index(model_names).get_indexer(bom_pairs["machine_model"])
+    bc = comp_names.get_indexer(bom_pairs["component"]).astype(np.int64)
+    keep = bm >= 0
+    bm, bc = bm[keep], bc[keep]
+    per_model = np.bincount(bm, minlength=len(model_names))
+    bo = np.argsort(bm, kind="stable")
+    model_start = np.concatenate([[0], np.cumsum(per_model)[:-1]])
+    n_per = per_model[model_codes]
+    pm = np.repeat(np.arange(M), n_per)
+    offset = np.arange(pm.size) - np.repeat(np.cumsum(n_per) - n_per, n_per)
+    pc = bc[bo][model_start[model_codes][pm] + offset]
+    seen = np.zeros(M * C, dtype=bool)  # sorted union of the keys, without a sort
+    seen[pm.astype(np.int64) * C + pc] = True
+    seen[pair_key] = True
+    all_keys = np.flatnonzero(seen)
+    pm, pc = all_keys // C, all_keys % C
+    # Last failure hours and count per pair, from the segment ends of the sorted events.
+    last_hours = np.zeros(all_keys.size)
+    n_fail = np.zeros(all_keys.size, dtype=np.int64)
+    if pair_key.size:
+        seg_keys = pair_key[starts]
+        ends = np.concatenate([starts[1:], [pair_key.size]]) - 1
+        pos = np.searchsorted(all_keys, seg_keys)
+        last_hours[pos] = ev_hours[ends]
+        n_fail[pos] = ends - starts + 1
+    run = end_hours[pm] - last_hours
+    age = np.maximum(run, 0.0)
+    cens = run > 0
 
-    cens = pairs[run > 0]
-    censored_lives = pd.DataFrame({
-        "serial": cens["serial"], "machine_model": cens["machine_model"], "component": cens["component"],
-        "location_id": cens["location_id"], "start_hours": cens["last_hours"].to_numpy(),
-        "duration": run[run > 0], "failed": False, "end_time": cens["end_date"].to_numpy(),
+    machine = np.concatenate([failed["machine"], pm[cens]])
+    comp = np.concatenate([failed["comp"], pc[cens]])
+    lives = pd.DataFrame({
+        "serial": pd.Categorical.from_codes(machine, categories=pd.Index(m["serial"])),
+        "machine_model": pd.Categorical.from_codes(model_codes[machine], categories=model_names),
+        "component": pd.Categorical.from_codes(comp, categories=comp_names),
+        "location_id": pd.Categorical.from_codes(loc_codes[machine], categories=loc_names),
+        "start_hours": np.concatenate([failed["start"], last_hours[cens]]),
+        "duration": np.concatenate([failed["duration"], run[cens]]),
+        "failed": np.concatenate([np.ones(failed["machine"].size, bool), np.zeros(int(cens.sum()), bool)]),
+        "end_time": np.concatenate([failed["end_time"], end_date[pm[cens]]]).astype("datetime64[ns]"),
     })
-    lives = pd.concat([failed_lives, censored_lives], ignore_index=True)
-    lives = lives.sort_values(["machine_model", "component", "serial", "start_hours"], kind="stable",
-                              ignore_index=True)
-    lives["end_time"] = lives["end_time"].astype("datetime64[ns]")
+    order = np.lexsort((lives["start_hours"].to_numpy(), machine, comp, model_codes[machine]))
+    lives = lives.take(order).reset_index(drop=True)
 
-    ages = pairs.loc[pairs["active"].to_numpy(),
-                     ["serial", "machine_model", "component", "location_id", "age_hours", "rate", "n_failures"]]
-    ages = ages.rename(columns={"rate": "hours_per_day"}).sort_values(
-        ["machine_model", "component", "serial"], kind="stable", ignore_index=True)
+    act = active[pm]
+    am, ac = pm[act], pc[act]
+    ages = pd.DataFrame({
+        "serial": pd.Categorical.from_codes(am, categories=pd.Index(m["serial"])),
+        "machine_model": pd.Categorical.from_codes(model_codes[am], categories=model_names),
+        "component": pd.Categorical.from_codes(ac, categories=comp_names),
+        "location_id": pd.Categorical.from_codes(loc_codes[am], categories=loc_names),
+        "age_hours": age[act], "hours_per_day": rate[am], "n_failures": n_fail[act],
+    })
+    ages = ages.take(np.lexsort((am, ac, model_codes[am]))).reset_index(drop=True)
     return Lives(lives=lives, ages=ages, rates=rates)
+
+
+def _segment_cummax(values: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:
+    """Running maximum within consecutive segments (segment ``i`` begins at ``starts[i]``)."""
+    if values.size == 0:
+        return values
+    # Shift each segment above all earlier ones, take one global running max, shift back.
+    span = values.max() - values.min() + 1.0
+    lifted = values + seg * span
+    return np.maximum.accumulate(lifted) - seg * span

@@ -1649,7 +1649,14 @@ class FailureModel:
         self._check_settings()
         lives = component_lives(fleet)
         lv = lives.lives
-        gcode, groups = pd.MultiIndex.from_frame(lv[_GROUP_KEYS]).factorize()
+        # Group codes from the categorical codes (factorising 10⁶ string pairs is slow).
+        mm, cc = lv["machine_model"].cat, lv["component"].cat
+        pair = mm.codes.to_numpy(np.int64) * len(cc.categories) + cc.codes.to_numpy(np.int64)
+        present = np.bincount(pair, minlength=1) > 0  # a small range: models × components
+        uniq = np.flatnonzero(present)
+        gcode = (np.cumsum(present) - 1)[pair]
+        groups = pd.MultiIndex.from_arrays([mm.categories[uniq // len(cc.categories)],
+                                            cc.categories[uniq % len(cc.categories)]])
         G = len(groups)
         fam, families = pd.factorize(groups.get_level_values(1))
         F = len(families)

@@ -90,7 +90,7 @@ def test_lives_match_truth_on_sample(sample_fleet):
     lv = component_lives(sample_fleet).lives
     truth = sample_fleet.truth["failures"]
     assert int(lv["failed"].sum()) == len(truth)
-    ev = lv[lv["failed"]].assign(hours=lambda x: x["start_hours"] + x["duration"])
+    ev = lv[lv["failed"]].astype({"serial": str, "component": str}).assign(hours=lambda x: x["start_hours"] + x["duration"])
     ev = ev.sort_values(["serial", "component", "hours"])
     tr = truth.sort_values(["serial", "component", "failure_hours"])
     assert (ev["serial"].to_numpy() == tr["serial"].to_numpy()).all()
@@ -220,7 +220,7 @@ def test_profiled_glm_equals_full_dummy_glm(fitted, sample_fleet):
     # The group rates are profiled out; the tier factors must equal those of the plain
     # Poisson GLM with one dummy per group (statsmodels, dense design).
     import statsmodels.api as sm
-    lv = fitted.lives_.lives
+    lv = fitted.lives_.lives.astype({"machine_model": str, "component": str})
     tier = lv["location_id"].map(sample_fleet.locations.set_index("location_id")["tier"]).astype(int)
     cells = (lv.assign(tier=tier.to_numpy(), f=lv["failed"].astype(float))
              .groupby(["machine_model", "component", "tier"], as_index=False)

@@ -1,0 +1,146 @@
+"""The installed-base forecast on the sample fleet: contract, exact means, coverage, options."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from partsforecast import FailureModel, forecast_demand, lead_time_demand
+from partsforecast.lives import component_lives
+
+
+class _TrueModel:
+    """The generating parameters, as a fitted model (params_ is all forecast_demand reads)."""
+
+    def __init__(self, fleet):
+        self.params_ = fleet.truth["lifetimes"][["machine_model", "component", "shape", "scale"]]
+
+
+@pytest.fixture(scope="module")
+def model(sample_fleet):
+    return FailureModel(covariates=None).fit(sample_fleet)
+
+
+@pytest.fixture(scope="module")
+def fc(model, sample_fleet):
+    return forecast_demand(model, sample_fleet, horizon=6)
+
+
+def test_contract(fc, sample_fleet):
+    cols = ["location_id", "part_number", "period", "mean", "var", "q0.5", "q0.8", "q0.9", "q0.95", "q0.99"]
+    assert list(fc.columns) == cols
+    assert not fc.duplicated(["location_id", "part_number", "period"]).any()
+    assert fc["period"].nunique() == 6 and fc["period"].min() == sample_fleet.as_of
+    q = fc[["q0.5", "q0.8", "q0.9", "q0.95", "q0.99"]].to_numpy()
+    assert (np.diff(q, axis=1) >= 0).all()
+    assert (fc["var"] >= fc["mean"] - 1e-12).all()  # compound Poisson: var ≥ mean
+    assert set(fc["location_id"]) <= set(sample_fleet.dealers["location_id"])
+
+
+def test_mean_equals_sum_of_conditional_probabilities(sample_fleet):
+    # One long-lived component (renewals within a month negligible): the expected failures at
+    # a dealer in the first period are Σ over its machines of 1 − S(a + r·d)/S(a).
+    truth = _TrueModel(sample_fleet)
+    fcc = forecast_demand(truth, sample_fleet, horizon=1, by="component")
+    lt = sample_fleet.truth["lifetimes"]
+    row = lt[lt["shape"] >= 1.5].sort_values("scale").iloc[-1]  # wear-out: no early renewal
+    ages = component_lives(sample_fleet).ages
+    sel = ages[(ages["machine_model"] == row["machine_model"]) & (ages["component"] == row["component"])]
+    sel = sel.astype({"location_id": str})
+    days = 31.0  # July
+    k, eta = row["shape"], row["scale"]
+    a = sel["age_hours"].to_numpy()
+    h = sel["hours_per_day"].to_numpy() * days
+    p = 1 - np.exp(-(((a + h) / eta) ** k - (a / eta) ** k))
+    want = pd.Series(p, index=sel["location_id"].to_numpy()).groupby(level=0).sum()
+    got = fcc[(fcc["machine_model"] == row["machine_model"]) & (fcc["component"] == row["component"])]
+    got = got.set_index("location_id")["mean"]
+    # Renewals inside the month add ~M(h/η) ≈ (h/η)^k ≈ 1e-3 relative, and only add.
+    got = got.reindex(want.index).to_numpy()
+    np.testing.assert_allclose(got, want.to_numpy(), rtol=1e-3)
+    assert (got >= want.to_numpy() * (1 - 1e-12)).all()
+
+
+def test_intervals_cover_simulated_demand(sample_fleet):
+    # Simulate the next 3 months of failures from the true model (renewal, vectorised) and
+    # check the 80% / 95% intervals of the true-parameter forecast at dealer × component level.
+    rng = np.random.default_rng(5)
+    truth = _TrueModel(sample_fleet)
+    fcc = forecast_demand(truth, sample_fleet, horizon=3, by="component", quantiles=(0.1, 0.9, 0.025, 0.975))
+    ages = component_lives(sample_fleet).ages.merge(sample_fleet.truth["lifetimes"], on=["machine_model", "component"])
+    edges = np.array([31.0, 62.0, 92.0])  # Jul, Aug, Sep
+    n_rep = 200
+    k, eta, a = ages["shape"].to_numpy(), ages["scale"].to_numpy(), ages["age_hours"].to_numpy()
+    r = ages["hours_per_day"].to_numpy()
+    counts = np.zeros((n_rep, len(ages), 3))
+    u = rng.random((n_rep, len(ages)))
+    t = (eta * ((a / eta) ** k - np.log(u)) ** (1 / k) - a) / r  # days to the first failure
+    for _ in range(6):
+        for p in range(3):
+            lo = 0.0 if p == 0 else edges[p - 1]
+            counts[:, :, p] += (t >= lo) & (t < edges[p])
+        t = t + eta * rng.weibull(k, size=t.shape) / r
+    key = ages["location_id"].astype(str) + "|" + ages["machine_model"].astype(str) + "|" + ages["component"].astype(str)
+    codes, uniq = pd.factorize(key)
+    sims = np.stack([np.stack([np.bincount(codes, counts[i, :, p], len(uniq)) for p in range(3)], 1)
+                     for i in range(n_rep)])  # rep × cell × period
+    f = fcc.assign(key=fcc["location_id"].astype(str) + "|" + fcc["machine_model"].astype(str) + "|"
+                   + fcc["component"].astype(str))
+    f["p"] = (f["period"] - f["period"].min()).dt.days.map({0: 0, 31: 1, 62: 2})
+    ci = pd.Index(uniq).get_indexer(f["key"])
+    y = sims[:, ci, f["p"].to_numpy()]  # rep × forecast rows
+    # A quantile q_τ of a count must satisfy P(Y < q_τ) ≤ τ ≤ P(Y ≤ q_τ): check both
+    # sides over all cells and replications (a symmetric interval of a discrete law
+    # over-covers, so the one-sided definition is the sharp test).
+    for level in (0.025, 0.1, 0.9, 0.975):
+        q = f[f"q{level:g}"].to_numpy()
+        assert (y < q).mean() <= level + 0.01, level
+        assert (y <= q).mean() >= level - 0.01, level
+    busy = f["mean"].to_numpy() > 1.0
+    totals = y[:, busy].sum(axis=1)
+    se = totals.std(ddof=1) / np.sqrt(n_rep)
+    assert abs(totals.mean() - f["mean"].to_numpy()[busy].sum()) < 4 * se
+
+
+def test_options_move_demand_the_right_way(model, sample_fleet, fc):
+    base = fc["mean"].sum()
+    more_use = forecast_demand(model, sample_fleet, horizon=6, usage_factor=1.3)["mean"].sum()
+    assert more_use > base * 1.2
+    by_tier = forecast_demand(model, sample_fleet, horizon=6, usage_factor={4: 2.0})
+    tier = by_tier["location_id"].map(sample_fleet.locations.set_index("location_id")["tier"])
+    t4 = fc["location_id"].map(sample_fleet.locations.set_index("location_id")["tier"]) == 4
+    assert by_tier.loc[tier == 4, "mean"].sum() > 1.5 * fc.loc[t4, "mean"].sum()
+    # (the renewal table's grid spans the largest usage, so untouched cells move by ~1e-6)
+    assert by_tier.loc[tier != 4, "mean"].sum() == pytest.approx(fc.loc[~t4, "mean"].sum(), rel=1e-5)
+    dealer = sample_fleet.dealers["location_id"].iloc[0]
+    new = pd.DataFrame({"machine_model": ["EX200"], "location_id": [dealer], "per_period": [20.0]})
+    grown = forecast_demand(model, sample_fleet, horizon=6, new_machines=new)
+    assert grown.loc[grown["location_id"] == dealer, "mean"].sum() > fc.loc[fc["location_id"] == dealer, "mean"].sum()
+    assert grown.loc[grown["location_id"] != dealer, "mean"].sum() == pytest.approx(
+        fc.loc[fc["location_id"] != dealer, "mean"].sum(), rel=1e-5)
+    gone = sample_fleet.machines[sample_fleet.machines["location_id"] == dealer][["serial"]].assign(
+        retired_date=sample_fleet.as_of)
+    retired = forecast_demand(model, sample_fleet, horizon=6, retirements=gone)
+    assert retired.loc[retired["location_id"] == dealer, "mean"].sum() == pytest.approx(0.0, abs=1e-9)
+
+
+def test_lead_time_demand_prorates(fc):
+    first = fc[fc["period"] == fc["period"].min()].groupby(["location_id", "part_number"])["mean"].sum()
+    ltd = lead_time_demand(fc, 31.0).set_index(["location_id", "part_number"])
+    np.testing.assert_allclose(ltd["mean"].reindex(first.index), first, rtol=1e-12)
+    half = lead_time_demand(fc, 15.5).set_index(["location_id", "part_number"])["mean"]
+    np.testing.assert_allclose(half.reindex(first.index), first / 2, rtol=1e-12)
+    zero = lead_time_demand(fc, 0.0)
+    assert (zero["mean"] == 0).all()
+    with pytest.raises(ValueError, match="longer than the forecast horizon"):
+        lead_time_demand(fc, 400.0)
+
+
+def test_bad_arguments(model, sample_fleet):
+    with pytest.raises(ValueError, match="horizon"):
+        forecast_demand(model, sample_fleet, horizon=0)
+    with pytest.raises(ValueError, match="quantiles"):
+        forecast_demand(model, sample_fleet, quantiles=(0.5, 1.2))
+    with pytest.raises(ValueError, match="not fitted"):
+        forecast_demand(FailureModel(), sample_fleet)
