@@ -447,10 +447,26 @@ def _distribution(cells: pd.DataFrame, keys: list[str], quantiles: Sequence[floa
     out["mean"] = np.bincount(codes, weights=cells["q_mean"].to_numpy(), minlength=n)
     out["var"] = np.bincount(codes, weights=cells["q_var"].to_numpy(), minlength=n)
     qty = cells["qty"].to_numpy(np.int64)
-    J = int(qty.max()) if len(qty) else 1
-    rates = np.zeros((n, J))
-    np.add.at(rates, (codes, qty - 1), cells["mean"].to_numpy())
-    qs = compound_poisson_quantiles(rates, quantiles)
+    lam = cells["mean"].to_numpy()
+    # Most cells draw on one quantity per failure: D = q·Poisson(λ), whose quantiles are q
+    # times the Poisson's. Only cells mixing quantities need the full Panjer recursion.
+    q_min = np.full(n, np.iinfo(np.int64).max)
+    q_max = np.zeros(n, dtype=np.int64)
+    np.minimum.at(q_min, codes, qty)
+    np.maximum.at(q_max, codes, qty)
+    single = q_min == q_max
+    qs = np.zeros((n, len(quantiles)), dtype=np.int64)
+    lam_cell = np.bincount(codes, weights=lam, minlength=n)
+    idx = np.flatnonzero(single)
+    qs[idx] = q_min[idx, None] * compound_poisson_quantiles(lam_cell[idx, None], quantiles)
+    mixed = np.flatnonzero(~single)
+    if mixed.size:
+        sub = np.full(n, -1)
+        sub[mixed] = np.arange(mixed.size)
+        rows = sub[codes] >= 0
+        rates = np.zeros((mixed.size, int(q_max[mixed].max())))
+        np.add.at(rates, (sub[codes][rows], qty[rows] - 1), lam[rows])
+        qs[mixed] = compound_poisson_quantiles(rates, quantiles)
     for i, level in enumerate(quantiles):
         out[f"q{level:g}"] = qs[:, i]
     return out
