@@ -45,7 +45,7 @@ DEFAULT_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.99)
 _GRID_POINTS = 600
 _X_MAX = 30.0
 # First-failure time is integrated over this many sub-steps per forecast period.
-_SUBSTEPS = 4
+_SUBSTEPS = 2
 # A machine-component whose renewal function over the whole horizon stays below this adds
 # less than this to any period's mean; its second and later failures are skipped.
 _RENEWAL_TOL = 1e-7
