@@ -625,18 +625,23 @@ def _aggregate(y: np.ndarray, start: np.ndarray, level: np.ndarray) -> tuple[np.
     return sums[::-1].copy(), M - m
 
 
+def _aggregated_ses(y: np.ndarray, start: np.ndarray, cols: np.ndarray, level: np.ndarray,
+                    bounds: tuple[float, float]) -> np.ndarray:
+    """Per-period rate from SES on non-overlapping bucket sums of size ``level`` (in blocks)."""
+    out = np.zeros(cols.size)
+    for blk in _blocks(cols.size):
+        sums, s0 = _aggregate(y[:, cols[blk]], start[cols[blk]], level[blk])
+        fc, _ = _ses_optimized(sums, s0, bounds)
+        out[blk] = fc / level[blk]
+    return out
+
+
 def _adida_core(y: np.ndarray, start: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
     k, mean_int = _demand_stats(y, start)
     out = np.zeros(y.shape[1])
     idx = np.flatnonzero(k > 0)
-    if idx.size == 0:
-        return out
     level = np.rint(mean_int[idx]).astype(np.int64)
-    for blk in _blocks(idx.size):
-        cols = idx[blk]
-        sums, s0 = _aggregate(y[:, cols], start[cols], level[blk])
-        fc, _ = _ses_optimized(sums, s0, bounds)
-        out[cols] = fc / level[blk]
+    out[idx] = _aggregated_ses(y, start, idx, level, bounds)
     return out
 
 
@@ -644,20 +649,13 @@ def _imapa_core(y: np.ndarray, start: np.ndarray, bounds: tuple[float, float]) -
     k, mean_int = _demand_stats(y, start)
     out = np.zeros(y.shape[1])
     idx = np.flatnonzero(k > 0)
-    if idx.size == 0:
-        return out
     level = np.rint(mean_int[idx]).astype(np.int64)
     acc = np.zeros(idx.size)
     # Loop over aggregation levels (at most T of them), never over series.
-    for lvl in range(1, int(level.max()) + 1):
+    for lvl in range(1, int(level.max(initial=0)) + 1):
         sel = np.flatnonzero(level >= lvl)
-        for blk in _blocks(sel.size):
-            rows = sel[blk]
-            cols = idx[rows]
-            sums, s0 = _aggregate(y[:, cols], start[cols], np.full(cols.size, lvl))
-            fc, _ = _ses_optimized(sums, s0, bounds)
-            acc[rows] += fc / lvl
-    out[idx] = acc / level
+        acc[sel] += _aggregated_ses(y, start, idx[sel], np.full(sel.size, lvl), bounds)
+    out[idx] = acc / np.maximum(level, 1)
     return out
 
 
