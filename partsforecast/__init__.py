@@ -10,7 +10,7 @@ The public API, stage by stage (see ``DESIGN.md``):
   ``partsforecast.evaluate`` modules
 """
 
-from partsforecast.data import Fleet, InputError, read_fleet
+from partsforecast.data import Fleet, InputError, read_fleet, read_fleet_sql
 from partsforecast.samples import load_sample, make_fleet
 from partsforecast.reliability import FailureModel
 from partsforecast.demand import forecast_demand, lead_time_demand
@@ -22,6 +22,7 @@ __all__ = [
     "Fleet",
     "InputError",
     "read_fleet",
+    "read_fleet_sql",
     "make_fleet",
     "load_sample",
     "FailureModel",

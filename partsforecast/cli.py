@@ -106,6 +106,11 @@ def _settings(args: argparse.Namespace):
 def _load_for_run(args: argparse.Namespace) -> Fleet:
     from partsforecast.samples import load_sample
 
+    if getattr(args, "db", None) is not None:
+        from partsforecast.data import read_fleet_sql
+
+        names = {k[len("table_"):]: v for k, v in vars(args).items() if k.startswith("table_") and v}
+        return read_fleet_sql(args.db, tables=names, as_of=args.as_of)
     if args.data is None:
         log.info("no --data given: using the bundled sample fleet")
         fleet = load_sample()
@@ -120,7 +125,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     fleet = _load_for_run(args)
     from partsforecast.samples import _sample_path
 
-    source = args.data if args.data is not None else _sample_path()
+    source = args.data if args.data is not None else (None if args.db else _sample_path())
     plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report)
     files = plan.dealer_files()
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
@@ -155,8 +160,15 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
 
 
 def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | None = None) -> None:
-    p.add_argument("--data", type=Path, default=None,
-                   help="folder of input tables (default: the bundled sample fleet)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", type=Path, default=None,
+                     help="folder of input tables (default: the bundled sample fleet)")
+    src.add_argument("--db", default=None, help="SQLAlchemy URL of a database with the seven tables, "
+                                                "e.g. sqlite:///fleet.db")
+    for table in ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock"):
+        p.add_argument(f"--table-{table}", dest=f"table_{table}", default=None, metavar="NAME",
+                       help=argparse.SUPPRESS if table != "tickets" else
+                       "database table name for a contract table (also --table-machines, …)")
     p.add_argument("--config", type=Path, default=None, help="TOML file of settings (see docs/plan-config.md)")
     p.add_argument("--as-of", dest="as_of", default=None, help="plan as of this date (YYYY-MM-DD)")
     p.add_argument("--out", type=Path, required=out_default is None, default=out_default, help=out_help)

@@ -25,6 +25,7 @@ __all__ = [
     "InputError",
     "Problem",
     "read_fleet",
+    "read_fleet_sql",
     "TABLES",
     "derive_lanes",
 ]
@@ -848,3 +849,68 @@ def _read_truth_csv(path: Path) -> pd.DataFrame:
         if frame[c].dtype == "str" and (c.endswith("_date") or c.endswith("_time") or c.endswith("_at")):
             frame[c] = pd.to_datetime(frame[c], format="ISO8601").astype("datetime64[ns]")
     return frame
+
+
+def read_fleet_sql(url: str, tables: dict[str, str] | None = None, as_of: Any = None) -> Fleet:
+    """Read a fleet from a SQL database through SQLAlchemy.
+
+    Parameters
+    ----------
+    url : str
+        A SQLAlchemy URL, e.g. ``sqlite:///fleet.db`` or
+        ``postgresql+psycopg2://user:pass@host/db`` (install the ``db`` or ``postgres``
+        extra).
+    tables : dict, optional
+        Table names in the database by contract name, e.g. ``{"tickets": "repair_lines"}``;
+        contract names are the default. ``lanes`` and ``stock`` may be absent.
+    as_of : date-like, optional
+
+    Returns
+    -------
+    Fleet
+        Validated like a folder. Rows are taken in key order (a database keeps none), and a
+        problem's row is the row's position in that order (first row = 1).
+    """
+    try:
+        import sqlalchemy as sa
+    except ModuleNotFoundError:  # pragma: no cover - depends on the install
+        raise InputError([Problem("fleet", None, None, url, "reading a database needs SQLAlchemy: "
+                                  "pip install 'partsforecast[db]'")]) from None
+    names = {t: t for t in TABLES}
+    names.update(tables or {})
+    col = _Collector()
+    try:
+        engine = sa.create_engine(url)
+        present = set(sa.inspect(engine).get_table_names())
+    except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback
+        raise InputError([Problem("fleet", None, None, url, f"cannot open the database: {exc}")]) from None
+    raw: dict[str, pd.DataFrame | None] = {}
+    try:
+        with engine.connect() as conn:
+            for table in TABLES:
+                if names[table] not in present:
+                    raw[table] = None
+                    if table in _REQUIRED_TABLES:
+                        col.add(table, None, None, names[table],
+                                f"table {names[table]!r} is missing from the database")
+                    continue
+                # Every column as text: the same parsing and checks as a CSV file.
+                frame = pd.read_sql_table(names[table], conn)
+                known = {c.name for c in SCHEMA[table]}
+                # Contract columns go through the same parsing and checks as a CSV file's;
+                # extra text columns get the string dtype a CSV reader would give them.
+                frame = frame.astype({c: "object" if c in known else "str" for c in frame.columns
+                                      if c in known or frame[c].dtype == object})
+                # A database keeps no row order; sort by the key so that runs repeat exactly.
+                keys = [k for k in _KEYS[table] if k in frame.columns]
+                if keys:
+                    frame = frame.sort_values(keys, key=lambda c: c.astype(str), kind="stable")
+                frame.index = pd.RangeIndex(1, len(frame) + 1)
+                raw[table] = frame
+    finally:
+        engine.dispose()
+    col.raise_if_any()
+    fleet = object.__new__(Fleet)
+    fleet._build(raw, col, as_of)
+    fleet.truth = {}
+    return fleet

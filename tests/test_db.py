@@ -1,0 +1,95 @@
+"""Reading the fleet from a database: SQLite for real, PostgreSQL when a server is given."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+sa = pytest.importorskip("sqlalchemy")
+
+from partsforecast import InputError, read_fleet_sql  # noqa: E402
+
+TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock")
+
+
+def _fill(url: str, fleet, rename: dict | None = None) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for name in TABLES:
+            getattr(fleet, name).to_sql((rename or {}).get(name, name), conn, index=False, if_exists="replace")
+    engine.dispose()
+
+
+KEYS = {"machines": ["serial"], "tickets": ["ticket_id", "part_number"], "parts": ["part_number"],
+        "bom": ["machine_model", "component", "part_number"], "locations": ["location_id"],
+        "lanes": ["from_id", "to_id"], "stock": ["location_id", "part_number"]}
+
+
+def _same(fleet, back) -> None:
+    # A database keeps no row order (PostgreSQL returns rows as it likes): compare by key.
+    for name in TABLES:
+        a = getattr(back, name).sort_values(KEYS[name], ignore_index=True)
+        b = getattr(fleet, name).sort_values(KEYS[name], ignore_index=True)
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory, sample_fleet):
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'fleet.db'}"
+    _fill(url, sample_fleet)
+    return url
+
+
+def test_sqlite_round_trip(sqlite_url, sample_fleet):
+    _same(sample_fleet, read_fleet_sql(sqlite_url, as_of=sample_fleet.as_of))
+
+
+def test_sqlite_renamed_tables_and_bad_row(tmp_path, sample_fleet):
+    url = f"sqlite:///{tmp_path / 'renamed.db'}"
+    tickets = sample_fleet.tickets.copy()
+    tickets.loc[4, "quantity"] = -2
+    bad = {**sample_fleet.tables, "tickets": tickets}
+
+    class F:  # the tables, as _fill reads them
+        pass
+    f = F()
+    for k, v in bad.items():
+        setattr(f, k, v)
+    _fill(url, f, rename={"tickets": "repair_lines"})
+    with pytest.raises(InputError) as info:
+        read_fleet_sql(url, as_of=sample_fleet.as_of)
+    assert "table 'tickets' is missing" in str(info.value)
+    with pytest.raises(InputError) as info:
+        read_fleet_sql(url, tables={"tickets": "repair_lines"}, as_of=sample_fleet.as_of)
+    assert "tickets row 5, column quantity, value '-2': must be > 0" in str(info.value)
+
+
+def test_unreachable_database():
+    with pytest.raises(InputError, match="cannot open the database"):
+        read_fleet_sql("postgresql+psycopg2://nobody@127.0.0.1:1/none")
+
+
+def test_cli_plan_from_sqlite(sqlite_url, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "partsforecast", "plan", "--db", sqlite_url,
+                        "--out", tmp_path / "out", "--horizon", "3", "--no-report"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "stock_plan.csv").exists()
+    r = subprocess.run([sys.executable, "-m", "partsforecast", "forecast", "--db", "sqlite:///" + str(tmp_path / "none.db"),
+                        "--out", tmp_path / "f.csv"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 2 and "missing from the database" in r.stderr and "Traceback" not in r.stderr
+
+
+PG_URL = os.environ.get("PARTSFORECAST_TEST_PG_URL")
+
+
+@pytest.mark.skipif(PG_URL is None, reason="no PostgreSQL server: set PARTSFORECAST_TEST_PG_URL "
+                                           "(.ci/run starts one and sets it)")
+def test_postgresql_round_trip(sample_fleet):
+    pytest.importorskip("psycopg2")
+    _fill(PG_URL, sample_fleet)
+    _same(sample_fleet, read_fleet_sql(PG_URL, as_of=sample_fleet.as_of))
