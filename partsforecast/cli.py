@@ -126,7 +126,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from partsforecast.samples import _sample_path
 
     source = args.data if args.data is not None else (None if args.db else _sample_path())
-    plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report)
+    progress = False if args.quiet else (True if args.progress else None)
+    plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
+                    progress=progress)
     files = plan.dealer_files()
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
           f"for {len(files)} dealers; transfer solver: {plan.transfer_report.status}")
@@ -188,6 +190,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--solver", choices=["highs", "cbc"], default=None)
     p.add_argument("--time-limit", dest="time_limit", type=float, default=None, help="transfer solver seconds")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument("--progress", action="store_true",
+                   help="draw the progress bar even when stderr is not a terminal")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("fit", help="fit the failure models and write them as CSV")
     _run_options(p, "CSV file to write")

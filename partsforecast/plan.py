@@ -47,7 +47,8 @@ class PlanSettings:
         Period frequency.
     planning_window_days : float
         Demand rates for stocking are the forecast's mean over this many days from the
-        as-of date (near-term demand drives today's stock).
+        as-of date (near-term demand drives today's stock), or over the whole forecast
+        when it is shorter.
     fill_rate_targets : dict or None
         Fill-rate target per dealer tier, e.g. ``{1: 0.95, 4: 0.90}``; ``None`` means
         :data:`DEFAULT_TARGETS`, unless a budget is given (then the best service for it).
@@ -199,7 +200,13 @@ def plan_stock(
     wh = fleet.warehouse_id
 
     # Demand rate per (part, dealer) over the planning window, and its variance-to-mean.
-    ltd = lead_time_demand(forecast, s.planning_window_days)
+    # The window cannot reach past the forecast: a short forecast plans on what it has.
+    periods = pd.DatetimeIndex(sorted(forecast["period"].unique()))
+    # (the same span lead_time_demand allows: the last period lasts as long as the first)
+    covered = ((periods[-1] + (periods[1] - periods[0] if len(periods) > 1 else pd.Timedelta(days=30))
+                - periods[0]) / pd.Timedelta(days=1)) if len(periods) else s.planning_window_days
+    window = float(min(s.planning_window_days, covered))
+    ltd = lead_time_demand(forecast, window)
     ltd = ltd[ltd["location_id"].isin(dealer_ids)]
     part_ids = np.array(sorted(set(ltd["part_number"]) | set(fleet.stock["part_number"])), dtype=object)
     P, J = part_ids.size, dealer_ids.size
@@ -207,8 +214,8 @@ def plan_stock(
     dj = pd.Index(dealer_ids).get_indexer(ltd["location_id"])
     rate = np.zeros((P, J))
     var = np.zeros((P, J))
-    rate[pi, dj] = ltd["mean"].to_numpy() / s.planning_window_days
-    var[pi, dj] = ltd["var"].to_numpy() / s.planning_window_days
+    rate[pi, dj] = ltd["mean"].to_numpy() / window
+    var[pi, dj] = ltd["var"].to_numpy() / window
     with np.errstate(invalid="ignore", divide="ignore"):
         vmr = np.where(rate > 0, np.maximum(var / rate, 1.0), 1.0)
 
@@ -280,7 +287,8 @@ def _checksums(source: Path | None) -> dict[str, str]:
 
 
 def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
-             source: str | Path | None = None, log=None, report: bool = True) -> StockPlan:
+             source: str | Path | None = None, log=None, report: bool = True,
+             progress: bool | None = None) -> StockPlan:
     """Fit, forecast, optimise and write every output of a planning run into ``out``.
 
     Outputs: ``stock_plan.csv``, ``transfers/<location_id>.csv`` and ``transfers/index.csv``,
@@ -299,6 +307,9 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     log : logging.Logger, optional
     report : bool
         Write ``report.html``.
+    progress : bool, optional
+        Draw a progress bar of the stages on stderr; by default only when stderr is a
+        terminal (silent in cron and pipes).
 
     Returns
     -------
@@ -310,17 +321,7 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     log = log or logging.getLogger("partsforecast")
     timings: dict[str, float] = {}
 
-    def stage(name):
-        class _T:
-            def __enter__(self_):
-                log.info("%s …", name)
-                self_.t = time.perf_counter()
-
-            def __exit__(self_, *exc):
-                timings[name] = round(time.perf_counter() - self_.t, 3)
-                if exc[0] is None:
-                    log.info("%s done in %.1f s", name, timings[name])
-        return _T()
+    stage = _Stages(["fit", "forecast", "optimise", "write"], timings, log, progress)
 
     with stage("fit"):
         model = FailureModel(pooling=s.pooling).fit(fleet)
@@ -352,6 +353,66 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
                                       encoding="utf-8")
     return plan
+
+
+class _Stages:
+    """Times each stage, logs it, and (on a terminal) draws a live progress bar on stderr.
+
+    The bar shows the stages done, the one running and its elapsed seconds, redrawn twice
+    a second by a background thread so that a long stage visibly advances.
+    """
+
+    def __init__(self, names, timings: dict, log, progress: bool | None) -> None:
+        import sys
+
+        self.names, self.timings, self.log = list(names), timings, log
+        self.stream = sys.stderr
+        self.enabled = self.stream.isatty() if progress is None else bool(progress)
+
+    def __call__(self, name: str):
+        return _Stage(self, name)
+
+    def draw(self, name: str, started: float, final: bool = False) -> None:
+        done = self.names.index(name) + (1 if final else 0)
+        width = 24
+        fill = int(width * done / len(self.names))
+        bar = "#" * fill + "-" * (width - fill)
+        elapsed = time.perf_counter() - started
+        self.stream.write(f"\r[{bar}] {done}/{len(self.names)} {name:<9} {elapsed:6.1f} s")
+        if final and name == self.names[-1]:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+class _Stage:
+    def __init__(self, owner: _Stages, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __enter__(self):
+        import threading
+
+        self.owner.log.info("%s …", self.name)
+        self.t = time.perf_counter()
+        self.stop = threading.Event()
+        if self.owner.enabled:
+            def tick():
+                while not self.stop.wait(0.5):
+                    self.owner.draw(self.name, self.t)
+            self.owner.draw(self.name, self.t)
+            self.thread = threading.Thread(target=tick, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.owner.enabled:
+            self.thread.join()
+            self.owner.draw(self.name, self.t, final=exc[0] is None)
+            if exc[0] is not None:
+                self.owner.stream.write("\n")
+        self.owner.timings[self.name] = round(time.perf_counter() - self.t, 3)
+        if exc[0] is None:
+            self.owner.log.info("%s done in %.1f s", self.name, self.owner.timings[self.name])
 
 
 def _finite(x) -> float | None:

@@ -197,3 +197,15 @@ def test_cli_fit_and_forecast(tmp_path):
     assert r.returncode == 0, r.stderr
     fc = pd.read_csv(tmp_path / "fc.csv")
     assert fc["period"].nunique() == 2 and (fc["q0.99"] >= fc["q0.5"]).all()
+
+
+def test_cli_quiet_by_default_progress_and_verbose(tmp_path):
+    # Not a terminal (cron, pipes): nothing on stderr on success.
+    r = _cli("plan", "--out", tmp_path / "a", "--horizon", "2", "--no-report")
+    assert r.returncode == 0 and r.stderr == ""
+    r = _cli("plan", "--out", tmp_path / "b", "--horizon", "2", "--no-report", "--progress")
+    assert r.returncode == 0 and "4/4 write" in r.stderr and "[########################]" in r.stderr
+    r = _cli("-v", "plan", "--out", tmp_path / "c", "--horizon", "2", "--no-report")
+    assert r.returncode == 0 and "INFO fit done in" in r.stderr and "INFO forecast done in" in r.stderr
+    r = _cli("-q", "plan", "--out", tmp_path / "d", "--horizon", "2", "--no-report", "--progress")
+    assert r.returncode == 0 and r.stderr == ""
