@@ -377,9 +377,30 @@ def _usage_multiplier(fleet, location_id: pd.Series, usage_factor) -> np.ndarray
     return tier.map(dict(usage_factor)).fillna(1.0).to_numpy(float)
 
 
+def _factorize_rows(frame: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Codes of the distinct rows of ``frame`` and those rows, in first-seen order.
+
+    Each column is factorised on its own (fast for categoricals and strings alike) and the
+    codes are combined into one integer key, which avoids building a MultiIndex of tuples.
+    """
+    col_codes, col_uniques = zip(*(pd.factorize(frame[c]) for c in frame.columns))
+    key = np.zeros(len(frame), dtype=np.int64)
+    for c, u in zip(col_codes, col_uniques):
+        key = key * max(len(u), 1) + c
+    first, codes = np.unique(key, return_index=True, return_inverse=True)[1:]
+    order = np.argsort(first, kind="stable")  # first-seen order, as pd.factorize gives
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    codes = rank[codes]
+    rows = first[order]
+    uniq = pd.MultiIndex.from_arrays([u.take(c[rows]) for c, u in zip(col_codes, col_uniques)],
+                                     names=list(frame.columns))
+    return codes, uniq
+
+
 def _sum_cells(groups: pd.DataFrame, per_period: np.ndarray) -> pd.DataFrame:
     """Sum machine-level period means into (location, model, component, period) cells."""
-    codes, uniq = pd.MultiIndex.from_frame(groups).factorize()
+    codes, uniq = _factorize_rows(groups)
     P = per_period.shape[1]
     sums = np.zeros((len(uniq), P))
     for p in range(P):  # a loop over periods (≤ a few dozen), each a bincount over machines
@@ -441,7 +462,7 @@ def _new_machine_failures(new: pd.DataFrame, params, fleet, lives, starts, end, 
 def _distribution(cells: pd.DataFrame, keys: list[str], quantiles: Sequence[float]) -> pd.DataFrame:
     """Mean, variance and compound-Poisson quantiles per (keys, period)."""
     cells = cells.assign(q_mean=cells["mean"] * cells["qty"], q_var=cells["mean"] * cells["qty"] ** 2)
-    codes, uniq = pd.MultiIndex.from_frame(cells[keys + ["period_idx"]]).factorize()
+    codes, uniq = _factorize_rows(cells[keys + ["period_idx"]])
     n = len(uniq)
     out = uniq.to_frame(index=False, name=keys + ["period_idx"])
     out["mean"] = np.bincount(codes, weights=cells["q_mean"].to_numpy(), minlength=n)
