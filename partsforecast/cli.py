@@ -104,18 +104,20 @@ def _settings(args: argparse.Namespace):
 
 
 def _load_for_run(args: argparse.Namespace) -> Fleet:
+    """The fleet to plan on; with --as-of, as it was known on that date (Fleet.until)."""
     from partsforecast.samples import load_sample
 
     if getattr(args, "db", None) is not None:
         from partsforecast.data import read_fleet_sql
 
         names = {k[len("table_"):]: v for k, v in vars(args).items() if k.startswith("table_") and v}
-        return read_fleet_sql(args.db, tables=names, as_of=args.as_of)
-    if args.data is None:
+        fleet = read_fleet_sql(args.db, tables=names)
+    elif args.data is None:
         log.info("no --data given: using the bundled sample fleet")
         fleet = load_sample()
-        return fleet.until(args.as_of) if args.as_of else fleet
-    return read_fleet(args.data, as_of=args.as_of)
+    else:
+        fleet = read_fleet(args.data)
+    return fleet.until(args.as_of) if args.as_of else fleet
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -172,7 +174,8 @@ def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | N
                        help=argparse.SUPPRESS if table != "tickets" else
                        "database table name for a contract table (also --table-machines, …)")
     p.add_argument("--config", type=Path, default=None, help="TOML file of settings (see docs/plan-config.md)")
-    p.add_argument("--as-of", dest="as_of", default=None, help="plan as of this date (YYYY-MM-DD)")
+    p.add_argument("--as-of", dest="as_of", default=None,
+                   help="plan as of this date (YYYY-MM-DD), with only the data known then")
     p.add_argument("--out", type=Path, required=out_default is None, default=out_default, help=out_help)
     p.add_argument("--horizon", type=int, default=None, help="forecast periods (default 12)")
     p.add_argument("--pooling", choices=["shrink", "shape", "none"], default=None)

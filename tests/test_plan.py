@@ -209,3 +209,10 @@ def test_cli_quiet_by_default_progress_and_verbose(tmp_path):
     assert r.returncode == 0 and "INFO fit done in" in r.stderr and "INFO forecast done in" in r.stderr
     r = _cli("-q", "plan", "--out", tmp_path / "d", "--horizon", "2", "--no-report", "--progress")
     assert r.returncode == 0 and r.stderr == ""
+
+
+def test_cli_as_of_plans_with_data_known_then(tmp_path):
+    r = _cli("forecast", "--out", tmp_path / "fc.csv", "--horizon", "2", "--as-of", "2025-07-01")
+    assert r.returncode == 0, r.stderr
+    fc = pd.read_csv(tmp_path / "fc.csv", parse_dates=["period"])
+    assert fc["period"].min() == pd.Timestamp("2025-07-01")
