@@ -137,13 +137,19 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from partsforecast._io import write_csv_atomic
+def _fitted(args: argparse.Namespace):
+    """Settings, fleet and fitted failure model of a fit / forecast command."""
     from partsforecast.reliability import FailureModel
 
     settings = _settings(args)
     fleet = _load_for_run(args)
-    model = FailureModel(pooling=settings.pooling).fit(fleet)
+    return settings, fleet, FailureModel(pooling=settings.pooling).fit(fleet)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from partsforecast._io import write_csv_atomic
+
+    _, _, model = _fitted(args)
     write_csv_atomic(model.params_, args.out)
     print(f"{len(model.params_)} failure models written to {args.out}")
     return EXIT_OK
@@ -152,11 +158,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_forecast(args: argparse.Namespace) -> int:
     from partsforecast._io import write_csv_atomic
     from partsforecast.demand import forecast_demand
-    from partsforecast.reliability import FailureModel
 
-    settings = _settings(args)
-    fleet = _load_for_run(args)
-    model = FailureModel(pooling=settings.pooling).fit(fleet)
+    settings, fleet, model = _fitted(args)
     fc = forecast_demand(model, fleet, horizon=settings.horizon, freq=settings.freq)
     write_csv_atomic(fc, args.out)
     print(f"forecast of {len(fc)} (location, part, period) rows written to {args.out}")

@@ -31,6 +31,7 @@ from partsforecast.lives import component_lives
 __all__ = [
     "forecast_demand",
     "lead_time_demand",
+    "forecast_span_days",
     "renewal_function",
     "expected_failures",
     "compound_poisson_quantiles",
@@ -493,6 +494,21 @@ def _distribution(cells: pd.DataFrame, keys: list[str], quantiles: Sequence[floa
     return out
 
 
+def _period_bounds(forecast: pd.DataFrame) -> tuple[pd.DatetimeIndex, list]:
+    """Start and end of each forecast period; the last lasts as long as the first."""
+    periods = pd.DatetimeIndex(sorted(forecast["period"].unique()))
+    if len(periods) == 0:
+        return periods, []
+    step = periods[1] - periods[0] if len(periods) > 1 else pd.Timedelta(days=30)
+    return periods, list(periods[1:]) + [periods[-1] + step]
+
+
+def forecast_span_days(forecast: pd.DataFrame) -> float:
+    """Days a forecast covers from its first period start: the longest usable lead time."""
+    periods, ends = _period_bounds(forecast)
+    return float((ends[-1] - periods[0]) / pd.Timedelta(days=1)) if len(periods) else 0.0
+
+
 def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series | pd.DataFrame,
                      keys: Sequence[str] = ("location_id", "part_number")) -> pd.DataFrame:
     """Mean and variance of demand over a lead time starting at the forecast origin.
@@ -517,11 +533,9 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
     """
     keys = list(keys)
     f = forecast[keys + ["period", "mean", "var"]].sort_values(keys + ["period"])
-    periods = pd.DatetimeIndex(sorted(f["period"].unique()))
+    periods, ends = _period_bounds(f)
     if len(periods) == 0:
         return pd.DataFrame(columns=keys + ["lead_time_days", "mean", "var"])
-    step = periods[1] - periods[0] if len(periods) > 1 else pd.Timedelta(days=30)
-    ends = list(periods[1:]) + [periods[-1] + step]
     origin = periods[0]
     start_d = np.array([(p - origin) / pd.Timedelta(days=1) for p in periods])
     end_d = np.array([(e - origin) / pd.Timedelta(days=1) for e in ends])

@@ -636,20 +636,23 @@ def _aggregated_ses(y: np.ndarray, start: np.ndarray, cols: np.ndarray, level: n
     return out
 
 
-def _adida_core(y: np.ndarray, start: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+def _bucket_levels(y: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Series with demand, and their ADIDA bucket size: the rounded mean demand interval."""
     k, mean_int = _demand_stats(y, start)
-    out = np.zeros(y.shape[1])
     idx = np.flatnonzero(k > 0)
-    level = np.rint(mean_int[idx]).astype(np.int64)
+    return idx, np.rint(mean_int[idx]).astype(np.int64)
+
+
+def _adida_core(y: np.ndarray, start: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    idx, level = _bucket_levels(y, start)
+    out = np.zeros(y.shape[1])
     out[idx] = _aggregated_ses(y, start, idx, level, bounds)
     return out
 
 
 def _imapa_core(y: np.ndarray, start: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    k, mean_int = _demand_stats(y, start)
+    idx, level = _bucket_levels(y, start)
     out = np.zeros(y.shape[1])
-    idx = np.flatnonzero(k > 0)
-    level = np.rint(mean_int[idx]).astype(np.int64)
     acc = np.zeros(idx.size)
     # Loop over aggregation levels (at most T of them), never over series.
     for lvl in range(1, int(level.max(initial=0)) + 1):

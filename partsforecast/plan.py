@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._io import atomic_dir, frame_to_csv_bytes
-from partsforecast.demand import forecast_demand, lead_time_demand
+from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
 from partsforecast.stocking import StockingResult, optimize_stock
 from partsforecast.transfers import TransferPlan, dealer_transfer_files, plan_transfers
@@ -201,11 +201,7 @@ def plan_stock(
 
     # Demand rate per (part, dealer) over the planning window, and its variance-to-mean.
     # The window cannot reach past the forecast: a short forecast plans on what it has.
-    periods = pd.DatetimeIndex(sorted(forecast["period"].unique()))
-    # (the same span lead_time_demand allows: the last period lasts as long as the first)
-    covered = ((periods[-1] + (periods[1] - periods[0] if len(periods) > 1 else pd.Timedelta(days=30))
-                - periods[0]) / pd.Timedelta(days=1)) if len(periods) else s.planning_window_days
-    window = float(min(s.planning_window_days, covered))
+    window = min(float(s.planning_window_days), forecast_span_days(forecast) or float(s.planning_window_days))
     ltd = lead_time_demand(forecast, window)
     ltd = ltd[ltd["location_id"].isin(dealer_ids)]
     part_ids = np.array(sorted(set(ltd["part_number"]) | set(fleet.stock["part_number"])), dtype=object)

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from partsforecast.data import great_circle_km
+from partsforecast.data import (COST_PER_UNIT_BASE, COST_PER_UNIT_PER_KM, HANDLING_DAYS, KM_PER_DAY,
+                                ROAD_CIRCUITY, great_circle_km)
 
 from partsforecast.data import Fleet, read_fleet
 
@@ -193,9 +194,6 @@ _LON_RANGE = (100.0, 122.0)
 _FACTORY = ("Factory central warehouse, Xuzhou", "East", 34.26, 117.19)
 
 # Transport lanes, in line with partsforecast.data.derive_lanes.
-_ROAD_CIRCUITY = 1.3
-_KM_PER_DAY = 500.0
-_HANDLING_DAYS = 1.0
 _DEALER_LANE_REGION_KM = 600.0  # same-region dealers this close trade parts
 _DEALER_LANE_ANY_KM = 250.0  # any dealers this close trade parts
 
@@ -675,7 +673,7 @@ def _build_lanes(rng: np.random.Generator, loc: _Locations) -> pd.DataFrame:
     pair[0, 1:] = True  # the factory supplies every dealer
     np.fill_diagonal(pair, False)
     i, j = np.nonzero(pair)
-    road = km[i, j] * _ROAD_CIRCUITY
+    road = km[i, j] * ROAD_CIRCUITY
     from_wh = i == 0
     ship = np.round(40.0 + 0.05 * road, 2)
     # Some dealer-to-dealer lanes have no agreed fixed fee (optional in the contract).
@@ -684,8 +682,8 @@ def _build_lanes(rng: np.random.Generator, loc: _Locations) -> pd.DataFrame:
     return pd.DataFrame({
         "from_id": ids.take(i),
         "to_id": ids.take(j),
-        "lead_time_days": np.round(_HANDLING_DAYS + road / _KM_PER_DAY, 2),
-        "cost_per_unit": np.round(2.0 + 0.01 * road, 2),
+        "lead_time_days": np.round(HANDLING_DAYS + road / KM_PER_DAY, 2),
+        "cost_per_unit": np.round(COST_PER_UNIT_BASE + COST_PER_UNIT_PER_KM * road, 2),
         "cost_per_shipment": ship,
         "distance_km": np.round(road, 1),
     })
