@@ -315,7 +315,7 @@ def _parse_table(name: str, raw: pd.DataFrame, col: _Collector) -> pd.DataFrame 
     out = raw.copy()
     for spec in SCHEMA[name]:
         if spec.name not in raw.columns:
-            out[spec.name] = _absent(spec, len(raw), raw.index)
+            out[spec.name] = _absent(spec, raw.index)
             continue
         values, bad = _parse(raw[spec.name], spec.kind)
         if bad.any():
@@ -349,7 +349,7 @@ def _finalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _absent(spec: _Col, n: int, index) -> pd.Series:
+def _absent(spec: _Col, index) -> pd.Series:
     if spec.kind == "str":
         return pd.Series(np.nan, index=index, dtype="str")
     if spec.kind in ("date", "datetime"):

@@ -24,7 +24,7 @@ from partsforecast._io import atomic_dir, frame_to_csv_bytes
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
 from partsforecast.stocking import StockingResult, optimize_stock
-from partsforecast.transfers import TransferPlan, dealer_transfer_files, plan_transfers
+from partsforecast.transfers import dealer_transfer_files, plan_transfers
 
 __all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS"]
 

@@ -8,7 +8,6 @@ import os
 import re
 
 import numpy as np
-import pandas as pd
 import pulp
 import pytest
 from scipy import stats
