@@ -35,6 +35,7 @@ __all__ = [
     "renewal_function",
     "expected_failures",
     "compound_poisson_quantiles",
+    "compound_poisson_cdf",
     "DEFAULT_QUANTILES",
 ]
 
@@ -188,6 +189,26 @@ def _later_renewals(rows, age, hours, k, eta, a, inv, table, dx, uniq) -> np.nda
     return out
 
 
+def _panjer_start(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Set up Panjer's recursion: the weights j·λⱼ, P(D = 0) and the buffer of past pₙ."""
+    rates = np.atleast_2d(np.asarray(rates, float))
+    C, J = rates.shape
+    j_lam = rates * np.arange(1, J + 1)
+    p0 = np.exp(-rates.sum(axis=1))
+    buf = np.zeros((C, J))  # buf[:, 0] is p_{n-1}, buf[:, 1] p_{n-2} ...
+    buf[:, 0] = p0
+    return j_lam, p0, buf
+
+
+def _panjer_step(j_lam: np.ndarray, buf: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """pₙ = (1/n) Σⱼ j λⱼ pₙ₋ⱼ for the rows given, and their buffer shifted by one."""
+    m = min(n, j_lam.shape[1])
+    pn = np.einsum("cj,cj->c", j_lam[:, :m], buf[:, :m]) / n
+    buf = np.roll(buf, 1, axis=1)
+    buf[:, 0] = pn
+    return pn, buf
+
+
 def compound_poisson_quantiles(rates: np.ndarray, levels: Sequence[float]) -> np.ndarray:
     """Quantiles of Σⱼ j·Nⱼ with independent Nⱼ ~ Poisson(rates[:, j−1]), per row.
 
@@ -206,42 +227,67 @@ def compound_poisson_quantiles(rates: np.ndarray, levels: Sequence[float]) -> np
     (C, L) ndarray of int64
         The smallest n with P(D ≤ n) ≥ level.
     """
-    rates = np.atleast_2d(np.asarray(rates, float))
     levels = np.asarray(levels, float)
-    C, J = rates.shape
+    j_lam, cdf, buf = _panjer_start(rates)
+    C = j_lam.shape[0]
     out = np.zeros((C, levels.size), dtype=np.int64)
-    lam = rates.sum(axis=1)
-    j_lam = rates * np.arange(1, J + 1)
-    # Rolling buffer of the last J probabilities: buf[:, 0] is p_{n-1}, buf[:, 1] p_{n-2} …
-    p0 = np.exp(-lam)
-    cdf = p0.copy()
-    buf = np.zeros((C, J))
-    buf[:, 0] = p0
-    done = np.zeros((C, levels.size), bool)
-    done |= cdf[:, None] >= levels[None, :]  # quantile 0
+    done = cdf[:, None] >= levels[None, :]  # quantile 0
     active = np.flatnonzero(~done.all(axis=1))
     n = 0
-    # The normal tail bound caps the loop; at worst a few σ past the mean of the largest cell.
     while active.size:
         n += 1
-        b = buf[active]
-        m = min(n, J)
-        pn = np.einsum("cj,cj->c", j_lam[active, :m], b[:, :m]) / n
+        pn, buf[active] = _panjer_step(j_lam[active], buf[active], n)
         cdf[active] += pn
-        b = np.roll(b, 1, axis=1)
-        b[:, 0] = pn
-        buf[active] = b
         newly = (cdf[active, None] >= levels[None, :] - 1e-12) & ~done[active]
         if newly.any():
             r, c = np.nonzero(newly)
             out[active[r], c] = n
             done[active[r], c] = True
         still = ~done[active].all(axis=1)
-        # Numerical floor: a cell whose remaining mass is below 1e-12 is finished.
+        # Numerical floor: a cell whose remaining mass is below 1e-13 is finished.
         active = active[still & (1.0 - cdf[active] > 1e-13)]
     # Any level not reached because of round-off sits at the last n computed.
     out[~done] = n
     return out
+
+
+def compound_poisson_cdf(rates: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """P(D ≤ value) for D = Σⱼ j·Nⱼ with independent Nⱼ ~ Poisson(rates[:, j−1]), per row.
+
+    The distribution function behind :func:`compound_poisson_quantiles` (same recursion),
+    for scoring forecasts against observed counts (e.g. the randomised PIT of count data,
+    which needs P(D ≤ y) and P(D ≤ y − 1)).
+
+    Parameters
+    ----------
+    rates : (C, J) array
+        Poisson rate of failures that take j = 1..J units each, for C cells.
+    values : (C,) array of int
+        The count at which to evaluate each row's distribution function; negative values
+        give 0.
+
+    Returns
+    -------
+    (C,) ndarray
+        P(D ≤ values[c]) per row.
+    """
+    values = np.asarray(values)
+    if values.size and not np.array_equal(values, np.round(values)):
+        raise ValueError("values must be whole counts")
+    values = values.astype(np.int64)
+    j_lam, p0, buf = _panjer_start(rates)
+    if values.shape != (j_lam.shape[0],):
+        raise ValueError(f"values must hold one count per row of rates ({j_lam.shape[0]}), "
+                         f"got shape {values.shape}")
+    cdf = np.where(values >= 0, p0, 0.0)
+    active = np.flatnonzero(values >= 1)
+    n = 0
+    while active.size:
+        n += 1
+        pn, buf[active] = _panjer_step(j_lam[active], buf[active], n)
+        cdf[active] += pn
+        active = active[values[active] > n]
+    return np.minimum(cdf, 1.0)
 
 
 def _period_edges(as_of: pd.Timestamp, horizon: int, freq: str) -> tuple[pd.DatetimeIndex, pd.Timestamp]:

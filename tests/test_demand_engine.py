@@ -7,7 +7,12 @@ import pytest
 from scipy import stats
 from scipy.special import gamma
 
-from partsforecast.demand import compound_poisson_quantiles, expected_failures, renewal_function
+from partsforecast.demand import (
+    compound_poisson_cdf,
+    compound_poisson_quantiles,
+    expected_failures,
+    renewal_function,
+)
 
 
 def test_renewal_function_exponential_is_linear():
@@ -100,6 +105,35 @@ def test_compound_poisson_mixed_severity_equals_enumeration():
     want = [int(np.searchsorted(cdf, lv - 1e-12)) for lv in levels]
     got = compound_poisson_quantiles(np.array([[lam1, lam2, 0.0, lam4]]), levels)[0]
     np.testing.assert_array_equal(got, want)
+
+
+def test_compound_poisson_cdf_equals_enumeration_and_inverts_quantiles():
+    # D = N1 + 2·N2 + 4·N4 again, against the explicit convolution, at every value 0..30.
+    lam1, lam2, lam4 = 1.3, 0.6, 0.25
+    n = np.arange(200)
+    pmf = np.zeros(200)
+    p1 = stats.poisson.pmf(n, lam1)
+    for a in range(40):
+        for b in range(25):
+            shift = 2 * a + 4 * b
+            if shift < 200:
+                pmf[shift:] += stats.poisson.pmf(a, lam2) * stats.poisson.pmf(b, lam4) * p1[: 200 - shift]
+    values = np.arange(-1, 31)
+    rates = np.tile([lam1, lam2, 0.0, lam4], (values.size, 1))
+    got = compound_poisson_cdf(rates, values)
+    want = np.concatenate([[0.0], np.cumsum(pmf)[:30 + 1]])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    # The quantile is the smallest n with F(n) ≥ level: F(q) ≥ level > F(q − 1).
+    levels = [0.1, 0.5, 0.9, 0.99]
+    q = compound_poisson_quantiles(rates[:1], levels)[0]
+    for level, qq in zip(levels, q):
+        f_at, f_below = compound_poisson_cdf(rates[:2], np.array([qq, qq - 1]))
+        assert f_at >= level > f_below
+
+
+def test_compound_poisson_cdf_rejects_fractional_counts():
+    with pytest.raises(ValueError, match="whole counts"):
+        compound_poisson_cdf(np.ones((1, 1)), np.array([0.5]))
 
 
 def test_compound_poisson_zero_rate():
