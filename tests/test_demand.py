@@ -144,3 +144,60 @@ def test_bad_arguments(model, sample_fleet):
         forecast_demand(model, sample_fleet, quantiles=(0.5, 1.2))
     with pytest.raises(ValueError, match="not fitted"):
         forecast_demand(FailureModel(), sample_fleet)
+
+
+def test_part_taken_in_two_quantities_is_compound_poisson(sample_fleet):
+    # Make one part serve two components in different quantities (1 and 3 per failure):
+    # its demand is N₁ + 3·N₃, whose mean, variance and quantiles follow from the two
+    # groups' failure rates.
+    from partsforecast.data import Fleet
+    from partsforecast.demand import compound_poisson_quantiles
+
+    bom = sample_fleet.bom
+    a, b = bom.iloc[0], bom[bom["machine_model"] != bom.iloc[0]["machine_model"]].iloc[0]
+    bom2 = pd.concat([bom, pd.DataFrame([{**b.to_dict(), "part_number": a["part_number"],
+                                          "qty_per_replacement": 3}])], ignore_index=True)
+    bom2.loc[0, "qty_per_replacement"] = 1
+    fleet = Fleet(machines=sample_fleet.machines, tickets=sample_fleet.tickets, parts=sample_fleet.parts,
+                  bom=bom2, locations=sample_fleet.locations, lanes=sample_fleet.lanes,
+                  stock=sample_fleet.stock, as_of=sample_fleet.as_of)
+    truth = _TrueModel(sample_fleet)
+    levels = (0.5, 0.9, 0.99)
+    parts = forecast_demand(truth, fleet, horizon=2, quantiles=levels).astype({"location_id": str, "part_number": str})
+    comp = forecast_demand(truth, fleet, horizon=2, by="component").astype(
+        {"location_id": str, "machine_model": str, "component": str})
+    lam = {}
+    for q, row in ((1, a), (3, b)):
+        sel = comp[(comp["machine_model"] == row["machine_model"]) & (comp["component"] == row["component"])]
+        lam[q] = sel.set_index(["location_id", "period"])["mean"]
+    got = parts[parts["part_number"] == a["part_number"]].set_index(["location_id", "period"])
+    l1 = lam[1].reindex(got.index, fill_value=0.0)
+    l3 = lam[3].reindex(got.index, fill_value=0.0)
+    np.testing.assert_allclose(got["mean"], l1 + 3 * l3, rtol=1e-12)
+    np.testing.assert_allclose(got["var"], l1 + 9 * l3, rtol=1e-12)
+    rates = np.column_stack([l1, np.zeros(len(l1)), l3])
+    want = compound_poisson_quantiles(rates, levels)
+    np.testing.assert_array_equal(got[[f"q{lv:g}" for lv in levels]].to_numpy(), want)
+    both = (l1 > 0) & (l3 > 0)
+    assert both.sum() > 5  # dealers with both models: the mixed case is exercised
+
+
+def test_forecast_is_identical_on_one_thread_and_in_blocks(model, sample_fleet, fc, monkeypatch):
+    # Blocks of rows run on threads; their sums are added in block order, so neither the
+    # block size nor the thread count changes a single bit.
+    import partsforecast.demand as dm
+
+    monkeypatch.setattr(dm, "_THREADS", 1)
+    monkeypatch.setattr(dm, "_CHUNK_ROWS", 7_919)
+    one = forecast_demand(model, sample_fleet, horizon=6)
+    monkeypatch.setattr(dm, "_THREADS", 2)
+    two = forecast_demand(model, sample_fleet, horizon=6)
+    pd.testing.assert_frame_equal(one, two)
+    np.testing.assert_allclose(one["mean"], fc["mean"], rtol=1e-12)
+    assert (one["location_id"].astype(str).to_numpy() == fc["location_id"].astype(str).to_numpy()).all()
+
+
+def test_rows_sorted_and_ids_categorical(fc):
+    keys = fc[["location_id", "part_number"]].astype(str).assign(period=fc["period"])
+    assert keys.equals(keys.sort_values(["location_id", "part_number", "period"]))
+    assert isinstance(fc["location_id"].dtype, pd.CategoricalDtype)

@@ -139,3 +139,26 @@ def test_compound_poisson_cdf_rejects_fractional_counts():
 def test_compound_poisson_zero_rate():
     got = compound_poisson_quantiles(np.zeros((3, 2)), [0.5, 0.99])
     assert np.all(got == 0)
+
+
+def test_poisson_quantiles_equal_scipy():
+    from partsforecast.demand import poisson_quantiles
+
+    rng = np.random.default_rng(3)
+    lam = np.concatenate([[0.0, 1e-9, 1e-3, 0.1053605156578263], rng.gamma(0.5, 3.0, 2000), [250.0, 4000.0]])
+    levels = [0.025, 0.5, 0.8, 0.9, 0.95, 0.99]
+    got = poisson_quantiles(lam, levels)
+    want = stats.poisson.ppf(np.array(levels)[None, :], lam[:, None])
+    want = np.where(lam[:, None] == 0, 0, want)
+    np.testing.assert_array_equal(got, want.astype(np.int64))
+
+
+def test_renewal_function_small_x_follows_power_law_for_infant_mortality():
+    # For x → 0, M(x) = x^k − x^{2k}/2 + Γ(1+k)²/Γ(1+2k)·x^{2k} + O(x^{3k}); with a
+    # table reaching out to 2 scales the smallest x lie inside its first cell.
+    k = 0.5
+    x = np.array([1e-6, 1e-5, 1e-4, 2.0])
+    c2 = gamma(1 + k) ** 2 / gamma(1 + 2 * k) - 0.5
+    want = x[:3] ** k + c2 * x[:3] ** (2 * k)
+    # (a straight line from 0 to the first grid point would be off by 80% at x = 1e-4)
+    np.testing.assert_allclose(renewal_function(x, k)[:3], want, rtol=1e-2)
