@@ -73,6 +73,93 @@ def test_interval_coverage_inclusive():
     assert ev.interval_coverage([0, 2, 4], [0, 0, 0], [1, 2, 3]) == pytest.approx(2 / 3)
 
 
+def test_pit_coverage_hand_computed():
+    # Czado, Gneiting & Held (2009): the PIT of y is uniform on [F(y-1), F(y)].
+    # F(y-1) = 0.05, F(y) = 0.6, 80% band [0.1, 0.9]: F̄(0.9) = 1,
+    # F̄(0.1) = (0.1 - 0.05) / (0.6 - 0.05) = 1/11 -> coverage 10/11.
+    assert ev.pit_coverage([0.05], [0.6], level=0.8) == pytest.approx(10 / 11)
+    # F(y-1) = 0.2, F(y) = 0.6 lies wholly inside [0.1, 0.9]: coverage 1; inside the 50%
+    # band [0.25, 0.75] only [0.25, 0.6]: (0.6 - 0.25) / 0.4 = 0.875.
+    assert ev.pit_coverage([0.2], [0.6], level=0.8) == pytest.approx(1.0)
+    assert ev.pit_coverage([0.2], [0.6], level=0.5) == pytest.approx(0.875)
+    # y = 0 under Poisson(0.3): F(-1) = 0, F(0) = exp(-0.3) = 0.740818; 95% band
+    # [0.025, 0.975]: 1 - 0.025 / 0.740818 = 0.966253.
+    assert ev.pit_coverage([0.0], [np.exp(-0.3)], level=0.95) == pytest.approx(0.966253, abs=1e-6)
+    # Mean over the last axis, one value per series (rows), like interval_coverage:
+    # row 0: (10/11 + 1) / 2; row 1: PIT mass [0.9, 1] wholly above the band -> 0, and
+    # [0, 0.1] wholly below -> 0.
+    got = ev.pit_coverage([[0.05, 0.2], [0.9, 0.0]], [[0.6, 0.6], [1.0, 0.1]])
+    np.testing.assert_allclose(got, [(10 / 11 + 1) / 2, 0.0], atol=1e-12)
+
+
+def test_pit_coverage_continuous_case_is_the_indicator():
+    # F(y-1) = F(y) = p (a continuous forecast): coverage = share of 0.1 < p <= 0.9.
+    p = np.array([0.05, 0.1001, 0.5, 0.8999, 0.95, 0.3])
+    assert ev.pit_coverage(p, p, level=0.8) == pytest.approx(4 / 6)
+    assert ev.pit_coverage(p, p, level=0.95) == pytest.approx(1.0)
+
+
+def test_pit_coverage_calibrated_poisson_is_nominal():
+    from scipy import stats
+
+    rng = np.random.default_rng(20090101)
+    y = rng.poisson(0.3, 200_000)
+    # Scored with the true law: expected coverage is the nominal level exactly.
+    lo, hi = stats.poisson.cdf(y - 1, 0.3), stats.poisson.cdf(y, 0.3)
+    assert ev.pit_coverage(lo, hi, level=0.8) == pytest.approx(0.8, abs=0.01)
+    assert ev.pit_coverage(lo, hi, level=0.95) == pytest.approx(0.95, abs=0.01)
+    # The naive interval [q0.1, q0.9] = [0, 1] covers 96% of the same draws.
+    q = stats.poisson.ppf([0.1, 0.9], 0.3)
+    assert ev.interval_coverage(y, np.full(y.size, q[0]), np.full(y.size, q[1])) > 0.95
+    # A forecast too low (Poisson(0.1)): every y >= 1 has its PIT above F(0) = 0.905, out
+    # of the 80% band; coverage = P(Y=0) * (0.9 - 0.1) / 0.905 = 0.655 in expectation.
+    lo_b, hi_b = stats.poisson.cdf(y - 1, 0.1), stats.poisson.cdf(y, 0.1)
+    expected = np.exp(-0.3) * 0.8 / np.exp(-0.1)
+    assert ev.pit_coverage(lo_b, hi_b, level=0.8) == pytest.approx(expected, abs=0.005)
+    assert ev.pit_coverage(lo_b, hi_b, level=0.8) < 0.7
+    # 95% band [0.025, 0.975]: y = 0 (prob 0.7408) has PIT on [0, 0.9048], (0.9048 -
+    # 0.025) / 0.9048 = 0.9724 inside; y = 1 (0.2222) on [0.9048, 0.9953], (0.975 -
+    # 0.9048) / 0.0905 = 0.7752 inside; y >= 2 none: 0.7408 * 0.9724 + 0.2222 * 0.7752 = 0.892.
+    assert ev.pit_coverage(lo_b, hi_b, level=0.95) == pytest.approx(0.892, abs=0.005)
+    # The PIT histogram: flat for the true law, piled in the top bin for the low one.
+    hist = ev.pit_histogram(lo, hi, bins=10)
+    assert hist.shape == (10,)
+    assert hist.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(hist, 0.1, atol=0.005)
+    hist_b = ev.pit_histogram(lo_b, hi_b, bins=10)
+    assert hist_b[-1] > 0.2
+
+
+def test_pit_histogram_hand_computed():
+    # PIT uniform on [0.2, 0.6]: a quarter of the mass in each of the bins 3..6 (of 10);
+    # a point PIT at 0.95 puts all of its mass in the last bin; F(y) = 0 in the first.
+    np.testing.assert_allclose(ev.pit_histogram([0.2], [0.6]), [0, 0, 0.25, 0.25, 0.25, 0.25, 0, 0, 0, 0])
+    # Bins of 0.25: [0.2, 0.6] puts 0.05/0.4, 0.25/0.4, 0.1/0.4 in bins 1-3.
+    np.testing.assert_allclose(ev.pit_histogram([0.2, 0.95, 0.0], [0.6, 0.95, 0.0], bins=4),
+                               [(0.125 + 1) / 3, 0.625 / 3, 0.25 / 3, 1 / 3])
+
+
+def test_pit_input_errors():
+    with pytest.raises(ValueError, match=r"same shape.*\(2,\) and \(3,\)"):
+        ev.pit_coverage([0.1, 0.2], [0.3, 0.4, 0.5])
+    with pytest.raises(ValueError, match=r"cdf_below=0.7, cdf_at=0.4"):
+        ev.pit_coverage([0.1, 0.7], [0.3, 0.4])
+    with pytest.raises(ValueError, match=r"cdf_at=1.5"):
+        ev.pit_histogram([0.1], [1.5])
+    with pytest.raises(ValueError, match=r"cdf_below=-0.1"):
+        ev.pit_coverage([-0.1], [0.5])
+    with pytest.raises(ValueError, match="NaN"):
+        ev.pit_coverage([np.nan], [0.5])
+    with pytest.raises(ValueError, match=r"level must be in \(0, 1\).*got 80"):
+        ev.pit_coverage([0.1], [0.5], level=80)
+    with pytest.raises(ValueError, match="bins must be a positive integer; got 0"):
+        ev.pit_histogram([0.1], [0.5], bins=0)
+    with pytest.raises(ValueError, match="time axis"):
+        ev.pit_coverage(0.1, 0.5)
+    # Round-off (F(y) a hair above 1, or below F(y-1)) is accepted.
+    assert ev.pit_coverage([0.5], [1.0 + 1e-12]) == pytest.approx(0.4 / 0.5)
+
+
 def test_periods_in_stock_hand_computed():
     # yhat - y = 1, -1, -3; stock after each period 1, 0, -3 -> PIS = -2 (shortage)
     assert ev.periods_in_stock([0, 2, 4], [1, 1, 1]) == pytest.approx(-2.0)
