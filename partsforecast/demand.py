@@ -38,6 +38,7 @@ __all__ = [
     "compound_poisson_quantiles",
     "compound_poisson_cdf",
     "poisson_quantiles",
+    "scaled_poisson_quantiles",
     "DEFAULT_QUANTILES",
 ]
 
@@ -897,12 +898,18 @@ def forecast_span_days(forecast: pd.DataFrame) -> float:
 
 
 def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series | pd.DataFrame,
-                     keys: Sequence[str] = ("location_id", "part_number")) -> pd.DataFrame:
-    """Mean and variance of demand over a lead time starting at the forecast origin.
+                     keys: Sequence[str] = ("location_id", "part_number"),
+                     quantiles: Sequence[float] | None = None) -> pd.DataFrame:
+    """Distribution of demand over a lead time starting at the forecast origin.
 
     The forecast's periods are summed in order, the last one pro rata for a lead time that
-    ends inside it (demand spread evenly within a period). Means and variances add because
-    the per-period demands are independent compound Poissons.
+    ends inside it (demand spread evenly within a period). The per-period demands are
+    independent compound Poissons, so their sum is compound Poisson too: means and
+    variances add, and its quantiles follow exactly for a part taken in one quantity q per
+    failure (the usual case, recognised by var = q · mean): D = q · Poisson(mean / q). A
+    part taken in several quantities (var / mean not a whole number) gets the quantiles of
+    the scaled Poisson with the same mean and variance, (var/mean) · Poisson(mean²/var),
+    rounded up to whole units.
 
     Parameters
     ----------
@@ -912,17 +919,26 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
         One lead time for all; a Series indexed by the first key (e.g. location_id); or a
         DataFrame with the key columns and ``lead_time_days``.
     keys : sequence of str
+    quantiles : sequence of float in (0, 1), optional
+        Levels of the lead-time demand quantiles to add (columns ``q0.9`` ...).
 
     Returns
     -------
     DataFrame
-        keys, lead_time_days, mean, var.
+        keys, lead_time_days, mean, var (and the quantile columns), one row per key.
+
+    Examples
+    --------
+    >>> ltd = lead_time_demand(fc, 21.0, quantiles=(0.9, 0.99))  # doctest: +SKIP
     """
     keys = list(keys)
+    if quantiles is not None:
+        _check_forecast_args(1, quantiles, "part")
     f = forecast[keys + ["period", "mean", "var"]].sort_values(keys + ["period"])
     periods, ends = _period_bounds(f)
     if len(periods) == 0:
-        return pd.DataFrame(columns=keys + ["lead_time_days", "mean", "var"])
+        return pd.DataFrame(columns=keys + ["lead_time_days", "mean", "var"]
+                            + [f"q{q:g}" for q in quantiles or ()])
     origin = periods[0]
     start_d = np.array([(p - origin) / pd.Timedelta(days=1) for p in periods])
     end_d = np.array([(e - origin) / pd.Timedelta(days=1) for e in ends])
@@ -941,5 +957,37 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
         raise ValueError(f"a lead time of {L.max():.0f} days is longer than the forecast horizon "
                          f"({end_d[-1]:.0f} days): forecast more periods")
     g = f.assign(mean=f["mean"] * share, var=f["var"] * share, lead_time_days=L)
-    return g.groupby(keys, as_index=False, sort=True).agg(lead_time_days=("lead_time_days", "first"),
-                                                          mean=("mean", "sum"), var=("var", "sum"))
+    out = g.groupby(keys, as_index=False, sort=True, observed=True).agg(
+        lead_time_days=("lead_time_days", "first"), mean=("mean", "sum"), var=("var", "sum"))
+    if quantiles is not None:
+        for level, q in zip(quantiles, scaled_poisson_quantiles(out["mean"].to_numpy(),
+                                                                out["var"].to_numpy(), quantiles).T):
+            out[f"q{level:g}"] = q
+    return out
+
+
+def scaled_poisson_quantiles(mean: np.ndarray, var: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """Quantiles of D = s · Poisson(mean / s) with s = var / mean (≥ 1), in whole units.
+
+    Exact for compound Poisson demand in which every failure takes the same quantity s;
+    otherwise the scaled Poisson with the given mean and variance (a ≥ 1 dispersion), with
+    its quantiles rounded up to whole units.
+
+    Parameters
+    ----------
+    mean, var : (C,) arrays
+        Mean and variance of each cell's demand (var ≥ mean; 0 mean gives 0).
+    levels : sequence of float in (0, 1)
+
+    Returns
+    -------
+    (C, L) ndarray of int64
+    """
+    mean = np.asarray(mean, float)
+    var = np.asarray(var, float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(mean > 0, np.maximum(var / mean, 1.0), 1.0)
+    whole = np.round(s)
+    s = np.where(np.abs(s - whole) <= 1e-9 * whole, whole, s)
+    n = poisson_quantiles(np.where(mean > 0, mean / s, 0.0), levels)
+    return np.ceil(n * s[:, None] - 1e-9).astype(np.int64)

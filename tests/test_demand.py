@@ -201,3 +201,31 @@ def test_rows_sorted_and_ids_categorical(fc):
     keys = fc[["location_id", "part_number"]].astype(str).assign(period=fc["period"])
     assert keys.equals(keys.sort_values(["location_id", "part_number", "period"]))
     assert isinstance(fc["location_id"].dtype, pd.CategoricalDtype)
+
+
+def test_lead_time_quantiles_are_exact_for_single_quantity_parts(fc):
+    from scipy import stats
+
+    levels = (0.5, 0.9, 0.99)
+    # A lead time of exactly the first period gives that period's own quantiles.
+    first = fc[fc["period"] == fc["period"].min()].set_index(["location_id", "part_number"])
+    ltd = lead_time_demand(fc, 31.0, quantiles=levels).set_index(["location_id", "part_number"])
+    for lv in levels:
+        np.testing.assert_array_equal(ltd[f"q{lv:g}"].reindex(first.index), first[f"q{lv:g}"])
+    # Over 45 days (a month and a half): q · Poisson(mean / q) with q = var / mean (every
+    # part of the sample is taken in one quantity), against scipy.
+    ltd = lead_time_demand(fc, 45.0, quantiles=levels)
+    q = np.round(ltd["var"] / ltd["mean"]).to_numpy()
+    np.testing.assert_allclose(ltd["var"] / ltd["mean"], q, rtol=1e-9)
+    for lv in levels:
+        want = q * stats.poisson.ppf(lv, ltd["mean"].to_numpy() / q)
+        np.testing.assert_array_equal(ltd[f"q{lv:g}"].to_numpy(), want.astype(np.int64))
+    assert (ltd["q0.99"] >= ltd["q0.9"]).all() and (ltd["q0.9"] >= ltd["q0.5"]).all()
+
+
+def test_scaled_poisson_quantiles_match_moments_for_mixed_quantities():
+    from partsforecast.demand import scaled_poisson_quantiles
+
+    # mean 2, var 5: s = 2.5, D ≈ 2.5 · Poisson(0.8); its q0.9 is 2.5 · 2 = 5 units.
+    got = scaled_poisson_quantiles(np.array([2.0, 0.0, 3.0]), np.array([5.0, 0.0, 3.0]), [0.5, 0.9])
+    np.testing.assert_array_equal(got, [[3, 5], [0, 0], [3, 5]])
