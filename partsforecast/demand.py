@@ -606,9 +606,9 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
                           usage_factor) -> _Cells:
     """Expected failures of the running components, summed per (location, group) cell."""
     g = groups.lookup(ages["machine_model"], ages["component"])
-    keep = np.flatnonzero(g >= 0)
-    g = g[keep]
-    loc = _positions(locations, ages["location_id"])[keep]
+    loc = _positions(locations, ages["location_id"])
+    keep = np.flatnonzero((g >= 0) & (loc >= 0))  # (a validated fleet has every location)
+    g, loc = g[keep], loc[keep]
     age = ages["age_hours"].to_numpy(float)[keep]
     rate = ages["hours_per_day"].to_numpy(float)[keep] * _usage_multiplier(
         fleet, ages["location_id"].iloc[keep], usage_factor)

@@ -88,40 +88,36 @@ def test_compound_poisson_single_severity_equals_scaled_poisson():
         np.testing.assert_array_equal(got, want.astype(int))
 
 
-def test_compound_poisson_mixed_severity_equals_enumeration():
-    # D = N1 + 2·N2 + 4·N4; compare with an explicit convolution of the three laws.
-    lam1, lam2, lam4 = 1.3, 0.6, 0.25
+_LAM1, _LAM2, _LAM4 = 1.3, 0.6, 0.25
+
+
+def _enumerated_pmf() -> np.ndarray:
+    """P(D = 0..199) for D = N1 + 2·N2 + 4·N4, by explicit convolution of the three laws."""
     n = np.arange(200)
     pmf = np.zeros(200)
-    p1 = stats.poisson.pmf(n, lam1)
+    p1 = stats.poisson.pmf(n, _LAM1)
     for a in range(40):
         for b in range(25):
-            w = stats.poisson.pmf(a, lam2) * stats.poisson.pmf(b, lam4)
             shift = 2 * a + 4 * b
             if shift < 200:
-                pmf[shift:] += w * p1[: 200 - shift]
-    cdf = np.cumsum(pmf)
+                pmf[shift:] += stats.poisson.pmf(a, _LAM2) * stats.poisson.pmf(b, _LAM4) * p1[: 200 - shift]
+    return pmf
+
+
+def test_compound_poisson_mixed_severity_equals_enumeration():
+    cdf = np.cumsum(_enumerated_pmf())
     levels = [0.5, 0.8, 0.9, 0.95, 0.99]
     want = [int(np.searchsorted(cdf, lv - 1e-12)) for lv in levels]
-    got = compound_poisson_quantiles(np.array([[lam1, lam2, 0.0, lam4]]), levels)[0]
+    got = compound_poisson_quantiles(np.array([[_LAM1, _LAM2, 0.0, _LAM4]]), levels)[0]
     np.testing.assert_array_equal(got, want)
 
 
 def test_compound_poisson_cdf_equals_enumeration_and_inverts_quantiles():
     # D = N1 + 2·N2 + 4·N4 again, against the explicit convolution, at every value 0..30.
-    lam1, lam2, lam4 = 1.3, 0.6, 0.25
-    n = np.arange(200)
-    pmf = np.zeros(200)
-    p1 = stats.poisson.pmf(n, lam1)
-    for a in range(40):
-        for b in range(25):
-            shift = 2 * a + 4 * b
-            if shift < 200:
-                pmf[shift:] += stats.poisson.pmf(a, lam2) * stats.poisson.pmf(b, lam4) * p1[: 200 - shift]
     values = np.arange(-1, 31)
-    rates = np.tile([lam1, lam2, 0.0, lam4], (values.size, 1))
+    rates = np.tile([_LAM1, _LAM2, 0.0, _LAM4], (values.size, 1))
     got = compound_poisson_cdf(rates, values)
-    want = np.concatenate([[0.0], np.cumsum(pmf)[:30 + 1]])
+    want = np.concatenate([[0.0], np.cumsum(_enumerated_pmf())[:30 + 1]])
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
     # The quantile is the smallest n with F(n) ≥ level: F(q) ≥ level > F(q − 1).
     levels = [0.1, 0.5, 0.9, 0.99]
