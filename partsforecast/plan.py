@@ -24,7 +24,7 @@ from partsforecast._io import atomic_dir, frame_to_csv_bytes
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
 from partsforecast.stocking import StockingResult, optimize_stock
-from partsforecast.transfers import dealer_transfer_files, plan_transfers
+from partsforecast.transfers import MAX_MILP_INTEGERS, dealer_transfer_files, plan_transfers
 
 __all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS"]
 
@@ -66,6 +66,10 @@ class PlanSettings:
         ``"highs"`` or ``"cbc"``.
     time_limit : float
         Seconds the transfer solver may run.
+    max_milp_integers : int
+        The largest fixed-cost transfer MILP handed to the solver; above it the freight LP
+        is solved and the shipment costs of the lanes used are added (see
+        :func:`partsforecast.transfers.plan_transfers`).
     seed : int
         Seed of anything random in the run (recorded in run.json).
     """
@@ -81,6 +85,7 @@ class PlanSettings:
     use_fixed_costs: bool = True
     solver: str = "highs"
     time_limit: float = 60.0
+    max_milp_integers: int = MAX_MILP_INTEGERS
     seed: int = 0
 
     @classmethod
@@ -246,7 +251,8 @@ def plan_stock(
         levels.rename(columns={"base_stock": "target"}), fleet.lanes, wh, fleet.as_of,
         tiers=fleet.locations.set_index("location_id")["tier"].dropna().astype(int),
         unit_cost=fleet.parts.set_index("part_number")["unit_cost"],
-        use_fixed_costs=s.use_fixed_costs, solver=s.solver, time_limit=s.time_limit)
+        use_fixed_costs=s.use_fixed_costs, solver=s.solver, time_limit=s.time_limit,
+        max_milp_integers=s.max_milp_integers)
     levels["order_qty"] = _order_quantities(levels, tplan.transfers, wh)
     levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
     return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,

@@ -153,6 +153,26 @@ def test_fixed_costs_consolidate_shipments():
     assert lp.report.transport_cost == pytest.approx(2 * 3 + 50 + 2 * 1 + 50)
 
 
+def test_milp_too_large_falls_back_to_the_freight_lp():
+    # Above max_milp_integers the MILP is not attempted: the plan is the freight LP's, the
+    # shipment costs of the lanes it uses are in the cost column and the objective, and the
+    # report makes no optimality claim.
+    lanes = lanes_of(("WH", "D1", 3.0, 50.0), ("D2", "D1", 1.0, 50.0))
+    levels = levels_of(("WH", "A", 0, 10), ("WH", "B", 0, 10), ("D1", "A", 2, 0),
+                       ("D1", "B", 2, 0), ("D2", "B", 0, 5))
+    big = plan(levels, lanes, use_fixed_costs=True, max_milp_integers=1)
+    lp = plan(levels, lanes, use_fixed_costs=False)
+    assert moves(big) == moves(lp) == {("WH", "D1", "A"): 2, ("D2", "D1", "B"): 2}
+    r = big.report
+    assert r.n_integer == 0 and r.status == "feasible" and np.isnan(r.gap)
+    assert "max_milp_integers" in r.message and "integer variables" in r.message
+    # both lanes used: 2·3 + 2·1 freight + 2 × 50 shipments, no shortage left
+    assert r.transport_cost == pytest.approx(108.0)
+    assert r.objective == pytest.approx(108.0 + r.shortage_cost_after)
+    # under the limit the MILP runs as before
+    assert plan(levels, lanes, use_fixed_costs=True, max_milp_integers=10).report.status == "optimal"
+
+
 def test_fixed_cost_apportioned_by_units():
     lanes = lanes_of(("WH", "D1", 2.0, 40.0))
     levels = levels_of(("WH", "A", 0, 10), ("WH", "B", 0, 10), ("D1", "A", 1, 0),
