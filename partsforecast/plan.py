@@ -350,7 +350,9 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
             "transfers": {"status": plan.transfer_report.status,
                           "gap": _finite(plan.transfer_report.gap),
                           "objective": _finite(plan.transfer_report.objective),
-                          "n_transfers": int(len(plan.transfers))},
+                          "n_transfers": int(len(plan.transfers)),
+                          "solver_status": plan.transfer_report.solver_status,
+                          "message": plan.transfer_report.message},
         }
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
                                       encoding="utf-8")

@@ -139,6 +139,7 @@ def test_cli_plan_outputs(cli_run):
         assert list(t.columns) == list(DEALER_FILE_COLUMNS) and len(t) > 0
     run = json.loads((out / "run.json").read_text())
     assert run["transfers"]["status"] in ("optimal", "feasible")
+    assert run["transfers"]["solver_status"] and "message" in run["transfers"]
     assert set(run["timings_seconds"]) == {"fit", "forecast", "optimise", "write"}
     assert "tickets.csv" in run["inputs"] and run["settings"]["horizon"] == 6
     assert "<img src='data:image/png;base64," in (out / "report.html").read_text()
