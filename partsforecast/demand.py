@@ -44,16 +44,18 @@ __all__ = [
 
 DEFAULT_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.99)
 
-# Renewal-function table: grid points per shape over [0, the largest argument needed ≤ X_MAX]
-# in units of the Weibull scale. Beyond X_MAX the asymptote x/μ + (σ²−μ²)/(2μ²) (Smith's theorem) is used; at 30 scales it is
-# accurate to better than 1e-6 for every shape ≥ 0.5.
+# Renewal-function table: grid points per shape over [0, the largest argument needed, at
+# most X_MAX] in units of the Weibull scale. Beyond X_MAX the asymptote x/μ + (σ²−μ²)/(2μ²)
+# (Smith's theorem) is used; at 30 scales it is accurate to better than 1e-6 for every
+# shape ≥ 0.5.
 _GRID_POINTS = (300, 600, 1200, 2400)
 # ... chosen per shape as the fewest that give a step of at most this many scales (the
 # scheme's relative error is about step²/12).
 _GRID_STEP = 0.01
 _X_MAX = 30.0
 # Later renewals are integrated on a uniform grid of each row's horizon whose step is at most
-# this many scales; rows are grouped by the number of steps they need (few classes).
+# this many scales; rows are grouped by the number of steps they need (a few classes, at
+# most 768 steps: beyond 38 scales in the horizon the step grows past 0.05 scales).
 _MAX_STEP = 0.05
 _STEP_CLASSES = (12, 24, 48, 96, 192, 384, 768)
 # A machine-component whose renewal function over the whole horizon stays below this adds
@@ -178,7 +180,6 @@ class _RenewalTables:
             out[beyond] = (self.integral[r, self.n[r]] + (xb**2 - x0**2) / (2 * self.mu[r])
                            + self.c0[r] * (xb - x0))
         return out
-
 
     def _first_cell_integral(self, row: np.ndarray, x: np.ndarray) -> np.ndarray:
         return (_small_x_series(x, self.shapes[row], integral=True)
