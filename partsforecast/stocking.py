@@ -1812,6 +1812,31 @@ def _budget_message(res: StockingResult, budget: float, curve: pd.DataFrame, tar
 # ---------------------------------------------------------------------------------------
 
 
+def _highs_api():
+    """pulp's highspy-backed HiGHS solver class, made safe for a set thread count.
+
+    HiGHS keeps one thread scheduler per process; from highspy 1.16 on, a solve whose
+    ``threads`` option differs from the scheduler an earlier solve started refuses to run
+    ("the scheduler has already been initialized") and leaves the model status "Not Set".
+    With a thread count given, the scheduler is reset before the solve, as HiGHS's message
+    advises (``Highs.resetThreadScheduler``; older highspy has no such method and no such
+    refusal).
+    """
+    import pulp
+
+    class HiGHSThreads(pulp.HiGHS):
+        def callSolver(self, lp):  # noqa: N802 (pulp API)
+            if self.threads is not None:
+                import highspy
+
+                reset = getattr(highspy.Highs, "resetThreadScheduler", None)
+                if reset is not None:
+                    reset(True)  # blocking: wait for the old workers to stop
+            return super().callSolver(lp)
+
+    return HiGHSThreads
+
+
 def _make_solver(solver: str, time_limit: float | None, mip_gap: float | None, threads: int | None):
     """A pulp solver object and its name.  HiGHS through highspy (``pulp.HiGHS``) first, the
     HiGHS executable (``HiGHS_CMD``) next, CBC (bundled with pulp) as the fallback."""
@@ -1820,7 +1845,7 @@ def _make_solver(solver: str, time_limit: float | None, mip_gap: float | None, t
     if solver not in ("highs", "cbc"):
         raise ValueError(f"solver must be 'highs' or 'cbc'; got {solver!r}")
     if solver == "highs":
-        api = pulp.HiGHS(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)
+        api = _highs_api()(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)
         if api.available():
             return api, "HiGHS"
         cmd = pulp.HiGHS_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)

@@ -602,6 +602,21 @@ def _hard_model():
     return mdl
 
 
+def test_highs_with_a_thread_count_runs_after_other_solves():
+    # HiGHS keeps one thread scheduler per process; highspy >= 1.16 refuses a solve whose
+    # thread count differs from the running scheduler's (status "Not Set", no plan) unless
+    # the scheduler is reset first, which _make_solver's HiGHS does.
+    lam, c, T, T0 = _network(9, 8, 2)
+    tier = np.array([1, 2])
+    targets = {1: 0.95, 2: 0.90}
+    g = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets)
+    first = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g)
+    one = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g, threads=1)
+    two = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g, threads=2)
+    assert first.status == one.status == two.status == "Optimal"
+    assert one.investment == pytest.approx(first.investment) == two.investment
+
+
 @pytest.mark.parametrize("solver", ["highs", "cbc"])
 def test_time_limited_solve_is_never_reported_optimal(solver):
     # Short limits, growing until the solver holds a plan (on a busy machine the first
