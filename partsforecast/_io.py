@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["atomic_dir", "write_csv_atomic", "frame_to_csv_bytes"]
+__all__ = ["atomic_dir", "write_frame_atomic", "write_frame", "frame_to_csv_bytes"]
 
 
 def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -28,14 +28,28 @@ def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
 
 
-def write_csv_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write ``frame`` to ``path`` as CSV through a temporary file and a rename."""
+def write_frame(frame: pd.DataFrame, path: str | os.PathLike, fmt: str | None = None) -> None:
+    """Write ``frame`` as CSV (deterministic bytes) or Parquet.
+
+    ``fmt`` is ``"csv"`` or ``"parquet"``; by default Parquet for a ``.parquet`` name.
+    """
+    path = Path(path)
+    fmt = fmt or ("parquet" if path.suffix.lower() == ".parquet" else "csv")
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        path.write_bytes(frame_to_csv_bytes(frame))
+
+
+def write_frame_atomic(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``frame`` to ``path`` (CSV, or Parquet for a ``.parquet`` name) through a
+    temporary file and a rename: the file is whole or not there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(frame_to_csv_bytes(frame))
+        write_frame(frame, tmp, "parquet" if path.suffix.lower() == ".parquet" else "csv")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -147,21 +147,21 @@ def _fitted(args: argparse.Namespace):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from partsforecast._io import write_csv_atomic
+    from partsforecast._io import write_frame_atomic
 
     _, _, model = _fitted(args)
-    write_csv_atomic(model.params_, args.out)
+    write_frame_atomic(model.params_, args.out)
     print(f"{len(model.params_)} failure models written to {args.out}")
     return EXIT_OK
 
 
 def _cmd_forecast(args: argparse.Namespace) -> int:
-    from partsforecast._io import write_csv_atomic
+    from partsforecast._io import write_frame_atomic
     from partsforecast.demand import forecast_demand
 
     settings, fleet, model = _fitted(args)
     fc = forecast_demand(model, fleet, horizon=settings.horizon, freq=settings.freq)
-    write_csv_atomic(fc, args.out)
+    write_frame_atomic(fc, args.out)
     print(f"forecast of {len(fc)} (location, part, period) rows written to {args.out}")
     return EXIT_OK
 
@@ -200,10 +200,10 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
                    help="draw the progress bar even when stderr is not a terminal")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("fit", help="fit the failure models and write them as CSV")
-    _run_options(p, "CSV file to write")
+    _run_options(p, "file to write: CSV, or Parquet for a .parquet name")
     p.set_defaults(func=_cmd_fit)
-    p = sub.add_parser("forecast", help="fit and forecast parts demand; write the forecast as CSV")
-    _run_options(p, "CSV file to write")
+    p = sub.add_parser("forecast", help="fit and forecast parts demand; write the forecast as CSV or Parquet")
+    _run_options(p, "file to write: CSV, or Parquet for a .parquet name (compact for a national forecast)")
     p.set_defaults(func=_cmd_forecast)
 
 

@@ -197,6 +197,28 @@ def test_cli_fit_and_forecast(tmp_path):
     assert r.returncode == 0, r.stderr
     fc = pd.read_csv(tmp_path / "fc.csv")
     assert fc["period"].nunique() == 2 and (fc["q0.99"] >= fc["q0.5"]).all()
+    # The same forecast as Parquet (by the file name): same rows and numbers.
+    r = _cli("forecast", "--out", tmp_path / "fc.parquet", "--horizon", "2")
+    assert r.returncode == 0, r.stderr
+    fp = pd.read_parquet(tmp_path / "fc.parquet")
+    assert list(fp.columns) == list(fc.columns) and len(fp) == len(fc)
+    np.testing.assert_array_equal(fp["location_id"].astype(str), fc["location_id"].astype(str))
+    np.testing.assert_allclose(fp["mean"], fc["mean"], rtol=1e-15)
+    np.testing.assert_array_equal(fp["q0.99"], fc["q0.99"])
+    assert not list(tmp_path.glob(".fc*"))  # no temporary file left behind
+
+
+def test_run_plan_writes_the_forecast_as_parquet(sample_fleet, tmp_path):
+    from partsforecast.plan import PlanSettings, run_plan
+
+    with pytest.raises(ValueError, match="forecast_format must be 'csv' or 'parquet'"):
+        PlanSettings(forecast_format="xlsx")
+    s = PlanSettings(horizon=3, forecast_format="parquet", use_fixed_costs=False)
+    run_plan(sample_fleet, tmp_path / "p", s, report=False)
+    fc = pd.read_parquet(tmp_path / "p" / "forecast.parquet")
+    assert not (tmp_path / "p" / "forecast.csv").exists()
+    assert fc["period"].nunique() == 3 and len(fc) > 0
+    assert json.loads((tmp_path / "p" / "run.json").read_text())["settings"]["forecast_format"] == "parquet"
 
 
 def test_cli_quiet_by_default_progress_and_verbose(tmp_path):
