@@ -7,7 +7,8 @@ is written to a temporary folder as Parquet. A fresh Python process then does wh
 weekly batch job does: reads and validates the fleet, fits the failure model, and forecasts
 12 months of parts demand per dealer. It prints the forecast's seconds, the peak resident
 memory of the whole process and the peak while forecasting (sampled every 5 ms from
-/proc), the size of the result, and the seconds of the same forecast on one thread.
+/proc), the size of the result, the same with new machines entering at last year's sales
+rate per model and dealer, and the seconds of the plain forecast on one thread.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class _PeakRss:
 
 
 def child(folder: str) -> None:
-    from partsforecast import FailureModel, forecast_demand, read_fleet
+    import pandas as pd
+
     import partsforecast.demand as dm
+    from partsforecast import FailureModel, forecast_demand, read_fleet
 
     t = time.perf_counter()
     fleet = read_fleet(folder)
@@ -65,6 +68,15 @@ def child(folder: str) -> None:
     job_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # read + fit + forecast
     rows, result_gib = len(fc), fc.memory_usage(deep=True).sum() / 2**30
     del fc
+    # The planning option at the same scale: last year's sales rate per (model, dealer).
+    m = fleet.machines
+    sold = m[m["in_service_date"] >= fleet.as_of - pd.Timedelta(days=365)]
+    new = sold.groupby(["machine_model", "location_id"], as_index=False).size()
+    new = new.assign(per_period=new["size"] / 12.0)[["machine_model", "location_id", "per_period"]]
+    with _PeakRss() as mem_new:
+        t = time.perf_counter()
+        forecast_demand(model, fleet, horizon=12, new_machines=new)
+        with_new = time.perf_counter() - t
     dm._THREADS = 1
     t = time.perf_counter()
     forecast_demand(model, fleet, horizon=12)
@@ -74,6 +86,7 @@ def child(folder: str) -> None:
         "seconds": seconds, "seconds_one_thread": one_thread, "read_and_fit_seconds": prep,
         "rss_before_gib": before, "rss_peak_forecast_gib": mem.peak,
         "rss_peak_process_gib": job_peak, "result_gib": result_gib,
+        "new_machine_lines": len(new), "seconds_with_new": with_new, "rss_peak_with_new_gib": mem_new.peak,
     }))
 
 
@@ -105,6 +118,8 @@ def main() -> None:
           f"{r['rss_peak_forecast_gib']:.2f} GiB peak while forecasting "
           f"(+{r['rss_peak_forecast_gib'] - r['rss_before_gib']:.2f} GiB; the result holds "
           f"{r['result_gib']:.2f} GiB); peak of the job (read, fit, forecast) {r['rss_peak_process_gib']:.2f} GiB; target < 4 GiB")
+    print(f"with new machines ({r['new_machine_lines']:,} model × dealer sales rates): {r['seconds_with_new']:.1f} s, "
+          f"{r['rss_peak_with_new_gib']:.2f} GiB peak")
     print(f"(reading, validating and fitting took {r['read_and_fit_seconds']:.1f} s)")
 
 

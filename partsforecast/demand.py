@@ -328,11 +328,20 @@ def _later_renewals(age, hours, shape_row, eta, a, n_steps: int, tables: _Renewa
     L = np.zeros((R, n_steps + 1))
     for j in range(n_steps):  # lag j: a first failure in step s feeds nodes s + j + 1
         L[:, j + 1:] += dF1[:, : n_steps - j] * W[:, j: j + 1]
+    # Between grid nodes L follows a power of h (L ~ h^(k+1) for a running component, h^(2k)
+    # for a new one), so it is interpolated as one: L(h) = L_i (h / h_i)^α with α from the
+    # two nodes around h (from nodes 1 and 2 inside the first step). A straight line would
+    # overstate it by up to ~1e-3 of the whole expected count at the first month ends.
     pos = hours / np.where(step > 0, step, 1.0)[:, None]
-    lo = np.minimum(pos.astype(np.int64), n_steps - 1)
-    frac = pos - lo
-    return (np.take_along_axis(L, lo, axis=1) * (1 - frac)
-            + np.take_along_axis(L, lo + 1, axis=1) * frac)
+    lo = np.clip(pos.astype(np.int64), 1, n_steps - 1) if n_steps > 1 else np.zeros(pos.shape, np.int64)
+    L0 = np.take_along_axis(L, lo, axis=1)
+    L1 = np.take_along_axis(L, lo + 1, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.log(L1 / L0) / np.log((lo + 1) / lo)
+        power = L0 * (pos / lo) ** alpha
+    linear = L0 + (L1 - L0) * (pos - lo)
+    ok = (L0 > 0) & (L1 > L0) & np.isfinite(power)
+    return np.where(ok, power, np.where(pos <= 0, 0.0, linear))
 
 
 def _panjer_start(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -680,20 +689,28 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
     day = pd.Timedelta(days=1)
     mid_days = np.array([((edges[c] - fleet.as_of) + (edges[c + 1] - edges[c]) / 2) / day for c in range(P)])
     end_days = np.array([(e - fleet.as_of) / day for e in edges[1:]])
-    # One pseudo-machine per (row, cohort period): hours since entry at each period end.
-    R = line.size
-    rep = np.repeat(np.arange(R), P)
-    cohort = np.tile(np.arange(P), R)
+    # A new machine's failures depend on its component's group and its usage rate only, so
+    # the renewal curves are computed once per distinct (group, rate) -- a few thousand
+    # nationally, against millions of (line, component, cohort) rows -- for every cohort
+    # (one pseudo-machine per cohort period, hours since entry at each period end) and
+    # summed over the cohorts, which all enter at the same per_period rate.
+    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([g, rate[line]]))
+    pg = pairs.get_level_values(0).to_numpy(np.int64)
+    prate = pairs.get_level_values(1).to_numpy(float)
+    U = pg.size
+    rep = np.repeat(np.arange(U), P)
+    cohort = np.tile(np.arange(P), U)
     since = np.maximum(end_days[None, :] - mid_days[cohort][:, None], 0.0)
-    hours = since * rate[line][rep][:, None]
-    cum = expected_failures(np.zeros(R * P), hours, groups.shape[g][rep], groups.scale[g][rep])
-    per = np.diff(np.concatenate([np.zeros((R * P, 1)), cum], axis=1), axis=1)
-    per *= new["per_period"].to_numpy(float)[line][rep][:, None]
-    key = loc[line][rep] * groups.size + g[rep]
-    uniq, inv = np.unique(key, return_inverse=True)
-    sums = np.zeros((uniq.size, P))
-    np.add.at(sums, inv, per)
-    return _Cells(uniq, sums)
+    cum = expected_failures(np.zeros(U * P), since * prate[rep][:, None], groups.shape[pg][rep],
+                            groups.scale[pg][rep])
+    per = np.diff(np.concatenate([np.zeros((U * P, 1)), cum], axis=1), axis=1)
+    curve = per.reshape(U, P, P).sum(axis=1)  # (pair, period): one machine per period
+    weight = new["per_period"].to_numpy(float)[line]
+    cell_keys, cell = _dense_codes(loc[line] * groups.size + g, len(locations) * groups.size)
+    sums = np.zeros((cell_keys.size, P))
+    for p in range(P):
+        sums[:, p] = np.bincount(cell, weights=weight * curve[pair_codes, p], minlength=cell_keys.size)
+    return _Cells(cell_keys, sums)
 
 
 def _new_machine_usage(new: pd.DataFrame, fleet, lives) -> np.ndarray:

@@ -229,3 +229,23 @@ def test_scaled_poisson_quantiles_match_moments_for_mixed_quantities():
     # mean 2, var 5: s = 2.5, D ≈ 2.5 · Poisson(0.8); its q0.9 is 2.5 · 2 = 5 units.
     got = scaled_poisson_quantiles(np.array([2.0, 0.0, 3.0]), np.array([5.0, 0.0, 3.0]), [0.5, 0.9])
     np.testing.assert_array_equal(got, [[3, 5], [0, 0], [3, 5]])
+
+
+def test_new_machines_with_exponential_lives_match_the_closed_form(sample_fleet):
+    # Exponential lives (shape 1): a component fails at rate 1/η per operating hour whatever
+    # its age, so a cohort of r machines entering mid-period c adds r·h·(days in service
+    # during period p)/η failures in period p, exactly. All current machines retire today.
+    class Expo:
+        params_ = sample_fleet.truth["lifetimes"][["machine_model", "component"]].assign(shape=1.0, scale=5000.0)
+
+    dealer = sample_fleet.dealers["location_id"].iloc[2]
+    new = pd.DataFrame({"machine_model": ["EX200", "EX200"], "location_id": [dealer, dealer],
+                        "per_period": [2.0, 1.5], "hours_per_day": [8.0, 8.0]})
+    gone = sample_fleet.machines[["serial"]].assign(retired_date=sample_fleet.as_of)
+    fc = forecast_demand(Expo(), sample_fleet, horizon=4, by="component", new_machines=new, retirements=gone)
+    assert set(fc["location_id"].astype(str)) == {dealer}
+    one = fc[fc["component"] == fc["component"].iloc[0]].sort_values("period")
+    days = np.array([31.0, 31.0, 30.0, 31.0])  # Jul–Oct
+    exposure = np.array([sum(days[p] if c < p else days[p] / 2 for c in range(p + 1)) for p in range(4)])
+    want = 3.5 * 8.0 * exposure / 5000.0
+    np.testing.assert_allclose(one["mean"].to_numpy(), want, rtol=1e-4)

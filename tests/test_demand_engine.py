@@ -158,3 +158,12 @@ def test_renewal_function_small_x_follows_power_law_for_infant_mortality():
     want = x[:3] ** k + c2 * x[:3] ** (2 * k)
     # (a straight line from 0 to the first grid point would be off by 80% at x = 1e-4)
     np.testing.assert_allclose(renewal_function(x, k)[:3], want, rtol=1e-2)
+
+
+def test_expected_failures_exponential_is_linear_at_every_month_end():
+    # Exponential lives: E[N(h)] = h/η exactly, whatever the age; checked at month ends that
+    # fall between the renewal grid's nodes.
+    h = np.array([[124.0, 372.0, 620.0, 868.0, 1000.0]])
+    for age in (0.0, 4000.0):
+        got = expected_failures(np.array([age]), h, np.ones(1), np.full(1, 5000.0))
+        np.testing.assert_allclose(got, h / 5000.0, rtol=1e-4)
