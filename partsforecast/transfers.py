@@ -803,6 +803,7 @@ def plan_transfers(
     wh_weight = _check_scalar("warehouse_weight", warehouse_weight, 0.0)
     time_limit = _check_scalar("time_limit", time_limit, 0.0, strict=True)
     mip_gap = _check_scalar("mip_gap", mip_gap, 0.0)
+    max_milp_integers = int(_check_scalar("max_milp_integers", max_milp_integers, 0.0))
     hd = int(_check_scalar("handling_days", handling_days, 0.0))
     uhd = int(_check_scalar("urgent_handling_days", urgent_handling_days, 0.0))
     solver_key = str(solver).lower()
@@ -968,10 +969,10 @@ def plan_transfers(
 
     m = arrays(ln_fix if use_fixed_costs else np.zeros_like(ln_fix))
     too_big = ""
-    if m.n_integer > int(max_milp_integers):
+    if m.n_integer > max_milp_integers:
         too_big = (f"shipment costs not optimised: the fixed-cost MILP would have "
                    f"{m.n_integer:,} integer variables (max_milp_integers = "
-                   f"{int(max_milp_integers):,}), so the freight LP was solved and the "
+                   f"{max_milp_integers:,}), so the freight LP was solved and the "
                    f"shipment costs of the lanes it uses added")
         m = arrays(np.zeros_like(ln_fix))
     prob, variables = _pulp_problem(m)

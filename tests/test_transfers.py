@@ -450,6 +450,8 @@ def test_bad_settings_raise():
         plan(levels, lanes, solver="gurobi")
     with pytest.raises(ValueError, match="time_limit must be"):
         plan(levels, lanes, time_limit=0)
+    with pytest.raises(ValueError, match="max_milp_integers must be a finite number >= 0"):
+        plan(levels, lanes, max_milp_integers=-5)
     with pytest.raises(ValueError, match="fairness must be"):
         plan(levels, lanes, fairness=-1)
     with pytest.raises(ValueError, match=r"tiers has no value for location_id \['D2'\]"):
