@@ -69,6 +69,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 import time
 import warnings
@@ -1812,6 +1813,37 @@ def _budget_message(res: StockingResult, budget: float, curve: pd.DataFrame, tar
 # ---------------------------------------------------------------------------------------
 
 
+_HIGHS_BANNER_SILENCED = False
+
+
+def quiet_highs() -> None:
+    """Keep HiGHS's start-up banner off standard output.
+
+    highspy 1.16 prints "Running HiGHS ..." from the C++ constructor of the first ``Highs``
+    object in a process, before any option can turn output off; a batch job's stdout (and
+    cron's mail) would carry it on every run. The first object is therefore made here with
+    file descriptor 1 pointed at /dev/null for that moment; later ones print nothing.
+    """
+    global _HIGHS_BANNER_SILENCED
+    if _HIGHS_BANNER_SILENCED:
+        return
+    _HIGHS_BANNER_SILENCED = True
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+        highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _highs_api():
     """pulp's highspy-backed HiGHS solver class, made safe for a set thread count.
 
@@ -1845,6 +1877,7 @@ def _make_solver(solver: str, time_limit: float | None, mip_gap: float | None, t
     if solver not in ("highs", "cbc"):
         raise ValueError(f"solver must be 'highs' or 'cbc'; got {solver!r}")
     if solver == "highs":
+        quiet_highs()
         api = _highs_api()(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)
         if api.available():
             return api, "HiGHS"

@@ -522,6 +522,9 @@ def _pulp_problem(m: _Model) -> tuple[pulp.LpProblem, list]:
 
 
 def _highs_available() -> bool:
+    from partsforecast.stocking import quiet_highs
+
+    quiet_highs()
     try:
         return bool(pulp.HiGHS(msg=False).available())
     except Exception:  # noqa: BLE001 - any import/initialisation problem means "no"
