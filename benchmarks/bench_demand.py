@@ -51,8 +51,6 @@ class _PeakRss:
 
 
 def child(folder: str) -> None:
-    import pandas as pd
-
     import partsforecast.demand as dm
     from partsforecast import FailureModel, forecast_demand, read_fleet
 
@@ -69,10 +67,7 @@ def child(folder: str) -> None:
     rows, result_gib = len(fc), fc.memory_usage(deep=True).sum() / 2**30
     del fc
     # The planning option at the same scale: last year's sales rate per (model, dealer).
-    m = fleet.machines
-    sold = m[m["in_service_date"] >= fleet.as_of - pd.Timedelta(days=365)]
-    new = sold.groupby(["machine_model", "location_id"], as_index=False).size()
-    new = new.assign(per_period=new["size"] / 12.0)[["machine_model", "location_id", "per_period"]]
+    new = dm.recent_sales(fleet)
     with _PeakRss() as mem_new:
         t = time.perf_counter()
         forecast_demand(model, fleet, horizon=12, new_machines=new)

@@ -56,7 +56,7 @@ import pandas as pd
 from scipy import stats
 
 from partsforecast import FailureModel, forecast_demand, intermittent, make_fleet
-from partsforecast.demand import compound_poisson_cdf
+from partsforecast.demand import compound_poisson_cdf, recent_sales
 from partsforecast.evaluate import (
     interval_coverage,
     pit_coverage,
@@ -101,14 +101,6 @@ def dense(long: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex, col: str
     ok = (i >= 0) & (j >= 0)
     np.add.at(out, (i[ok], j[ok]), long[col].to_numpy(float)[ok])
     return out
-
-
-def new_machine_rates(past, per_year: int, window_days: float = 365.0) -> pd.DataFrame:
-    """Machines sold per period in the last year before the cut, per model and dealer."""
-    m = past.machines
-    recent = m[m["in_service_date"] >= past.as_of - pd.Timedelta(days=window_days)]
-    per = recent.groupby(["machine_model", "location_id"], as_index=False).size()
-    return per.assign(per_period=per["size"] / per_year)[["machine_model", "location_id", "per_period"]]
 
 
 def with_true_usage(past, fleet):
@@ -208,7 +200,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
     lost = test.loc[~test["unique_id"].isin(ids), "y"].sum()
 
     results: dict[str, dict] = {}
-    nm = new_machine_rates(past, per_year)
+    nm = recent_sales(past, periods_per_year=per_year)
     kw = {"horizon": per_year, "freq": freq, "quantiles": LEVELS, "new_machines": nm}
 
     def installed(name: str, model, fl) -> None:

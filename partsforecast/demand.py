@@ -39,6 +39,7 @@ __all__ = [
     "compound_poisson_cdf",
     "poisson_quantiles",
     "scaled_poisson_quantiles",
+    "recent_sales",
     "DEFAULT_QUANTILES",
 ]
 
@@ -96,16 +97,8 @@ def renewal_function(x: np.ndarray, shape: float | np.ndarray) -> np.ndarray:
         M(x), same shape as the broadcast inputs.
     """
     x, shape = np.broadcast_arrays(np.asarray(x, float), np.asarray(shape, float))
-    uniq, inv = np.unique(shape.ravel(), return_inverse=True)
-    inv = inv.reshape(x.shape)
-    tables = _RenewalTables(uniq, _max_per_row(inv, x, len(uniq)))
-    return tables.M(inv, x)
-
-
-def _max_per_row(row: np.ndarray, x: np.ndarray, n: int) -> np.ndarray:
-    out = np.zeros(n)
-    np.maximum.at(out, row.ravel(), np.nan_to_num(x.ravel(), posinf=_X_MAX))
-    return out
+    tables, row = _RenewalTables.for_values(shape.ravel(), x.ravel())
+    return tables.M(row.reshape(x.shape), x)
 
 
 class _RenewalTables:
@@ -142,6 +135,15 @@ class _RenewalTables:
         self.integral = np.concatenate([np.zeros((len(k), 1)), np.cumsum(cells, axis=1)], axis=1)
         self.mu = gamma(1 + 1 / k)
         self.c0 = (gamma(1 + 2 / k) - 2 * self.mu**2) / (2 * self.mu**2)  # (σ² − μ²)/(2μ²)
+
+    @classmethod
+    def for_values(cls, shape: np.ndarray, x: np.ndarray) -> tuple[_RenewalTables, np.ndarray]:
+        """Tables for the distinct values of ``shape``, each reaching the largest ``x`` paired
+        with it, and the table row of every entry of ``shape``."""
+        uniq, row = np.unique(shape, return_inverse=True)
+        x_max = np.zeros(uniq.size)
+        np.maximum.at(x_max, row, np.nan_to_num(x, posinf=_X_MAX))
+        return cls(uniq, x_max), row
 
     def _locate(self, row: np.ndarray, x: np.ndarray):
         n = self.n[row]
@@ -281,8 +283,7 @@ def expected_failures(age: np.ndarray, hours: np.ndarray, shape: np.ndarray, sca
     hours = np.atleast_2d(np.asarray(hours, float))
     k = np.asarray(shape, float)
     eta = np.asarray(scale, float)
-    uniq, inv = np.unique(k, return_inverse=True)
-    tables = _RenewalTables(uniq, _max_per_row(inv, hours[:, -1] / eta, len(uniq)))
+    tables, inv = _RenewalTables.for_values(k, hours[:, -1] / eta)
     out = np.empty_like(hours)
     for lo in range(0, age.size, _CHUNK_ROWS):
         sl = slice(lo, lo + _CHUNK_ROWS)
@@ -605,11 +606,19 @@ class _Cells:
         self.keys, self.means = keys, means
 
 
+def _sum_by(codes: np.ndarray, n: int, column, n_columns: int) -> np.ndarray:
+    """(n, n_columns) sums of ``column(p)`` (weights per row) over rows with equal codes:
+    one bincount per period, never a loop over rows or groups."""
+    out = np.empty((n, n_columns))
+    for p in range(n_columns):
+        out[:, p] = np.bincount(codes, weights=column(p), minlength=n)
+    return out
+
+
 def _merge_cells(a: _Cells, b: _Cells) -> _Cells:
     uniq, inv = np.unique(np.concatenate([a.keys, b.keys]), return_inverse=True)
-    means = np.zeros((uniq.size, a.means.shape[1]))
-    np.add.at(means, inv, np.concatenate([a.means, b.means]))
-    return _Cells(uniq, means)
+    means = np.concatenate([a.means, b.means])
+    return _Cells(uniq, _sum_by(inv, uniq.size, lambda p: means[:, p], means.shape[1]))
 
 
 def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days, fleet, retirements,
@@ -634,10 +643,11 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     # Rows in cell order, so that every block's rows form runs of whole cells (reduceat).
     order = np.argsort(cell_of_row, kind="stable")
     cell_of_row, g, age, rate, stop = cell_of_row[order], g[order], age[order], rate[order], stop[order]
-    shapes, k_idx = np.unique(groups.shape, return_inverse=True)  # group → table row
     eta = groups.scale[g]
     x_end = np.minimum(bound_days[-1], np.maximum(stop, 0.0)) * rate / eta
-    tables = _RenewalTables(shapes, _max_per_row(k_idx[g], x_end, shapes.size))
+    group_x = np.zeros(groups.size)
+    np.maximum.at(group_x, g, x_end)
+    tables, k_idx = _RenewalTables.for_values(groups.shape, group_x)  # group → table row
 
     def block(lo: int) -> tuple[np.ndarray, np.ndarray]:
         sl = slice(lo, lo + _CHUNK_ROWS)
@@ -707,10 +717,34 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
     curve = per.reshape(U, P, P).sum(axis=1)  # (pair, period): one machine per period
     weight = new["per_period"].to_numpy(float)[line]
     cell_keys, cell = _dense_codes(loc[line] * groups.size + g, len(locations) * groups.size)
-    sums = np.zeros((cell_keys.size, P))
-    for p in range(P):
-        sums[:, p] = np.bincount(cell, weights=weight * curve[pair_codes, p], minlength=cell_keys.size)
-    return _Cells(cell_keys, sums)
+    return _Cells(cell_keys, _sum_by(cell, cell_keys.size, lambda p: weight * curve[pair_codes, p], P))
+
+
+def recent_sales(fleet, window_days: float = 365.0, periods_per_year: float = 12.0) -> pd.DataFrame:
+    """New machines per period at each dealer, at the pace of the recent sales.
+
+    The ``new_machines`` argument of :func:`forecast_demand` for "sales go on as over the
+    last ``window_days``": machines per (model, location) that entered service in that
+    window before ``fleet.as_of``, spread evenly over its periods.
+
+    Parameters
+    ----------
+    fleet : Fleet
+    window_days : float
+        Length of the sales history to average (days before ``as_of``).
+    periods_per_year : float
+        12 for monthly forecasts, 4 for quarterly, 52.18 for weekly.
+
+    Returns
+    -------
+    DataFrame
+        machine_model, location_id, per_period.
+    """
+    m = fleet.machines
+    sold = m[m["in_service_date"] >= fleet.as_of - pd.Timedelta(days=window_days)]
+    per = sold.groupby(["machine_model", "location_id"], as_index=False, observed=True).size()
+    periods = window_days / 365.0 * periods_per_year  # the window, in forecast periods
+    return per.assign(per_period=per["size"] / periods)[["machine_model", "location_id", "per_period"]]
 
 
 def _new_machine_usage(new: pd.DataFrame, fleet, lives) -> np.ndarray:
@@ -820,9 +854,7 @@ def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.Dat
     pair_keys, pair = _dense_codes(cell_loc[cell] * len(parts) + b_part[line], len(locations) * len(parts))
     qty = b_qty[line].astype(float)
     n_pairs, P = pair_keys.size, cells.means.shape[1]
-    mean = np.empty((n_pairs, P))
-    for p in range(P):
-        mean[:, p] = np.bincount(pair, weights=cells.means[cell, p] * qty, minlength=n_pairs)
+    mean = _sum_by(pair, n_pairs, lambda p: cells.means[cell, p] * qty, P)
     del cell_loc, cell_g, n_lines
     pair_part = pair_keys % len(parts)
     single_pair = (q_lo == q_hi)[pair_part]
@@ -853,12 +885,12 @@ def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.Dat
             np.add.at(rates, (dst[hit], b_qty[line[sel[hit]]] - 1), cells.means[cell[sel[hit]], pp])
         out.loc[mixed, "var"] = rates @ np.arange(1, rates.shape[1] + 1) ** 2
         mixed_q = compound_poisson_quantiles(rates, quantiles)
-        q_part[mixed] = 1  # placeholder; their quantiles come from Panjer below
+        q_part[mixed] = 1  # (their quantiles come from Panjer, below)
     del r, p
-    lam = m / q_part
-    for i, level in enumerate(quantiles):
-        q = poisson_quantiles(lam, [level])[:, 0]
-        q *= q_part
+    # D = q · Poisson(mean / q) for a part taken q at a time; a level at a time, so that
+    # one column is in memory, not five
+    columns = _scaled_poisson_columns(m, q_part, quantiles)
+    for i, (level, q) in enumerate(zip(quantiles, columns)):
         if mixed_q is not None:
             q[mixed] = mixed_q[:, i]
         out[f"q{level:g}"] = q
@@ -1004,8 +1036,22 @@ def scaled_poisson_quantiles(mean: np.ndarray, var: np.ndarray, levels: Sequence
     mean = np.asarray(mean, float)
     var = np.asarray(var, float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = np.where(mean > 0, np.maximum(var / mean, 1.0), 1.0)
-    whole = np.round(s)
-    s = np.where(np.abs(s - whole) <= 1e-9 * whole, whole, s)
-    n = poisson_quantiles(np.where(mean > 0, mean / s, 0.0), levels)
-    return np.ceil(n * s[:, None] - 1e-9).astype(np.int64)
+        scale = np.where(mean > 0, np.maximum(var / mean, 1.0), 1.0)
+    whole = np.round(scale)
+    scale = np.where(np.abs(scale - whole) <= 1e-9 * whole, whole, scale)
+    columns = list(_scaled_poisson_columns(mean, scale, levels))
+    return np.column_stack(columns) if columns else np.zeros((mean.size, 0), dtype=np.int64)
+
+
+def _scaled_poisson_columns(mean: np.ndarray, scale: np.ndarray, levels: Sequence[float]):
+    """Quantiles of scale · Poisson(mean / scale), one level at a time (one column in
+    memory), rounded up to whole units; integer scales give exact multiples."""
+    lam = np.divide(mean, scale, out=np.zeros(mean.shape), where=mean > 0)
+    integral = np.issubdtype(scale.dtype, np.integer)
+    for level in levels:
+        n = poisson_quantiles(lam, [level])[:, 0]
+        if integral:
+            n *= scale
+            yield n
+        else:
+            yield np.ceil(n * scale - 1e-9).astype(np.int64)

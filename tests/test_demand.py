@@ -249,3 +249,19 @@ def test_new_machines_with_exponential_lives_match_the_closed_form(sample_fleet)
     exposure = np.array([sum(days[p] if c < p else days[p] / 2 for c in range(p + 1)) for p in range(4)])
     want = 3.5 * 8.0 * exposure / 5000.0
     np.testing.assert_allclose(one["mean"].to_numpy(), want, rtol=1e-4)
+
+
+def test_recent_sales_counts_last_years_machines_per_period(sample_fleet):
+    from partsforecast.demand import recent_sales
+
+    m = sample_fleet.machines
+    sold = m[m["in_service_date"] >= sample_fleet.as_of - pd.Timedelta(days=365)]
+    monthly = recent_sales(sample_fleet)
+    assert monthly["per_period"].sum() * 12 == pytest.approx(len(sold))
+    one = sold.iloc[0]
+    got = monthly.set_index(["machine_model", "location_id"]).loc[(one["machine_model"], one["location_id"]), "per_period"]
+    n = ((sold["machine_model"] == one["machine_model"]) & (sold["location_id"] == one["location_id"])).sum()
+    assert got == pytest.approx(n / 12)
+    quarterly = recent_sales(sample_fleet, window_days=730, periods_per_year=4)
+    n2 = (m["in_service_date"] >= sample_fleet.as_of - pd.Timedelta(days=730)).sum()
+    assert quarterly["per_period"].sum() * 8 == pytest.approx(n2)
