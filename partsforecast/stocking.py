@@ -67,6 +67,7 @@ Sources
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -1816,13 +1817,12 @@ def _budget_message(res: StockingResult, budget: float, curve: pd.DataFrame, tar
 _HIGHS_BANNER_SILENCED = False
 
 
-def quiet_highs() -> None:
-    """Keep HiGHS's start-up banner off standard output.
+def _quiet_highs_banner() -> None:
+    """Make the process's first ``Highs`` object with stdout pointed at /dev/null.
 
     highspy 1.16 prints "Running HiGHS ..." from the C++ constructor of the first ``Highs``
     object in a process, before any option can turn output off; a batch job's stdout (and
-    cron's mail) would carry it on every run. The first object is therefore made here with
-    file descriptor 1 pointed at /dev/null for that moment; later ones print nothing.
+    cron's mail) would carry it on every run. Later objects print nothing.
     """
     global _HIGHS_BANNER_SILENCED
     if _HIGHS_BANNER_SILENCED:
@@ -1844,19 +1844,26 @@ def quiet_highs() -> None:
         os.close(saved)
 
 
-def _highs_api():
-    """pulp's highspy-backed HiGHS solver class, made safe for a set thread count.
+@functools.cache
+def highs_solver_class() -> type:
+    """pulp's highspy-backed HiGHS solver, as every HiGHS solve in the package uses it.
 
-    HiGHS keeps one thread scheduler per process; from highspy 1.16 on, a solve whose
-    ``threads`` option differs from the scheduler an earlier solve started refuses to run
-    ("the scheduler has already been initialized") and leaves the model status "Not Set".
-    With a thread count given, the scheduler is reset before the solve, as HiGHS's message
-    advises (``Highs.resetThreadScheduler``; older highspy has no such method and no such
-    refusal).
+    Two things differ from ``pulp.HiGHS``, both for highspy ≥ 1.16 (a fresh install's):
+
+    * the start-up banner stays off standard output (see :func:`_quiet_highs_banner`);
+    * HiGHS keeps one thread scheduler per process, and a solve whose ``threads`` option
+      differs from the one an earlier solve started refuses to run ("the scheduler has
+      already been initialized"), leaving the model status "Not Set". With a thread count
+      given, the scheduler is reset first, as HiGHS's message advises
+      (``Highs.resetThreadScheduler``; older highspy has neither the method nor the refusal).
     """
     import pulp
 
-    class HiGHSThreads(pulp.HiGHS):
+    class HiGHS(pulp.HiGHS):
+        def createAndConfigureSolver(self, lp):  # noqa: N802 (pulp API)
+            _quiet_highs_banner()
+            return super().createAndConfigureSolver(lp)
+
         def callSolver(self, lp):  # noqa: N802 (pulp API)
             if self.threads is not None:
                 import highspy
@@ -1866,7 +1873,7 @@ def _highs_api():
                     reset(True)  # blocking: wait for the old workers to stop
             return super().callSolver(lp)
 
-    return HiGHSThreads
+    return HiGHS
 
 
 def _make_solver(solver: str, time_limit: float | None, mip_gap: float | None, threads: int | None):
@@ -1877,8 +1884,7 @@ def _make_solver(solver: str, time_limit: float | None, mip_gap: float | None, t
     if solver not in ("highs", "cbc"):
         raise ValueError(f"solver must be 'highs' or 'cbc'; got {solver!r}")
     if solver == "highs":
-        quiet_highs()
-        api = _highs_api()(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)
+        api = highs_solver_class()(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)
         if api.available():
             return api, "HiGHS"
         cmd = pulp.HiGHS_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap, threads=threads)

@@ -79,6 +79,8 @@ import numpy as np
 import pandas as pd
 import pulp
 
+from partsforecast.stocking import highs_solver_class
+
 __all__ = [
     "TransferReport",
     "TransferPlan",
@@ -522,9 +524,6 @@ def _pulp_problem(m: _Model) -> tuple[pulp.LpProblem, list]:
 
 
 def _highs_available() -> bool:
-    from partsforecast.stocking import quiet_highs
-
-    quiet_highs()
     try:
         return bool(pulp.HiGHS(msg=False).available())
     except Exception:  # noqa: BLE001 - any import/initialisation problem means "no"
@@ -617,7 +616,7 @@ def _highs_lp(m: _Model):
     return lp
 
 
-class _ArrayHiGHS(pulp.HiGHS):
+class _ArrayHiGHS(highs_solver_class()):
     """pulp's HiGHS solver, loading the model from the arrays it was built from.
 
     pulp's own ``HiGHS.buildSolverModel`` adds columns and rows one call at a time and
@@ -654,7 +653,7 @@ class _ArrayHiGHS(pulp.HiGHS):
 def _solve_highs(prob: pulp.LpProblem, variables: list, m: _Model, time_limit: float,
                  mip_gap: float, msg: bool) -> tuple[str, float, str, np.ndarray]:
     kwargs = dict(msg=msg, timeLimit=time_limit, gapRel=mip_gap, mip=True)
-    solver = _ArrayHiGHS(m, variables, **kwargs) if _BULK_HIGHS else pulp.HiGHS(**kwargs)
+    solver = _ArrayHiGHS(m, variables, **kwargs) if _BULK_HIGHS else highs_solver_class()(**kwargs)
     prob.solve(solver)
     status, gap, text = _read_highs(prob, m.n_integer > 0)
     values = np.array([v.varValue for v in variables], dtype=float)
