@@ -1,8 +1,8 @@
-"""Installed-base forecast speed and memory at the issue's scale.
+"""Installed-base forecast speed and memory at national scale.
 
 Run: python benchmarks/bench_demand.py [--machines N] [--dealers D] [--parts P]
 
-A generated fleet (default: 200,000 machines, 300 dealers, 5,000 parts — issue #4's size)
+A generated fleet (default: 200,000 machines, 300 dealers, 5,000 parts — a national network)
 is written to a temporary folder as Parquet. A fresh Python process then does what a
 weekly batch job does: reads and validates the fleet, fits the failure model, and forecasts
 12 months of parts demand per dealer. It prints the forecast's seconds, the peak resident

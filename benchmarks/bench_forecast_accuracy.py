@@ -1,4 +1,4 @@
-"""Installed-base forecast vs intermittent-demand methods on a held-out final year (issue #4).
+"""Installed-base forecast vs intermittent-demand methods on a held-out final year .
 
 Run::
 
@@ -13,7 +13,7 @@ next year, which is scored at dealer × part × period (monthly, or quarterly wi
 ``--freq QS``). The scored series are the dealer × part pairs with any demand before the
 cut (what the intermittent methods can forecast).
 
-The default density is the issue's: its network has 200,000 machines at 300 dealers, about
+The default density is a national network's: 200,000 machines at 300 dealers, about
 667 machines per dealer; 20,000 machines at 30 dealers is the same per-dealer density at a
 tenth of the run time. Per-dealer density is what sets the size of the counts at dealer ×
 part level, and so how much of the error is Poisson noise that no forecaster can remove.
@@ -33,7 +33,7 @@ Methods:
   calendar runs and over both;
 * ``naive`` and ``zero``: point forecasts only.
 
-Also printed: PIT histograms, mean RMSSE by band of series demand, and whether the issue's
+Also printed: PIT histograms, mean RMSSE by band of series demand, and whether the
 targets are met. Tables are markdown (``docs/forecast-accuracy.md``).
 
 Columns: mean RMSSE over series (M5 scale on the training history); WRMSSE with M5-style
@@ -390,7 +390,7 @@ def report(res: dict) -> None:
           f"{nz['oracle_var']:.3f}: the error left is noise), {nz['best']} {nz['best_mse']:.3f}")
     ib = table.loc["installed base"]
     g, best = gains(res, True)
-    print("\ntargets (issue #4), installed base against the best intermittent method on either history:")
+    print("\ntargets, installed base against the best intermittent method on either history:")
     for m in ("RMSSE", "wQL"):
         print(f"  {m} ≥ {TARGET_GAIN:.0f}% lower than best intermittent ({best[m]}): "
               f"{g.loc['installed base', m]:+.1f}% -> {'MET' if g.loc['installed base', m] >= TARGET_GAIN else 'NOT MET'}"
@@ -405,7 +405,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--machines", type=int, default=20000,
-                    help="machines in the fleet (default 20000: with 30 dealers, the issue's "
+                    help="machines in the fleet (default 20000: with 30 dealers, the national "
                          "200,000 machines / 300 dealers ≈ 667 per dealer)")
     ap.add_argument("--dealers", type=int, default=30)
     ap.add_argument("--seed", type=int, default=11)

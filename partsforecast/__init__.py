@@ -1,6 +1,6 @@
 """partsforecast: spare-parts failure models, demand forecasts and stocking plans.
 
-The public API, stage by stage (see ``DESIGN.md``):
+The public API, stage by stage (see ``docs/architecture.md``):
 
 - data: :class:`Fleet`, :func:`read_fleet`, :class:`InputError`
 - samples: :func:`make_fleet`, :func:`load_sample`

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from partsforecast import __version__
-from partsforecast.data import Fleet, InputError, read_fleet
+from partsforecast.data import Fleet, InputError, Problem, read_fleet
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
 
@@ -33,18 +35,52 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from partsforecast.samples import load_sample, make_fleet
 
+    _check_out(args.out, folder=True)
     if args.machines is None and args.seed is None and args.dealers is None and args.years is None:
         fleet = load_sample()
         what = "the bundled sample fleet"
     else:
         kwargs = {k: v for k, v in (("n_machines", args.machines), ("n_dealers", args.dealers),
                                     ("years", args.years), ("seed", args.seed)) if v is not None}
-        fleet = make_fleet(**kwargs)
+        try:
+            fleet = make_fleet(**kwargs)
+        except ValueError as exc:  # the generator names the setting it refuses
+            flag = {"n_machines": "--machines", "n_dealers": "--dealers", "years": "--years"}.get(
+                str(exc).split(" ")[0], "sample")
+            raise _setting_error(flag, None, str(exc)) from None
         what = "a generated fleet (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
     fleet.to_dir(args.out, format=args.format)
     print(f"wrote {what} to {args.out}: {len(fleet.machines)} machines, "
           f"{len(fleet.tickets)} ticket lines, {len(fleet.dealers)} dealers")
     return EXIT_OK
+
+
+def _output_options(p: argparse.ArgumentParser, default) -> None:
+    """-v / -q / --debug: accepted before and after the sub-command."""
+    p.add_argument("-v", "--verbose", action="count", default=default,
+                   help="more log output (-vv: debug, with library warnings)")
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="only errors")
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="show tracebacks of unexpected errors")
+
+
+class _SubParsers:
+    """The sub-command registry; every sub-command also takes the output options."""
+
+    def __init__(self, action: argparse._SubParsersAction) -> None:
+        self.action = action
+
+    def __setattr__(self, name, value):
+        if name == "action":
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.action, name, value)
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        p = self.action.add_parser(name, **kwargs)
+        # SUPPRESS: a sub-command's own -v/-q only counts when given there.
+        _output_options(p, argparse.SUPPRESS)
+        return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,10 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "machinery dealer network.",
     )
     parser.add_argument("--version", action="version", version=f"partsforecast {__version__}")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _output_options(parser, argparse.SUPPRESS)
+    parser.set_defaults(verbose=0, quiet=False, debug=False)
+    sub = _SubParsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
     sub.required = True
 
     p = sub.add_parser("validate", help="check a folder of input tables against the data contract",
@@ -85,22 +120,54 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_error(name: str, value, rule: str) -> InputError:
+    return InputError([Problem("settings", None, name, None if value is None else str(value), rule)])
+
+
+def _read_config(path: Path) -> dict:
+    """The ``[plan]`` table of a TOML settings file (or its top level when it has none)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as fh:
+            values = tomllib.load(fh)
+    except OSError as exc:
+        raise _setting_error("--config", path, f"cannot read the settings file: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise _setting_error("--config", path, f"not a valid TOML file: {exc}") from None
+    plan = values.get("plan", values)
+    if not isinstance(plan, dict):
+        raise _setting_error("--config", path, "[plan] must be a table of settings")
+    return dict(plan)
+
+
 def _settings(args: argparse.Namespace):
     from partsforecast.plan import PlanSettings
 
     values: dict = {}
     if getattr(args, "config", None) is not None:
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            import tomli as tomllib
-        with open(args.config, "rb") as fh:
-            values = tomllib.load(fh)
-        values = values.get("plan", values)
+        values = _read_config(args.config)
     for name in ("horizon", "budget", "solver", "time_limit", "seed", "pooling"):
         if getattr(args, name, None) is not None:
             values[name] = getattr(args, name)
     return PlanSettings.from_mapping(values)
+
+
+def _check_out(path: Path, folder: bool) -> None:
+    """Refuse an output path that cannot be written, before any computing starts."""
+    if folder and path.exists() and not path.is_dir():
+        raise _setting_error("--out", path, "exists and is not a folder; give a folder to write the plan into")
+    if not folder and path.is_dir():
+        raise _setting_error("--out", path, "is a folder; give a file name (.csv or .parquet)")
+    if not folder and path.suffix.lower() not in (".csv", ".parquet"):
+        raise _setting_error("--out", path, "must end in .csv or .parquet")
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise _setting_error("--out", path, f"cannot write there ({parent} is not a writable folder)")
 
 
 def _load_for_run(args: argparse.Namespace) -> Fleet:
@@ -124,6 +191,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from partsforecast.plan import run_plan
 
     settings = _settings(args)
+    _check_out(args.out, folder=True)
     fleet = _load_for_run(args)
     from partsforecast.samples import _sample_path
 
@@ -142,6 +210,7 @@ def _fitted(args: argparse.Namespace):
     from partsforecast.reliability import FailureModel
 
     settings = _settings(args)
+    _check_out(args.out, folder=False)
     fleet = _load_for_run(args)
     return settings, fleet, FailureModel(pooling=settings.pooling).fit(fleet)
 
@@ -176,13 +245,15 @@ def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | N
         p.add_argument(f"--table-{table}", dest=f"table_{table}", default=None, metavar="NAME",
                        help=argparse.SUPPRESS if table != "tickets" else
                        "database table name for a contract table (also --table-machines, …)")
-    p.add_argument("--config", type=Path, default=None, help="TOML file of settings (see docs/plan-config.md)")
+    p.add_argument("--config", type=Path, default=None,
+                   help="TOML file with a [plan] table of settings (keys and ranges: docs/data-contract.md)")
     p.add_argument("--as-of", dest="as_of", default=None,
                    help="plan as of this date (YYYY-MM-DD), with only the data known then")
     p.add_argument("--out", type=Path, required=out_default is None, default=out_default, help=out_help)
     p.add_argument("--horizon", type=int, default=None, help="forecast periods (default 12)")
-    p.add_argument("--pooling", choices=["shrink", "shape", "none"], default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--pooling", choices=["shrink", "shape", "none"], default=None,
+                   help="failure-model pooling of sparse groups (default shrink)")
+    p.add_argument("--seed", type=int, default=None, help="seed of anything random in the run (default 0)")
 
 
 def _add_run_commands(sub: argparse._SubParsersAction) -> None:
@@ -193,7 +264,8 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
                                    "and run.json into --out (replaced whole, only on success).")
     _run_options(p, "output folder")
     p.add_argument("--budget", type=float, default=None, help="total inventory investment")
-    p.add_argument("--solver", choices=["highs", "cbc"], default=None)
+    p.add_argument("--solver", choices=["highs", "cbc"], default=None,
+                   help="solver of the transfer model (default highs)")
     p.add_argument("--time-limit", dest="time_limit", type=float, default=None, help="transfer solver seconds")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--progress", action="store_true",
@@ -217,8 +289,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.ERROR if args.quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # Library warnings (numpy, pandas, statsmodels) are for developers: logged at -vv only.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.verbose >= 2 or args.debug
+                                              else logging.CRITICAL)
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return int(args.func(args))
     except InputError as exc:
         print(f"partsforecast: bad input\n{exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -1,6 +1,6 @@
 """The validated inputs: :class:`Fleet`, its readers and writers, and :class:`InputError`.
 
-Every table of the data contract (``DESIGN.md``) is parsed into typed pandas columns and
+Every table of the data contract (``docs/data-contract.md``) is parsed into typed pandas columns and
 checked before anything downstream sees it. All problems are collected first and raised
 together as one :class:`InputError` that names the table, row, column, value and rule of
 each, so a user can fix a file in one pass.
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast._io import atomic_dir, frame_to_csv_bytes
+from partsforecast._io import atomic_dir, frame_to_csv_bytes, unescape_cells
 
 __all__ = [
     "Fleet",
@@ -46,7 +46,7 @@ class _Col:
     default: Any = None  # value used when an optional column is absent
 
 
-# The contract of DESIGN.md, column by column. Value rules live in ``_check_rules``.
+# The data contract, column by column. Value rules live in ``_check_rules``.
 SCHEMA: dict[str, tuple[_Col, ...]] = {
     "machines": (
         _Col("serial", "str"),
@@ -130,6 +130,28 @@ COST_PER_SHIPMENT = 40.0
 DEALER_LANE_MAX_KM = 400.0
 EARTH_RADIUS_KM = 6371.0088
 
+#: Sane ranges of the numeric columns: (table, column) → (low, high, low is exclusive, unit).
+#: A value outside is an input error; the bounds keep every stage finite (a lead time of
+#: 1e30 days would never finish) and are far beyond any real fleet.
+RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
+    ("machines", "hours_per_day"): (0, 24, False, "hours per calendar day"),
+    ("tickets", "quantity"): (0, 10_000, True, "units"),
+    ("tickets", "meter_hours"): (0, 500_000, False, "operating hours"),
+    ("parts", "unit_cost"): (0, 10_000_000, True, "(money)"),
+    ("parts", "lead_time_days"): (0, 730, False, "days"),
+    ("bom", "qty_per_replacement"): (0, 1_000, True, "units"),
+    ("locations", "holding_rate"): (0, 5, False, "(annual fraction of unit cost)"),
+    ("lanes", "lead_time_days"): (0, 365, False, "days"),
+    ("lanes", "cost_per_unit"): (0, 1_000_000, False, "(money)"),
+    ("lanes", "cost_per_shipment"): (0, 10_000_000, False, "(money)"),
+    ("stock", "on_hand"): (0, 10_000_000, False, "units"),
+    ("stock", "on_order"): (0, 10_000_000, False, "units"),
+}
+#: Dates before this are input errors (no machine in a fleet is that old).
+EARLIEST_DATE = pd.Timestamp("1950-01-01")
+#: Longest text accepted in an id or name column.
+MAX_TEXT_LENGTH = 100
+
 _MAX_LISTED = 50  # problems spelled out in the message
 _MAX_KEPT_PER_RULE = 200  # problems kept per (table, column, rule); the rest are counted
 
@@ -160,6 +182,11 @@ class Problem:
     rule: str
 
     def __str__(self) -> str:
+        if self.table == "settings":  # a setting (plan.toml key or command-line flag)
+            where = f"setting {self.column}"
+            if self.value is not None:
+                where += f", value {self.value!r}"
+            return f"{where}: {self.rule}"
         where = self.table
         if self.row is not None:
             where += f" row {self.row}"
@@ -298,9 +325,12 @@ def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
             out = pd.to_datetime(text, format="ISO8601", errors="coerce")
             if getattr(out.dt, "tz", None) is not None:
                 out = out.dt.tz_convert("UTC").dt.tz_localize(None)
-        out = out.astype("datetime64[ns]")
         bad = ~miss & out.isna().to_numpy()
-        return out, bad
+        # Dates past what nanoseconds hold (year 2999, year 1000) are clipped to the edge, so
+        # that the date rules report them as in the future or too early, as written.
+        lo, hi = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
+        out = out.where(out.isna() | (out >= lo), lo).where(out.isna() | (out <= hi), hi)
+        return out.astype("datetime64[ns]"), bad
     raise AssertionError(kind)
 
 
@@ -326,13 +356,9 @@ def _parse_table(name: str, raw: pd.DataFrame, col: _Collector) -> pd.DataFrame 
         if spec.required:
             nulls = values.isna().to_numpy() & ~bad
             col.add_mask(name, raw, nulls, spec.name, "value is missing; this column is required")
-        if spec.kind == "int":
-            # Nullable while validating (a bad value stays NA instead of a made-up number);
-            # :func:`_finalise` makes required counts plain int64 once the rules pass.
-            values = values.round().astype("Int64")
-            if spec.default is not None:
-                values = values.fillna(spec.default)
-        elif spec.default is not None:
+        # Whole numbers stay float64 while validating (a bad or huge value cannot overflow
+        # a cast); :func:`_finalise` gives them integer dtypes once the ranges are checked.
+        if spec.default is not None:
             values = values.fillna(spec.default)
         out[spec.name] = values
     # Contract columns first, extra columns kept after them.
@@ -344,8 +370,12 @@ def _finalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Validated table → final dtypes (required counts as int64) and a 0..n-1 index."""
     frame = frame.reset_index(drop=True)
     for spec in SCHEMA[name]:
-        if spec.kind == "int" and (spec.required or spec.default is not None):
-            frame[spec.name] = frame[spec.name].astype("int64")
+        if spec.kind == "int":
+            values = frame[spec.name].round()
+            if spec.required or spec.default is not None:
+                frame[spec.name] = values.astype("int64")
+            else:  # optional without default (a warehouse has no tier): nullable
+                frame[spec.name] = values.astype("Int64")
     return frame
 
 
@@ -354,10 +384,6 @@ def _absent(spec: _Col, index) -> pd.Series:
         return pd.Series(np.nan, index=index, dtype="str")
     if spec.kind in ("date", "datetime"):
         return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-    if spec.kind == "int":
-        if spec.default is not None:
-            return pd.Series(spec.default, index=index, dtype="int64")
-        return pd.Series(pd.NA, index=index, dtype="Int64")
     return pd.Series(np.nan if spec.default is None else spec.default, index=index, dtype="float64")
 
 
@@ -366,10 +392,12 @@ def _absent(spec: _Col, index) -> pd.Series:
 # ---------------------------------------------------------------------------------------
 
 def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestamp | None,
-                 lanes_given: bool) -> None:
+                 lanes_given: bool, raw: dict[str, pd.DataFrame | None] | None = None) -> None:
     def rule(table, mask, column, text, values=None):
         if isinstance(mask, pd.Series):
             mask = mask.fillna(False).to_numpy(dtype=bool)
+        if values is None and column is not None:  # show values as the user wrote them
+            values = _as_written(raw or {}, table, column)
         col.add_mask(table, t[table], mask, column, text, values)
 
     def dupes(table):
@@ -408,25 +436,25 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
     rule("locations", bad_tier, "tier", "a dealer's market tier must be 1, 2, 3 or 4")
     rule("locations", (loc["lat"].abs() > 90).to_numpy(), "lat", "latitude must be within ±90")
     rule("locations", (loc["lon"].abs() > 180).to_numpy(), "lon", "longitude must be within ±180")
-    rule("locations", (loc["holding_rate"] < 0).to_numpy(), "holding_rate", "must be ≥ 0")
+    if not dealer.any() and len(loc):
+        col.add("locations", None, "kind", None,
+                "no dealer: at least one location needs kind 'dealer' to plan stock for")
+    _check_ranges(t, col, raw or {})
+    _check_text(t, col)
+    _check_dates(t, col, raw or {})
 
     # machines
     ref("machines", "location_id", "locations", "location_id", "location")
-    hpd = m["hours_per_day"]
-    rule("machines", ((hpd < 0) | (hpd > 24)).to_numpy(), "hours_per_day",
-         "must be between 0 and 24 hours per calendar day")
     rule("machines", (m["retired_date"] < m["in_service_date"]).to_numpy(), "retired_date",
          "retired before the machine entered service (retired_date < in_service_date)")
-    horizon = as_of if as_of is not None else pd.Timestamp.now().normalize() + pd.Timedelta(days=1)
-    rule("machines", (m["in_service_date"] > horizon).to_numpy(), "in_service_date",
-         f"in the future (after {horizon.date()}): only machines already in service belong here")
+    if as_of is not None:
+        rule("machines", (m["in_service_date"] > as_of).to_numpy(), "in_service_date",
+             f"after the as-of date {as_of.date()}: only machines already in service belong here")
 
     # tickets
     ref("tickets", "serial", "machines", "serial", "machine serial")
     ref("tickets", "location_id", "locations", "location_id", "location")
     ref("tickets", "part_number", "parts", "part_number", "part")
-    rule("tickets", (tk["quantity"] <= 0), "quantity", "must be > 0")
-    rule("tickets", (tk["meter_hours"] < 0).to_numpy(), "meter_hours", "must be ≥ 0")
     for c in ("parts_ready_at", "closed_at"):
         rule("tickets", (tk[c] < tk["opened_at"]).to_numpy(), c, "earlier than opened_at")
     in_service = tk["serial"].map(m.drop_duplicates("serial").set_index("serial")["in_service_date"])
@@ -441,21 +469,14 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
                 "the tickets table is empty: failure models need repair history")
 
     # parts, bom, stock
-    rule("parts", (p["unit_cost"] <= 0).to_numpy(), "unit_cost", "must be > 0")
-    rule("parts", (p["lead_time_days"] < 0).to_numpy(), "lead_time_days", "must be ≥ 0")
     ref("bom", "part_number", "parts", "part_number", "part")
-    rule("bom", (b["qty_per_replacement"] <= 0), "qty_per_replacement", "must be > 0")
     ref("stock", "location_id", "locations", "location_id", "location")
     ref("stock", "part_number", "parts", "part_number", "part")
-    for c in ("on_hand", "on_order"):
-        rule("stock", (t["stock"][c] < 0), c, "must be ≥ 0")
 
     # lanes
     ln = t["lanes"]
     ref("lanes", "from_id", "locations", "location_id", "location")
     ref("lanes", "to_id", "locations", "location_id", "location")
-    for c in ("lead_time_days", "cost_per_unit", "cost_per_shipment"):
-        rule("lanes", (ln[c] < 0).to_numpy(), c, "must be ≥ 0")
     rule("lanes", (ln["from_id"] == ln["to_id"]).to_numpy(), "to_id", "a lane from a location to itself")
     if lanes_given and n_wh == 1:
         wh = loc.loc[loc["kind"] == "warehouse", "location_id"].iloc[0]
@@ -463,6 +484,60 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
         orphan = dealer & ~loc["location_id"].isin(served).to_numpy()
         rule("locations", orphan, "location_id",
              f"dealer has no lane from the warehouse {wh}: add a lanes row {wh} → this dealer")
+
+
+def _as_written(raw: dict[str, pd.DataFrame | None], table: str, column: str) -> pd.Series | None:
+    """A column's values as the user wrote them (for messages), when the raw table has it."""
+    frame = raw.get(table)
+    return frame[column] if frame is not None and column in frame.columns else None
+
+
+def _check_ranges(t: dict[str, pd.DataFrame], col: _Collector, raw: dict[str, pd.DataFrame | None]) -> None:
+    """Every numeric column within its sane range (:data:`RANGES`)."""
+    for (table, column), (low, high, open_low, unit) in RANGES.items():
+        values = t[table][column].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = (values <= low if open_low else values < low) | (values > high)
+        lo = f"> {low:,g}" if open_low else f"≥ {low:,g}"
+        col.add_mask(table, t[table], bad, column, f"must be {lo} and at most {high:,g} {unit}".rstrip(),
+                     _as_written(raw, table, column))
+
+
+_CONTROL = r"[\x00-\x1f\x7f]"
+
+
+def _check_text(t: dict[str, pd.DataFrame], col: _Collector) -> None:
+    """Ids and names are printable text of sane length: no tab, newline, NUL or other control."""
+    for table, frame in t.items():
+        for spec in SCHEMA[table]:
+            if spec.kind != "str":
+                continue
+            values = frame[spec.name]
+            control = values.str.contains(_CONTROL, regex=True).fillna(False).to_numpy(dtype=bool)
+            col.add_mask(table, frame, control, spec.name,
+                         "contains a control character (tab, line break, NUL, …): ids and names "
+                         "must be printable text")
+            long = (values.str.len() > MAX_TEXT_LENGTH).fillna(False).to_numpy(dtype=bool)
+            col.add_mask(table, frame, long & ~control, spec.name,
+                         f"longer than {MAX_TEXT_LENGTH} characters; ids and names must be shorter",
+                         values.str.slice(0, 40) + "…")
+
+
+def _check_dates(t: dict[str, pd.DataFrame], col: _Collector, raw: dict[str, pd.DataFrame | None]) -> None:
+    """No date in the future (after tomorrow, or after the as-of date when one is given for
+    tickets) and none before :data:`EARLIEST_DATE`: one wrong year must not move a plan."""
+    today = pd.Timestamp.now().normalize()
+    latest = today + pd.Timedelta(days=1)
+    for table, frame in t.items():
+        for spec in SCHEMA[table]:
+            if spec.kind not in ("date", "datetime"):
+                continue
+            values = frame[spec.name]
+            shown = _as_written(raw, table, spec.name)
+            col.add_mask(table, frame, (values >= latest).to_numpy(dtype=bool), spec.name,
+                         f"in the future (today is {today.date()}); correct the date", shown)
+            col.add_mask(table, frame, (values < EARLIEST_DATE).to_numpy(dtype=bool), spec.name,
+                         f"before {EARLIEST_DATE.date()}; correct the date", shown)
 
 
 # ---------------------------------------------------------------------------------------
@@ -529,7 +604,7 @@ class Fleet:
     Parameters
     ----------
     machines, tickets, parts, bom, locations : DataFrame
-        The tables of the data contract (see ``DESIGN.md``); extra columns are kept.
+        The tables of the data contract (see the data-contract page); extra columns are kept.
     lanes : DataFrame, optional
         Transport lanes. When omitted, every location needs ``lat``/``lon`` and lanes are
         derived from great-circle distances (:func:`derive_lanes`).
@@ -594,17 +669,7 @@ class Fleet:
         if any(frame is None for frame in parsed.values()):
             col.raise_if_any()  # rules need every required column; bad values are NaN by now
 
-        if as_of is not None:
-            try:
-                as_of_ts = pd.Timestamp(as_of)
-            except (ValueError, TypeError):
-                raise InputError([Problem("fleet", None, "as_of", _show(as_of),
-                                          "not a date; give it as YYYY-MM-DD")]) from None
-            if pd.isna(as_of_ts):
-                raise InputError([Problem("fleet", None, "as_of", _show(as_of), "not a date")])
-            as_of_ts = as_of_ts.tz_localize(None) if as_of_ts.tzinfo else as_of_ts
-        else:
-            as_of_ts = None
+        as_of_ts = None if as_of is None else _as_of_date(as_of)
 
         loc = parsed["locations"]
         if not lanes_given:
@@ -615,7 +680,7 @@ class Fleet:
                              "derive lanes: add coordinates or provide lanes")
                 col.raise_if_any()
             parsed["lanes"] = _parse_table("lanes", derive_lanes(loc), col)
-        _check_rules(parsed, col, as_of_ts, lanes_given)
+        _check_rules(parsed, col, as_of_ts, lanes_given, raw)
         col.raise_if_any()
 
         if as_of_ts is None:
@@ -659,7 +724,7 @@ class Fleet:
         -------
         Fleet
         """
-        cut = pd.Timestamp(date)
+        cut = _as_of_date(date)
         m = self.machines[self.machines["in_service_date"] < cut].copy()
         m.loc[m["retired_date"] >= cut, "retired_date"] = pd.NaT
         tk = self.tickets[self.tickets["opened_at"] < cut].copy()
@@ -733,6 +798,27 @@ class Fleet:
         return Path(path)
 
 
+def _as_of_date(value: Any) -> pd.Timestamp:
+    """An as-of date from text or a date: a real day, not in the future, not absurdly early."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise InputError([Problem("fleet", None, "as_of", _show(value),
+                                  "not a date; give it as YYYY-MM-DD")])
+    ts = ts.tz_convert("UTC").tz_localize(None) if ts.tzinfo else ts
+    today = pd.Timestamp.now().normalize()
+    if ts > today + pd.Timedelta(days=1):
+        raise InputError([Problem("fleet", None, "as_of", _show(value),
+                                  f"in the future (today is {today.date()}); plan as of a date "
+                                  "the data have reached")])
+    if ts < EARLIEST_DATE:
+        raise InputError([Problem("fleet", None, "as_of", _show(value),
+                                  f"before {EARLIEST_DATE.date()}; correct the date")])
+    return ts
+
+
 def _write_table(frame: pd.DataFrame, path: Path, format: str) -> None:
     if format == "csv":
         path.write_bytes(frame_to_csv_bytes(frame))
@@ -760,6 +846,9 @@ def _read_csv_checked(data: bytes, filename: str, table: str, col: _Collector) -
         return None
     # Row numbers as in the file: the header is row 1.
     frame.index = pd.RangeIndex(2, len(frame) + 2)
+    # Text our writer escaped against spreadsheet formulas ('=x) reads back as written.
+    for name in frame.columns:
+        frame[name] = unescape_cells(frame[name])
     # Extra columns are kept; give numeric ones a number dtype, as pandas would.
     known = {c.name for c in SCHEMA[table]}
     for name in frame.columns:
@@ -846,6 +935,7 @@ def read_fleet(path: str | os.PathLike, as_of: Any = None) -> Fleet:
 def _read_truth_csv(path: Path) -> pd.DataFrame:
     frame = pd.read_csv(path)
     for c in frame.columns:
+        frame[c] = unescape_cells(frame[c])
         if frame[c].dtype == "str" and (c.endswith("_date") or c.endswith("_time") or c.endswith("_at")):
             frame[c] = pd.to_datetime(frame[c], format="ISO8601").astype("datetime64[ns]")
     return frame

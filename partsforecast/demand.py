@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_QUANTILES",
 ]
 
+#: Quantile levels a forecast reports unless told otherwise (columns ``q0.5`` … ``q0.99``).
 DEFAULT_QUANTILES = (0.5, 0.8, 0.9, 0.95, 0.99)
 
 # Renewal-function table: grid points per shape over [0, the largest argument needed, at

@@ -26,8 +26,8 @@ operations across all series at once; there is no Python loop over series.
 Method definitions
 ------------------
 The definitions follow statsforecast (``CrostonClassic``, ``CrostonSBA``, ``TSB``, ``ADIDA``,
-``IMAPA``; checked in ``tests/test_intermittent.py`` to 1e-9 for the fixed-constant
-methods). With ``k`` demands at positions ``t_1 < ... < t_k`` (0-based from the series
+``IMAPA``; checked against statsforecast by ``benchmarks/bench_intermittent.py
+--check-only``, to 1e-9 for the fixed-constant methods). With ``k`` demands at positions ``t_1 < ... < t_k`` (0-based from the series
 start), sizes ``z_j = y[t_j]`` and intervals ``x_1 = t_1 + 1`` (the first interval counts
 from the series start) and ``x_j = t_j - t_{j-1}``:
 
@@ -563,8 +563,8 @@ def _ses_optimized(
     grid = np.linspace(lo, hi, n_grid)
     sse, _ = _ses_sse(x, start, np.broadcast_to(grid, (S, n_grid)).copy())
     # The SSE does not depend on the constant when the series has one or two values, or
-    # when all but its last value are equal. scipy's bounded Brent search (statsforecast)
-    # then ends near the upper bound, so take the upper bound.
+    # when all but its last value are equal: any constant is optimal, and we take the upper
+    # bound (statsforecast 1 ended there too; statsforecast 2 ends mid-range).
     flat = np.ptp(sse, axis=1) <= 1e-12 * (1.0 + sse.min(axis=1))
     g = np.argmin(sse, axis=1)
     step = grid[1] - grid[0]

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast._io import atomic_dir, frame_to_csv_bytes, write_frame
+from partsforecast.data import InputError, Problem, _show
+from partsforecast._io import atomic_dir, frame_to_csv_bytes, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
 from partsforecast.stocking import StockingResult, optimize_stock
@@ -28,6 +29,7 @@ from partsforecast.transfers import MAX_MILP_INTEGERS, dealer_transfer_files, pl
 
 __all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS"]
 
+#: Columns of ``stock_plan.csv``, in order.
 STOCK_PLAN_COLUMNS = ["location_id", "part_number", "base_stock", "on_hand", "on_order", "order_qty",
                       "expected_fill_rate", "expected_backorders", "inventory_value"]
 
@@ -94,20 +96,115 @@ class PlanSettings:
     seed: int = 0
 
     def __post_init__(self):
-        if self.forecast_format not in ("csv", "parquet"):
-            raise ValueError(f"forecast_format must be 'csv' or 'parquet', got {self.forecast_format!r}")
+        problems: list[Problem] = []
+
+        def bad(name: str, rule: str) -> None:
+            problems.append(Problem("settings", None, name, _show(getattr(self, name)), rule))
+
+        for name, (low, high, open_low, whole) in _SETTING_RANGES.items():
+            value = getattr(self, name)
+            if value is None and name in ("budget", "holding_rate"):
+                continue
+            ok = _is_number(value) and (not whole or float(value).is_integer())
+            if ok:
+                v = float(value)
+                ok = (v > low if open_low else v >= low) and v <= high
+            if not ok:
+                kind = "a whole number" if whole else "a number"
+                lo = f"> {_num(low)}" if open_low else f"≥ {_num(low)}"
+                bad(name, f"must be {kind} {lo} and at most {_num(high)}")
+            elif whole:
+                object.__setattr__(self, name, int(value))
+        for name, choices in _SETTING_CHOICES.items():
+            if getattr(self, name) not in choices:
+                bad(name, "must be one of " + ", ".join(map(repr, choices)))
+        if not isinstance(self.use_fixed_costs, bool):
+            bad("use_fixed_costs", "must be true or false")
+        try:
+            from pandas.tseries.frequencies import to_offset
+
+            to_offset(self.freq)
+            if not isinstance(self.freq, str):
+                raise TypeError
+        except (TypeError, ValueError):
+            bad("freq", "must be a pandas frequency such as 'MS' (months) or 'W-MON' (weeks)")
+        targets, rule = _parse_targets(self.fill_rate_targets)
+        if rule:
+            bad("fill_rate_targets", rule)
+        else:
+            self.fill_rate_targets = targets
+        if problems:
+            raise InputError(problems)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> PlanSettings:
-        """Settings from a mapping (a parsed TOML file); unknown keys are an error."""
+        """Settings from a mapping (a parsed TOML file).
+
+        Raises
+        ------
+        InputError
+            For unknown keys and for values of the wrong type or out of range, each named.
+        """
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown setting(s) {unknown} in the plan config; known: {sorted(known)}")
-        values = dict(values)
-        if "fill_rate_targets" in values:
-            values["fill_rate_targets"] = {int(k): float(v) for k, v in values["fill_rate_targets"].items()}
-        return cls(**values)
+            raise InputError([Problem("settings", None, k, None,
+                                      "unknown setting; known: " + ", ".join(sorted(known)))
+                              for k in unknown])
+        return cls(**dict(values))
+
+
+#: Settings that are numbers: name → (low, high, low is exclusive, whole number).
+_SETTING_RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "horizon": (0, 120, True, True),
+    "planning_window_days": (0, 3650, True, False),
+    "budget": (0, 1e13, True, False),
+    "holding_rate": (0, 5, False, False),
+    "time_limit": (0, 86_400, True, False),
+    "max_milp_integers": (0, 100_000_000, False, True),
+    "seed": (0, 2**32 - 1, False, True),
+}
+_SETTING_CHOICES: dict[str, tuple[str, ...]] = {
+    "pooling": ("shrink", "shape", "none"),
+    "method": ("vari-metric", "metric"),
+    "solver": ("highs", "cbc"),
+    "forecast_format": ("csv", "parquet"),
+}
+#: The highest fill-rate target accepted: 1.0 would need unbounded stock.
+MAX_FILL_RATE_TARGET = 0.999
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:g}"
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+            and bool(np.isfinite(value)))
+
+
+def _parse_targets(value: Any) -> tuple[dict[int, float] | None, str | None]:
+    """Fill-rate targets as {tier: rate}: from None, one number for every tier, or a mapping."""
+    rule = (f"must be a fill rate > 0 and at most {MAX_FILL_RATE_TARGET}, or a table of them per "
+            "dealer tier 1-4, e.g. {1 = 0.95, 4 = 0.90}")
+    if value is None:
+        return None, None
+    if _is_number(value):
+        value = {tier: value for tier in (1, 2, 3, 4)}
+    if not isinstance(value, Mapping) or not value:
+        return None, rule
+    out: dict[int, float] = {}
+    for key, rate in value.items():
+        try:
+            tier = int(str(key).strip())
+        except ValueError:
+            return None, f"tier {key!r} is not a dealer tier 1-4; " + rule
+        if tier not in (1, 2, 3, 4):
+            return None, f"tier {key!r} is not a dealer tier 1-4; " + rule
+        if not _is_number(rate) or not 0 < float(rate) <= MAX_FILL_RATE_TARGET:
+            return None, f"target {rate!r} of tier {key!r}: " + rule
+        out[tier] = float(rate)
+    return out, None
 
 
 @dataclass
@@ -119,7 +216,7 @@ class StockPlan:
     levels : DataFrame
         :data:`STOCK_PLAN_COLUMNS` plus tier, demand_per_day, ready_rate.
     transfers : DataFrame
-        One row per move (DESIGN.md transfer columns without ``direction``).
+        One row per move (:data:`partsforecast.transfers.TRANSFER_COLUMNS`).
     curve : DataFrame
         The efficient curve of inventory investment against service.
     stocking : StockingResult
@@ -141,9 +238,12 @@ class StockPlan:
         return dealer_transfer_files(self.transfers, self.warehouse_id)
 
     def write(self, path: str | Path) -> Path:
-        """Write ``stock_plan.csv`` and ``transfers/<location_id>.csv`` (plus an index) atomically.
+        """Write ``stock_plan.csv`` and ``transfers/<dealer>.csv`` (plus an index) atomically.
 
-        The folder is replaced whole on success and left untouched on any failure.
+        The folder is replaced whole on success and left untouched on any failure. A
+        dealer's file is named after its location_id when the id is a plain file name,
+        otherwise after a safe form of it with a hash (``transfers/index.csv`` maps every
+        location_id to its file); text cells never start a spreadsheet formula.
         """
         with atomic_dir(path) as tmp:
             self._write_into(tmp)
@@ -154,9 +254,12 @@ class StockPlan:
         tdir = folder / "transfers"
         tdir.mkdir()
         index = []
-        for loc, frame in sorted(self.dealer_files().items()):
-            (tdir / f"{loc}.csv").write_bytes(frame_to_csv_bytes(frame))
-            index.append({"location_id": loc, "file": f"{loc}.csv",
+        files = self.dealer_files()
+        # An id never chooses a path: names are derived, unique, and the index maps them.
+        names = safe_file_names(files)
+        for loc, frame in sorted(files.items()):
+            (tdir / names[loc]).write_bytes(frame_to_csv_bytes(frame))
+            index.append({"location_id": loc, "file": names[loc],
                           "send": int((frame["direction"] == "send").sum()),
                           "receive": int((frame["direction"] == "receive").sum()),
                           "units_in": int(frame.loc[frame["direction"] == "receive", "quantity"].sum()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 from pathlib import Path
@@ -11,6 +12,18 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["failure_curves", "forecast_vs_history", "service_curve", "transfer_map", "write_report"]
+
+
+def _literal_text(func):
+    """Run a plotting function with mathtext off: ids such as ``EX$200`` are drawn as written
+    (matplotlib would parse ``$…$`` as a formula and fail on unbalanced dollars)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return func(*args, **kwargs)
+    return wrapper
 
 
 def _fig(ax=None, size=(7, 4.2)):
@@ -24,6 +37,7 @@ def _fig(ax=None, size=(7, 4.2)):
     return plt.subplots(figsize=size)
 
 
+@_literal_text
 def failure_curves(model, n: int = 6, ax=None):
     """Fitted survival of the ``n`` groups with the most failures, against operating hours."""
     fig, ax = _fig(ax)
@@ -39,6 +53,7 @@ def failure_curves(model, n: int = 6, ax=None):
     return ax
 
 
+@_literal_text
 def forecast_vs_history(fleet, forecast: pd.DataFrame, ax=None):
     """Monthly part lines demanded in the tickets and the forecast's mean and 90% band."""
     fig, ax = _fig(ax)
@@ -56,6 +71,7 @@ def forecast_vs_history(fleet, forecast: pd.DataFrame, ax=None):
     return ax
 
 
+@_literal_text
 def service_curve(curve: pd.DataFrame, ax=None):
     """The efficient curve: inventory investment against system fill rate."""
     fig, ax = _fig(ax)
@@ -70,6 +86,7 @@ def service_curve(curve: pd.DataFrame, ax=None):
     return ax
 
 
+@_literal_text
 def transfer_map(fleet, transfers: pd.DataFrame, ax=None):
     """Locations on their coordinates, with a line for every lane that carries a transfer."""
     fig, ax = _fig(ax, size=(6, 6))
@@ -94,6 +111,7 @@ def transfer_map(fleet, transfers: pd.DataFrame, ax=None):
     return ax
 
 
+@_literal_text
 def _png(ax) -> str:
     import matplotlib.pyplot as plt
 

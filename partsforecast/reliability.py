@@ -24,6 +24,7 @@ Single data set
 Many groups at once (vectorised, no Python loop over groups)
     :func:`fit_weibull_groups` (maximum likelihood or Weibayes per group),
     :func:`pooled_shape` (a shape shared by the groups of a pool),
+    :func:`borrowed_shape` (each group's borrowed shape with the uncertainty it carries),
     :func:`shrink_scale` (empirical-Bayes gamma-Poisson shrinkage of each group's rate).
 Nonparametric estimators
     :func:`kaplan_meier`, :func:`nelson_aalen`, :func:`median_ranks`.
@@ -62,6 +63,15 @@ References
   Johnson's adjusted ranks; Bernard's approximation.)
 - Klein, J. P. & Moeschberger, M. L. (2003). *Survival Analysis*, 2nd ed. Springer.
   (Kaplan-Meier, Greenwood, Nelson-Aalen.)
+- Meeker, W. Q. & Escobar, L. A. (1998). *Statistical Methods for Reliability Data*. Wiley.
+  (Likelihood-ratio intervals; why Wald intervals fail with heavy censoring.)
+- Morris, C. N. & Tang, R. (2011), Estimating random effects via adjustment for density
+  maximization, *Statistical Science* 26, 271-287; Li, H. & Lahiri, P. (2010), *Journal of
+  Multivariate Analysis* 101, 882-892 (between-group spread of shapes, never 0); Prasad,
+  N. G. N. & Rao, J. N. K. (1990), *JASA* 85, 163-171 (error of empirical-Bayes estimates).
+
+How the intervals of each method are built, and their measured coverage on generated
+fleets, is in ``docs/failure-models.md``.
 """
 
 from __future__ import annotations
@@ -87,6 +97,7 @@ __all__ = [
     "compare_weibull_exponential",
     "fit_weibull_groups",
     "pooled_shape",
+    "borrowed_shape",
     "shrink_scale",
     "kaplan_meier",
     "nelson_aalen",
@@ -328,6 +339,7 @@ def _group_setup(g: np.ndarray, t: np.ndarray, d: np.ndarray, w: np.ndarray, G: 
 def _shape_search(
     L: np.ndarray, w: np.ndarray, g: np.ndarray, G: int, pool: np.ndarray, P: int,
     r: np.ndarray, SL: np.ndarray, k0: np.ndarray, active: np.ndarray,
+    r_log: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Maximise the profile log-likelihood of a shape shared by the groups of each pool.
 
@@ -338,11 +350,13 @@ def _shape_search(
     score has at most one root and bisection on its sign is always valid. Newton steps are
     taken when they stay inside the current bracket, else the bracket is bisected in log k; all
     pools iterate together with a convergence mask. A plain group fit is the case pool = group.
+    ``r_log`` (per pool) replaces the coefficient ``R`` of ``log k`` (e.g. ``r - 1`` for the
+    Cox-Reid adjusted profile likelihood of a group's shape); it must stay > 0.
     """
     k = np.where(active, k0, 1.0).astype(float)
     lo = np.zeros(P)
     hi = np.full(P, np.inf)
-    R = np.bincount(pool, r, P)
+    R = np.bincount(pool, r, P) if r_log is None else r_log
     SLp = np.bincount(pool, SL, P)
     done = ~active
     n_iter = np.zeros(P, dtype=np.int64)
@@ -406,14 +420,245 @@ def _scale_and_stats(S: dict, k_g: np.ndarray, G: int) -> dict:
         B1 = np.bincount(g, np.nan_to_num(z * y), G)  # z already carries w
         B2 = np.bincount(g, np.nan_to_num(z * y * y), G)
         loglik = r * np.log(k_g) - r * k_g * log_eta + (k_g - 1.0) * S["SLog"] - r
-    return {"log_T": log_T, "log_eta": log_eta, "B1": B1, "B2": B2, "loglik": loglik}
+        # mean of log t under weights w t**k: d log eta(k) / d log k = mean_logt - log eta
+        mean_logt = M + np.bincount(g, np.nan_to_num(x * L), G) / A0
+    return {"log_T": log_T, "log_eta": log_eta, "B1": B1, "B2": B2, "loglik": loglik,
+            "mean_logt": mean_logt}
+
+
+# ---------------------------------------------------------------------------------------
+# profile-likelihood (likelihood-ratio) intervals of maximum-likelihood fits
+# ---------------------------------------------------------------------------------------
+
+
+class _Rows:
+    """The rows of a set of *items* (a group, or one side of a group's interval), with the
+    subset of rows of still-active items refreshed when it halves (as in _shape_search)."""
+
+    def __init__(self, item: np.ndarray, L: np.ndarray, w: np.ndarray, n_items: int):
+        self.all = (item, L, w)
+        self.item, self.L, self.w, self.n = item, L, w, n_items
+        self.covered = np.ones(n_items, bool)     # items whose rows are all in the subset
+
+    def sums(self, k_item: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``A0 = sum w exp(k L)`` and ``A1 = sum w L exp(k L)`` per item (active items only)."""
+        if (active & ~self.covered).any():         # a new search: start from all rows again
+            self.item, self.L, self.w = self.all
+            self.covered = np.ones(self.n, bool)
+        row_active = active[self.item]
+        if row_active.mean() < 0.5:
+            self.item, self.L, self.w = self.item[row_active], self.L[row_active], self.w[row_active]
+            self.covered = active.copy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = self.w * np.exp(k_item[self.item] * self.L)
+        return np.bincount(self.item, x, self.n), np.bincount(self.item, x * self.L, self.n)
+
+
+def _solve_v(s: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """The root of ``v + exp(-v) = s`` (``s >= 1``) on the positive or the negative branch, i.e.
+    ``v = s + W(-exp(-s))`` with Lambert's W on its principal (positive ``v``) or ``-1`` branch.
+    Newton's method from the series ``v = p + p**2/3 + p**3/36``, ``p = +-sqrt(2 (s - 1))``
+    (exact to ``O(p**4)`` near the branch point); ``v + exp(-v)`` is convex, so the iterates
+    approach the root monotonically after the first step."""
+    with np.errstate(invalid="ignore"):
+        p = np.sqrt(2.0 * np.maximum(s - 1.0, 0.0)) * np.where(positive, 1.0, -1.0)
+        v = p + p * p / 3.0 + p ** 3 / 36.0
+    for _ in range(6):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            e = np.exp(-v)
+            step = (v + e - s) / (1.0 - e)
+        v = np.where(np.isfinite(step) & (v != 0.0), v - step, v)
+    return v
+
+
+def _root_bracketed(fun, a: np.ndarray, b: np.ndarray, fa: np.ndarray, fb: np.ndarray,
+                    x0: np.ndarray | None = None, tol: float = 1e-10,
+                    max_iter: int = 100) -> np.ndarray:
+    """Root of ``fun`` in ``[a, b]`` for many items at once, given ``fa < 0 < fb`` (end values
+    may be infinite). ``fun(x, active) -> (value, slope or None)``. Each step takes, in order of
+    preference, a Newton step (when a slope is given), a secant or regula falsi step with the Illinois
+    modification, or the midpoint -- whichever first lands strictly inside the bracket, which
+    then shrinks around the root. Without a slope, the secant through the last two points
+    comes before regula falsi. ``x0`` is an optional first guess."""
+    a, b, fa, fb = a.copy(), b.copy(), fa.copy(), fb.copy()
+    last = np.zeros(a.size, np.int8)            # which end was replaced last: -1 a, +1 b
+    x = 0.5 * (a + b) if x0 is None else np.where((x0 > a) & (x0 < b), x0, 0.5 * (a + b))
+    # the previous point, for a plain secant step while one end value is still infinite
+    x_prev, f_prev = np.where(np.isfinite(fa), a, b), np.where(np.isfinite(fa), fa, fb)
+    active = (b - a) > tol * (1.0 + np.abs(a))
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        fx, dfx = fun(x, active)
+        neg = active & (fx < 0)
+        pos = active & (fx > 0)
+        fb = np.where(neg & (last == -1), 0.5 * fb, fb)
+        fa = np.where(pos & (last == 1), 0.5 * fa, fa)
+        a, fa = np.where(neg, x, a), np.where(neg, fx, fa)
+        b, fb = np.where(pos, x, b), np.where(pos, fx, fb)
+        last = np.where(neg, -1, np.where(pos, 1, last)).astype(np.int8)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            falsi = b - fb * (b - a) / (fb - fa)
+            sec = x - fx * (x - x_prev) / (fx - f_prev)
+            newton = x - fx / dfx if dfx is not None else np.full(x.size, np.nan)
+        x_prev, f_prev = np.where(active, x, x_prev), np.where(active, fx, f_prev)
+        inside_n = np.isfinite(newton) & (newton > a) & (newton < b)
+        inside_s = np.isfinite(sec) & (sec > a) & (sec < b)
+        inside_f = np.isfinite(falsi) & (falsi > a) & (falsi < b)
+        x_new = np.where(inside_n, newton, np.where(inside_s, sec, np.where(inside_f, falsi, 0.5 * (a + b))))
+        done = active & (~(neg | pos) | (np.abs(x_new - x) <= tol * (1.0 + np.abs(x)))
+                         | ((b - a) <= tol * (1.0 + np.abs(x))))
+        x = np.where(active & ~done, x_new, x)
+        active &= ~done
+    return x
+
+
+def _profile_bounds(
+    S: dict, st: dict, k_hat: np.ndarray, var_b: np.ndarray, var_a: np.ndarray,
+    cov_ab: np.ndarray, m: np.ndarray, G: int, level: float,
+) -> tuple[np.ndarray, ...]:
+    """Likelihood-ratio (profile-likelihood) intervals of shape and scale of the groups in ``m``.
+
+    The interval of a parameter is the set of its values whose profile log-likelihood is
+    within ``chi2_level(1) / 2`` of the maximum (Lawless 2003, sec. 5.2; Meeker & Escobar
+    1998, sec. 8.3). With ``b = log k`` and shifted log-times ``L`` (see _group_setup):
+
+    * shape: the profile is ``f(b) = r b - r log sum w exp(k L) + k SL`` (+ constant), concave in
+      ``k``; its two crossings of ``f(b_hat) - q/2`` are found by safeguarded Newton steps.
+    * scale: for fixed ``k`` the log-likelihood in ``u = log eta`` is
+      ``lp(k) - r h(v)`` with ``v = k u - log(sum w t**k / r)`` and ``h(v) = v + exp(-v) - 1``, so
+      the values of ``u`` allowed at ``k`` form ``[u_-(k), u_+(k)]`` where ``v_+-`` solve
+      ``v + exp(-v) = s``, ``s = 1 + (lp(k) - lp_max + q/2) / r`` (``v = s + W(-exp(-s))`` on the
+      two real branches of Lambert's W). The scale's profile interval is the union over the
+      shape's interval, ``[min u_-(k), max u_+(k)]``; each extremum is the root of ``du/db``,
+      found by regula falsi (Illinois) from the Wald ellipse's extreme.
+
+    Wald intervals (from the observed information) are kept where a search does not
+    converge. Returns ``k_lo, k_hi, eta_lo, eta_hi`` (arrays of length G, NaN outside ``m``).
+    """
+    q2 = stats.chi2.ppf(level, 1) / 2.0
+    z = stats.norm.ppf(0.5 + level / 2.0)
+    idx = np.flatnonzero(m)
+    n = idx.size
+    out = tuple(np.full(G, np.nan) for _ in range(4))
+    if n == 0:
+        return out
+    pos_of = np.full(G, -1)
+    pos_of[idx] = np.arange(n)
+    sel = m[S["g"]]
+    g_rows, L_rows, w_rows = pos_of[S["g"][sel]], S["L"][sel], S["w"][sel]
+    r, SL, M = S["r"][idx], S["SL"][idx], S["M"][idx]
+    bh = np.log(k_hat[idx])
+    sb = np.sqrt(var_b[idx])
+
+    # two items per group: side 0 = lower end, side 1 = upper end
+    item = np.concatenate([g_rows, g_rows + n])
+    rows = _Rows(item, np.concatenate([L_rows, L_rows]), np.concatenate([w_rows, w_rows]), 2 * n)
+    r2, SL2, M2, bh2 = (np.tile(v, 2) for v in (r, SL, M, bh))
+    upper = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+
+    def f_of(b, active):
+        k = np.exp(b)
+        A0, A1 = rows.sums(k, active)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = r2 * b - r2 * np.log(A0) + k * SL2
+            df = r2 - r2 * k * A1 / A0 + k * SL2
+        return f, df, A0, A1
+
+    all2 = np.ones(2 * n, bool)
+    # at the MLE, from the fit's sums: log A0 = log T - k M
+    kh2 = np.exp(bh2)
+    log_A0_hat = np.tile(st["log_T"][idx], 2) - kh2 * M2
+    f_hat = r2 * bh2 - r2 * log_A0_hat + kh2 * SL2
+    cut = f_hat - q2
+
+    # --- shape: Newton in k on each side. f is concave in k, so every tangent lies above it
+    # and from the second step on the iterates approach each crossing monotonically from
+    # outside the interval (no bracket needed; a step to k <= 0 is replaced by k / 4).
+    kk = kh2 * np.exp(np.where(upper, z, -z) * np.tile(sb, 2))   # Wald ends
+    active = all2.copy()
+    df_root = np.full(2 * n, np.nan)              # df/db at the crossings
+    for _ in range(100):
+        if not active.any():
+            break
+        f, df = f_of(np.log(kk), active)[:2]
+        df_root = np.where(active, df, df_root)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            k_new = kk - (f - cut) / (df / kk)
+        k_new = np.where(np.isfinite(k_new), np.where(k_new > 0, k_new, kk / 4.0), np.nan)
+        conv = np.abs(k_new - kk) <= 1e-13 * kk
+        kk = np.where(active, k_new, kk)
+        active &= ~conv & np.isfinite(kk)
+    bk = np.log(kk)
+    ok_k = ~active & np.isfinite(bk) & np.where(upper, bk > bh2, bk < bh2)
+    ok_k = np.tile(ok_k[:n] & ok_k[n:], 2)
+    b_lo, b_hi = bk[:n], bk[n:]
+    wald_b = bh2 + np.where(upper, z, -z) * np.tile(sb, 2)
+
+    # --- scale: extremes of u_+-(k) over the shape's interval --------------------------------
+    # side 1: max of u_+ (positive branch of v); side 0: min of u_- (negative branch)
+    u_last = np.full(2 * n, np.nan)               # u - M at the last point evaluated
+
+    def u_and_slope(x, active):
+        f, df, A0, A1 = f_of(x, active)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            k = np.exp(x)
+            s = np.maximum(1.0 + (f - cut) / r2, 1.0)
+            v = _solve_v(s, upper)
+            u_m = (v + np.log(A0) - np.log(r2)) / k          # u - M
+            dv = 1.0 / (1.0 - s + v)                          # dv/ds, from v + exp(-v) = s
+            slope = dv * (df / r2) / k + A1 / A0 - u_m        # sign of du/db
+        u_last[active] = u_m[active]
+        return slope
+
+    # Search in theta, b = mid + half sin(theta): near the ends of the shape's interval v grows
+    # like sqrt(distance), so du/db is infinite there, but du/dtheta is finite and smooth;
+    # its end values follow from the slopes of f at the shape's bounds (alpha = |f'| / r):
+    # u_+: +sqrt(alpha_lo half) / k_lo at the lower end, -sqrt(alpha_hi half) / k_hi at the
+    # upper end; u_- the opposite. So regula falsi works on finite values from the start.
+    mid = np.tile(0.5 * (b_lo + b_hi), 2)
+    half = np.tile(0.5 * (b_hi - b_lo), 2)
+    end_lo = np.sqrt(np.tile(np.abs(df_root[:n]) / r, 2) * half) / np.tile(np.exp(b_lo), 2)
+    end_hi = np.sqrt(np.tile(np.abs(df_root[n:]) / r, 2) * half) / np.tile(np.exp(b_hi), 2)
+    sgn2 = np.where(upper, -1.0, 1.0)             # oriented: negative at -pi/2, positive at pi/2
+    fa2 = sgn2 * np.where(upper, end_lo, -end_lo)
+    fb2 = sgn2 * np.where(upper, -end_hi, end_hi)
+
+    def theta_fun(th, active):
+        return sgn2 * u_and_slope(mid + half * np.sin(th), active) * half * np.cos(th), None
+
+    # first guess: where the Wald ellipse of (log eta, log k) reaches its extreme log eta
+    guess = bh2 + np.where(upper, 1.0, -1.0) * z * np.tile(cov_ab[idx] / np.sqrt(var_a[idx]), 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        th0 = np.arcsin(np.clip((guess - mid) / half, -0.95, 0.95))
+    ok_k &= half > 0
+    _root_bracketed(theta_fun, np.full(2 * n, -np.pi / 2), np.full(2 * n, np.pi / 2), fa2, fb2,
+                    x0=np.where(ok_k, th0, 0.0), tol=1e-8)
+    u_m = u_last
+    ok_u = ok_k & np.isfinite(u_m)
+
+    la = np.tile(st["log_eta"][idx], 2)
+    sa = np.tile(np.sqrt(var_a[idx]), 2)
+    wald_u = np.where(upper, la + z * sa, la - z * sa)
+    b_fin = np.where(ok_k, bk, wald_b)
+    u_fin = np.where(ok_u, M2 + u_m, wald_u)
+    k_lo, k_hi, e_lo, e_hi = out
+    k_lo[idx], k_hi[idx] = np.exp(b_fin[:n]), np.exp(b_fin[n:])
+    e_lo[idx], e_hi[idx] = np.exp(u_fin[:n]), np.exp(u_fin[n:])
+    return k_lo, k_hi, e_lo, e_hi
 
 
 def _fit_core(
     group: np.ndarray, t: np.ndarray, d: np.ndarray, w: np.ndarray, G: int,
-    shape: np.ndarray | None, level: float, fixed_ci: str = "chi2",
+    shape: np.ndarray | None, level: float, fixed_ci: str = "chi2", ml_ci: str = "profile",
+    shape_log_se: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """All groups at once; returns a dict of per-group arrays (the _GROUP_COLUMNS)."""
+    """All groups at once; returns a dict of per-group arrays (the _GROUP_COLUMNS).
+
+    ``ml_ci``: ``"profile"`` (likelihood-ratio) or ``"wald"`` intervals for ML fits.
+    ``shape_log_se``: standard error of the log of a given shape (NaN or 0: known exactly);
+    it widens the given-shape scale intervals by the delta method (see fit_weibull_groups).
+    """
     S = _group_setup(group, t, d, w, G)
     r, has = S["r"], S["has_data"]
     given = np.zeros(G, bool) if shape is None else ~np.isnan(shape)
@@ -472,10 +717,18 @@ def _fit_core(
         lb = np.log(k)
         shape_o[m], scale_o[m] = k, np.exp(la)
         se_k[m], se_e[m] = k * np.sqrt(var_b), np.exp(la) * np.sqrt(var_a)
-        k_lo[m], k_hi[m] = np.exp(lb - z * np.sqrt(var_b)), np.exp(lb + z * np.sqrt(var_b))
-        e_lo[m], e_hi[m] = np.exp(la - z * np.sqrt(var_a)), np.exp(la + z * np.sqrt(var_a))
         cov[m] = cov_ab
         loglik[m] = st["loglik"][m]
+        if ml_ci == "profile":
+            # Likelihood-ratio intervals: Wald intervals on the log scale under-cover with
+            # few failures and heavy censoring (the scale is then an extrapolation).
+            vb, va, cv = np.full(G, np.nan), np.full(G, np.nan), np.full(G, np.nan)
+            vb[m], va[m], cv[m] = var_b, var_a, cov_ab
+            pk_lo, pk_hi, pe_lo, pe_hi = _profile_bounds(S, st, k_g, vb, va, cv, m, G, level)
+            k_lo[m], k_hi[m], e_lo[m], e_hi[m] = pk_lo[m], pk_hi[m], pe_lo[m], pe_hi[m]
+        else:
+            k_lo[m], k_hi[m] = np.exp(lb - z * np.sqrt(var_b)), np.exp(lb + z * np.sqrt(var_b))
+            e_lo[m], e_hi[m] = np.exp(la - z * np.sqrt(var_a)), np.exp(la + z * np.sqrt(var_a))
     out["converged"] = converged
 
     # --- given shape: the scale is exact ML given k; chi-square bounds (Nelson 1982) -------
@@ -486,10 +739,6 @@ def _fit_core(
         logT = st["log_T"][gv]
         pos = rr > 0
         shape_o[gv] = k
-        se_k[gv] = 0.0           # treated as known
-        k_lo[gv] = k
-        k_hi[gv] = k
-        cov[gv] = 0.0
         with np.errstate(divide="ignore", invalid="ignore"):
             la = st["log_eta"][gv]
             if fixed_ci == "wald":
@@ -507,10 +756,27 @@ def _fit_core(
             log_lam_up1 = np.log(stats.chi2.ppf(level, 2.0 * rr + 2.0) / 2.0) - logT
             eta_bound = np.exp(-log_lam_up1 / k)
             scale_o[gv] = np.where(pos, np.exp(la), eta_bound)
-            se_e[gv] = np.where(pos, np.exp(la) / (k * np.sqrt(np.where(pos, rr, 1.0))), np.nan)
+            se_log_e = 1.0 / (k * np.sqrt(np.where(pos, rr, 1.0)))
             e_lo[gv] = np.where(pos, lo_e, eta_bound)
             e_hi[gv] = np.where(pos, hi_e, np.inf)
             loglik[gv] = np.where(pos, st["loglik"][gv], np.nan)
+            # A shape known only up to a standard error s (on log k) moves the scale by
+            # d log eta / d log k = mean_k(log t) - log eta per unit of log k (delta method):
+            # add z*d*s in quadrature to each side's half-width on the log scale; a
+            # zero-failure bound (no estimate to centre on) moves down by z*|d|*s.
+            s_k = np.zeros(k.size) if shape_log_se is None else np.nan_to_num(shape_log_se[gv])
+            dk = st["mean_logt"][gv] - np.log(scale_o[gv])
+            extra = (z * dk * s_k) ** 2
+            log_s = np.log(scale_o[gv])
+            wide_lo = log_s - np.sqrt((log_s - np.log(e_lo[gv])) ** 2 + extra)
+            wide_hi = log_s + np.sqrt((np.log(e_hi[gv]) - log_s) ** 2 + extra)
+            e_lo[gv] = np.exp(np.where(pos, wide_lo, log_s - z * np.abs(dk) * s_k))
+            e_hi[gv] = np.where(pos, np.exp(wide_hi), np.inf)
+            se_k[gv] = k * s_k           # 0: treated as known
+            k_lo[gv] = k * np.exp(-z * s_k)
+            k_hi[gv] = k * np.exp(z * s_k)
+            cov[gv] = dk * s_k * s_k
+            se_e[gv] = np.where(pos, scale_o[gv] * np.sqrt(se_log_e ** 2 + (dk * s_k) ** 2), np.nan)
 
     # --- upper bound on the rate, conditional on the shape used --------------------------
     have_k = ~np.isnan(shape_o)
@@ -542,6 +808,7 @@ def fit_weibull_groups(
     n_groups: int | None = None,
     shape: Any = None,
     level: float = 0.95,
+    shape_log_se: Any = None,
 ) -> pd.DataFrame:
     """Fit a Weibull model to every group at once (vectorised; no Python loop over groups).
 
@@ -572,6 +839,14 @@ def fit_weibull_groups(
         shared shape (see :func:`pooled_shape`).
     level : float, default 0.95
         Confidence level of the intervals and of the one-sided ``rate_upper``.
+    shape_log_se : float or array of float, shape (G,), optional
+        Standard error of ``log(shape)`` where a shape is given but only estimated (e.g.
+        ``borrowed_shape(...)["se_log_shape"]``); NaN or 0 means known exactly. The shape's
+        interval becomes ``shape * exp(+/- z se)`` and the scale's interval widens by the delta
+        method: the scale given ``k`` moves by ``d = d log eta / d log k = mean_k(log t) - log eta``
+        (``mean_k`` weighted by ``w t**k``) per unit of ``log k``, so ``z |d| se`` is added in
+        quadrature to each side's half-width on the log scale (to a zero-failure bound, it is
+        subtracted). The point estimates do not change.
 
     Returns
     -------
@@ -590,11 +865,16 @@ def fit_weibull_groups(
             ``"single-failure-time"``, ``"no-data"``) -- borrow a shape for those groups.
         ``se_shape``, ``se_scale``
             Standard errors (observed information, delta method from the log scale); the
-            shape's is 0 when the shape was given.
+            shape's is ``shape * shape_log_se`` (0 when the shape is known) for a given shape.
         ``shape_lower``, ``shape_upper``, ``scale_lower``, ``scale_upper``
-            Two-sided intervals at ``level``: Wald on the log scale for ``"mle"``; for Weibayes
-            the chi-square interval of the rate (2r and 2r+2 degrees of freedom); for zero
-            failures the one-sided lower bound of the scale (upper = inf).
+            Two-sided intervals at ``level``. For ``"mle"``: likelihood-ratio (profile
+            likelihood) intervals -- every value whose profile log-likelihood is within
+            ``chi2_level(1) / 2`` of the maximum (Lawless 2003, sec. 5.2; Meeker & Escobar 1998,
+            sec. 8.3); Wald intervals on the log scale under-cover with few failures and heavy
+            censoring, where the scale is an extrapolation. For Weibayes: the chi-square
+            interval of the rate (2r and 2r+2 degrees of freedom) given the shape, widened by
+            ``shape_log_se``; for zero failures the one-sided lower bound of the scale (upper
+            = inf).
         ``cov_log_shape_scale``
             Covariance of (log shape, log scale) estimates.
         ``rate_upper``
@@ -613,7 +893,14 @@ def fit_weibull_groups(
     g, G = _validate_codes(func, "group", group, t.shape[0], "time", n_groups, "n_groups")
     lv = _validate_level(func, level)
     k_given = None if shape is None else _per_group(func, "shape", shape, G)
-    return _frame(_fit_core(g, t, d, w, G, k_given, lv), G)
+    se_given = None
+    if shape_log_se is not None:
+        se_given = _per_group(func, "shape_log_se", shape_log_se, G, positive=False)
+        bad = ~np.isnan(se_given) & ~(np.isfinite(se_given) & (se_given >= 0))
+        if bad.any():
+            _complain(func, "shape_log_se", shape_log_se, bad, se_given,
+                      "but a standard error must be finite and >= 0", "Pass NaN or 0 for a known shape.")
+    return _frame(_fit_core(g, t, d, w, G, k_given, lv, shape_log_se=se_given), G)
 
 
 # ---------------------------------------------------------------------------------------
@@ -639,7 +926,7 @@ class WeibullFit:
     se_shape, se_scale : float
         Standard errors (0 for a shape that was given).
     shape_lower, shape_upper, scale_lower, scale_upper : float
-        Confidence intervals at ``level`` (Wald on the log scale for ML; chi-square for
+        Confidence intervals at ``level`` (likelihood-ratio for ML; chi-square for
         Weibayes; one-sided for zero failures).
     cov_log_shape_scale : float
         Covariance of the (log shape, log scale) estimates.
@@ -777,8 +1064,13 @@ def fit_weibull(time: Any, failed: Any, weights: Any = None, level: float = 0.95
     The maximum exists (finite) exactly when some failure precedes the largest time; with
     fewer than two distinct failure times the shape is reported as not estimable.
 
-    Standard errors come from the observed information in ``(log eta, log k)``; the
-    intervals are Wald intervals on the log scale, ``exp(log est +/- z se_log)``.
+    Standard errors come from the observed information in ``(log eta, log k)``. The
+    intervals are likelihood-ratio (profile-likelihood) intervals: every shape (scale) whose
+    profile log-likelihood, maximised over the other parameter, is within
+    ``chi2_level(1) / 2`` of the maximum. Unlike Wald intervals ``exp(log est +/- z se_log)``
+    they follow the skewed likelihood of a scale that lies beyond most observed lives (few
+    failures, heavy censoring), where Wald intervals cover far less than ``level``
+    (Meeker & Escobar 1998, sec. 8.3). See :func:`_profile_bounds` for the computation.
 
     Parameters
     ----------
@@ -1031,6 +1323,13 @@ def pooled_shape(
                          "pool code per group (pool[g] is the pool of group g)")
     lv = _validate_level(func, level)
     S = _group_setup(g, t, d, w, G)
+    return _pooled_core(S, pl, P, lv)[0]
+
+
+def _pooled_core(S: dict, pl: np.ndarray, P: int, lv: float) -> tuple[pd.DataFrame, np.ndarray]:
+    """The pooled fit of :func:`pooled_shape` and, per group, its information on log k at the
+    pooled shape, ``I_g = r_g (1 + k**2 Var_g(log t))`` (the pool's total is 1 / var(log k))."""
+    G = S["r"].size
     r = S["r"]
     R = np.bincount(pl, r, P)
     n_grp = np.bincount(pl, S["has_data"].astype(float), P)
@@ -1089,7 +1388,177 @@ def pooled_shape(
         },
         index=pd.RangeIndex(P, name="pool"),
     )
-    return df
+    info_g = np.where(r > 0, r * (1.0 + kg * kg * var), 0.0)
+    return df, np.where(ok[pl], info_g, np.nan)
+
+
+#: Failures a group needs for its own shape to enter the estimate of the between-group spread
+#: (below that the sampling law of log k_hat is too far from normal for a moment estimate).
+_TAU_MIN_FAILURES = 10
+
+
+def _cox_reid_shapes(S: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's own shape from the Cox-Reid adjusted profile likelihood, and the variance
+    of its log.
+
+    With the scale profiled out, the adjustment ``-1/2 log j_{eta eta}`` (``j = k**2 r`` on the
+    log-scale) turns the profile ``r log k - r log sum w t**k + k SL`` into one with ``(r - 1) log k``
+    (Cox & Reid 1987): this removes the O(1/r) upward bias of the shape's maximum-likelihood
+    estimate from small groups. ``var(log k) = 1 / ((r - 1) + k**2 r Var_k(log t))``. NaN where a
+    group has fewer than 2 failures or fewer than two distinct failure times.
+    """
+    G = S["r"].size
+    r = S["r"]
+    act = S["has_data"] & (r > 1.0) & S["multi"]
+    k, conv, _, _ = _shape_search(S["L"], S["w"], S["g"], G, np.arange(G), G, r, S["SL"],
+                                  np.ones(G), act, r_log=r - 1.0)
+    x = S["w"] * np.exp(np.where(act, k, 1.0)[S["g"]] * S["L"])
+    A0 = np.bincount(S["g"], x, G)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(S["g"], x * S["L"], G) / A0
+        var = np.bincount(S["g"], x * (S["L"] - mean[S["g"]]) ** 2, G) / A0
+        v = 1.0 / ((r - 1.0) + k * k * r * var)
+    ok = act & conv
+    return np.where(ok, np.log(k), np.nan), np.where(ok, v, np.nan)
+
+
+def _adjusted_reml_tau2(pl: np.ndarray, P: int, y: np.ndarray, v: np.ndarray, use: np.ndarray) -> float:
+    """One between-group variance ``tau**2`` for all pools (each with its own mean), from
+    estimates ``y`` with sampling variances ``v``: the maximum of the *adjusted* restricted
+    likelihood ``l_R(tau2) + log tau2`` (Morris & Tang 2011; Li & Lahiri 2010). Unlike the
+    moment or REML estimates it is never 0 -- a spread of exactly 0 would make every pooled
+    interval as narrow as the pool's own sampling error -- and it is close to REML whenever
+    the data pin tau2 down. Scalar root of the score, by bisection in ``log tau2``."""
+    if np.sum(use) < 2:
+        return 0.0
+    yy, vv, pp = y[use], v[use], pl[use]
+
+    def score(t2: float) -> float:
+        wt = 1.0 / (t2 + vv)
+        s1 = np.bincount(pp, wt, P)
+        mu = np.bincount(pp, wt * yy, P) / np.where(s1 > 0, s1, 1.0)
+        res2 = (yy - mu[pp]) ** 2
+        s2 = np.bincount(pp, wt * wt, P)
+        reml = np.where(s1 > 0, s2 / np.where(s1 > 0, s1, 1.0), 0.0)
+        return float(-0.5 * np.sum(wt) + 0.5 * np.sum(reml) + 0.5 * np.sum(wt * wt * res2) + 1.0 / t2)
+
+    scale = float(np.median(vv))
+    lo, hi = np.log(scale * 1e-8), np.log(scale * 1e4)
+    if score(np.exp(hi)) > 0:          # no interior maximum (too few groups): the upper end
+        return float(np.exp(hi))
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if score(np.exp(mid)) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return float(np.exp(0.5 * (lo + hi)))
+
+
+def _borrowed_core(S: dict, pl: np.ndarray, P: int, pooled: pd.DataFrame,
+                   info_g: np.ndarray) -> dict[str, Any]:
+    """Per-group uncertainty of a borrowed (pooled) shape as an estimate of the group's own.
+
+    Random-effects model on the log scale: ``log k_g = mu_p + delta_g``, ``delta_g ~ (0, tau**2)``
+    with one ``tau**2`` for all pools (the spread of log shapes is scale-free). The pooled
+    estimate is, to first order, the information-weighted mean ``sum_j w_j log k_hat_j`` with
+    ``w_j = I_j / sum_pool I``, so as an estimate of group g's shape its error has variance
+
+    ``V_g = 1 / sum_pool I + tau**2 (1 - 2 w_g + sum_pool w_j**2)``
+
+    (sampling error of the pool, plus the group's own deviation from the weighted mean of its
+    pool's deviations; Higgins, Thompson & Spiegelhalter 2009 for the prediction view).
+    ``tau**2`` comes from the groups' own shapes (``y = log k``, Cox-Reid adjusted, with
+    variances ``v``; groups with at least ``_TAU_MIN_FAILURES`` failures, or all estimable
+    groups when no pool has two such), by the adjusted restricted likelihood of
+    :func:`_adjusted_reml_tau2`. A moment (DerSimonian-Laird) estimate was tried: with few
+    failures per group it is 0 in a third to a half of small fleets, which makes the pooled
+    intervals as narrow as the pool's own error (coverage ~0.92); the adjusted estimate is
+    never 0 and errs on the wide side when the data cannot pin the spread down. Returns
+    ``tau2``, ``se`` (per group, sqrt V_g), ``weight`` (w_g), ``n_used`` and ``df``.
+    """
+    own_logk, own_var = _cox_reid_shapes(S)
+    ok_all = np.isfinite(own_logk) & np.isfinite(own_var) & (own_var > 0)
+    for ok_own in (ok_all & (S["r"] >= _TAU_MIN_FAILURES), ok_all):
+        y = np.where(ok_own, own_logk, 0.0)
+        n_p = np.bincount(pl, ok_own.astype(float), P)
+        use = n_p >= 2
+        if use.any():
+            break
+    df_q = float(np.sum(np.where(use, n_p - 1.0, 0.0)))
+    tau2 = _adjusted_reml_tau2(pl, P, y, np.where(ok_own, own_var, np.inf), ok_own & use[pl])
+
+    info = np.nan_to_num(info_g)
+    tot = np.bincount(pl, info, P)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        w_g = info / tot[pl]
+        sum_w2 = np.bincount(pl, w_g * w_g, P)
+        var_pool = (pooled["se_shape"].to_numpy() / pooled["shape"].to_numpy()) ** 2
+        V = var_pool[pl] + tau2 * (1.0 - 2.0 * w_g + sum_w2[pl])
+    return {"tau2": tau2, "se": np.sqrt(V), "weight": w_g,
+            "n_used": int(np.sum(np.where(use[pl], ok_own, False))), "df": df_q}
+
+
+def borrowed_shape(
+    group: Any,
+    time: Any,
+    failed: Any,
+    pool: Any,
+    weights: Any = None,
+    n_groups: int | None = None,
+    n_pools: int | None = None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Each group's borrowed shape -- its pool's :func:`pooled_shape` -- with an honest interval.
+
+    The pooled shape estimates a shape *shared* by the groups of a pool; a group's own shape
+    differs from it by the group's deviation from the pool. The interval reported per group
+    covers the group's own shape: on the log scale it is
+    ``log k_pool +/- z sqrt(V_g)`` with ``V_g = var(log k_pool) + tau**2 (1 - 2 w_g + sum w**2)``,
+    where ``tau`` is the spread of log shapes between groups (adjusted restricted likelihood,
+    from the groups' own shapes, Cox-Reid adjusted; one value for all pools) and ``w_g`` the group's
+    share of its pool's information on the shape. This is a random-effects prediction
+    interval: its coverage is nominal on average over the groups of a pool, not for every
+    group. Pass ``se_log_shape`` to :func:`fit_weibull_groups` or :func:`shrink_scale` as
+    ``shape_log_se`` to carry the shape's uncertainty into the scale's interval.
+
+    Parameters
+    ----------
+    group, time, failed, pool, weights, n_groups, n_pools, level
+        As in :func:`pooled_shape`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed 0..G-1 (``group``): ``pool``, ``shape`` (the pool's; NaN where the pool has
+        none), ``se_log_shape``, ``shape_lower``, ``shape_upper``, ``weight`` (``w_g``) and
+        ``tau_log_shape`` (the same for every group).
+    """
+    func = "borrowed_shape"
+    t, d, w = _validate(func, time, failed, weights, allow_empty=True)
+    g, G = _validate_codes(func, "group", group, t.shape[0], "time", n_groups, "n_groups")
+    pl, P = _validate_codes(func, "pool", pool, None, "", n_pools, "n_pools")
+    if pl.shape[0] != G:
+        raise ValueError(f"{func}: pool has {pl.shape[0]} values but there are {G} groups; pass one "
+                         "pool code per group (pool[g] is the pool of group g)")
+    lv = _validate_level(func, level)
+    S = _group_setup(g, t, d, w, G)
+    pooled, info_g = _pooled_core(S, pl, P, lv)
+    b = _borrowed_core(S, pl, P, pooled, info_g)
+    z = stats.norm.ppf(0.5 + lv / 2.0)
+    k = pooled["shape"].to_numpy()[pl]
+    return pd.DataFrame(
+        {
+            "pool": pl,
+            "shape": k,
+            "se_log_shape": np.where(np.isfinite(k), b["se"], np.nan),
+            "shape_lower": k * np.exp(-z * b["se"]),
+            "shape_upper": k * np.exp(z * b["se"]),
+            "weight": b["weight"],
+            "tau_log_shape": np.full(G, np.sqrt(b["tau2"])),
+        },
+        index=pd.RangeIndex(G, name="group"),
+    )
 
 
 def shrink_scale(
@@ -1102,6 +1571,7 @@ def shrink_scale(
     n_groups: int | None = None,
     n_families: int | None = None,
     level: float = 0.95,
+    shape_log_se: Any = None,
 ) -> pd.DataFrame:
     """Empirical-Bayes (gamma-Poisson) shrinkage of each group's Weibull rate towards its family.
 
@@ -1119,15 +1589,37 @@ def shrink_scale(
     ``m = sum r / sum E``, ``s2 = sum E_g (r_g/E_g - m)**2 / sum E_g``,
     ``tau2 = s2 - m / mean(E)``; then ``a = m**2 / tau2``, ``b = m / tau2``. When ``tau2 <= 0``
     the spread is no more than Poisson noise and every group gets the family rate ``m``
-    (``Z = 0``, ``a = inf``). The shrunk scale is ``lambda_g* ** (-1/k)``, and its interval maps
-    the posterior's equal-tailed interval of ``lambda_g``. Groups without failures get a finite,
-    sensible scale from their family.
+    (``Z = 0``, ``a = inf``). The shrunk scale is ``lambda_g* ** (-1/k)``. Groups without
+    failures get a finite, sensible scale from their family.
+
+    The interval. The posterior ``Gamma(r_g + a, E_g + b)`` treats the prior (``a``, ``b``) as
+    known, and at ``tau2 <= 0`` collapses to the family rate's own sampling error: fitted prior
+    parameters from a handful of groups make such intervals far too narrow (Morris 1983). Here
+    the estimate's mean squared error is taken in Prasad & Rao's (1990) second-order form --
+    Marshall's estimator is the Fay-Herriot predictor ``m + Z (r/E - m)`` with sampling variance
+    ``v = m / E`` --
+
+    ``MSE_g = Var(lambda_g | r, a, b) + (1 - Z_g)**2 Var(m) + 2 Var(tau2_hat) v_g**2 D_g / (tau2 + v_g)**4``
+
+    with ``Var(m) = (tau2 sum E**2 + m sum E) / (sum E)**2``, ``D_g = (tau2 + v_g)(1 - 2 E_g/sum E) + Var(m)``
+    (the variance of ``r_g/E_g - m``) and ``Var(tau2_hat) = 2 sum E_g**2 D_g**2 / (sum E)**2``: the
+    posterior variance, the error of the estimated prior mean, and twice that of the
+    estimated spread (once as error, once as the low bias of the plug-in posterior
+    variance). The interval of ``lambda_g`` is the equal-tailed interval of the gamma law with
+    mean ``lambda_g*`` and variance ``MSE_g``, mapped to the scale. With ``shape_log_se`` (the
+    shape's own uncertainty, e.g. from :func:`borrowed_shape`), ``z |d_g| shape_log_se`` is
+    added in quadrature to each side's half-width on the log scale, ``d_g`` being the
+    derivative of the log shrunk scale with respect to the log shape (central differences of
+    the whole estimator, the family's shape moved as one).
 
     Sources: Clayton, D. & Kaldor, J. (1987), Empirical Bayes estimates of age-standardized
     relative risks for use in disease mapping, *Biometrics* 43, 671-681; Marshall, R. J.
     (1991), Mapping disease and mortality rates using empirical Bayes estimators, *Applied
-    Statistics* 40, 283-294; Gelman et al., *Bayesian Data Analysis*, 3rd ed., sec. 2.6
-    (gamma-Poisson model with exposure).
+    Statistics* 40, 283-294; Morris, C. N. (1983), Parametric empirical Bayes inference:
+    theory and applications, *JASA* 78, 47-55; Prasad, N. G. N. & Rao, J. N. K. (1990), The
+    estimation of the mean squared error of small-area estimators, *JASA* 85, 163-171;
+    Gelman et al., *Bayesian Data Analysis*, 3rd ed., sec. 2.6 (gamma-Poisson model with
+    exposure).
 
     Parameters
     ----------
@@ -1142,7 +1634,9 @@ def shrink_scale(
     weights : array of float, shape (n,), optional
     n_groups, n_families : int, optional
     level : float, default 0.95
-        Level of the posterior (credible) interval.
+        Level of the interval.
+    shape_log_se : float or array of float, shape (G,), optional
+        Standard error of ``log(shape)`` per group (NaN or 0: the shape is known).
 
     Returns
     -------
@@ -1184,51 +1678,74 @@ def shrink_scale(
         )
     kf = np.where(np.isfinite(kmin), kmin, np.nan)
     kg = np.where(has, kf[fam], np.nan)
+    se_k = np.zeros(G)
+    if shape_log_se is not None:
+        se_k = _per_group(func, "shape_log_se", shape_log_se, G, positive=False)
+        bad = ~np.isnan(se_k) & ~(np.isfinite(se_k) & (se_k >= 0))
+        if bad.any():
+            _complain(func, "shape_log_se", shape_log_se, bad, se_k,
+                      "but a standard error must be finite and >= 0", "Pass NaN or 0 for a known shape.")
+        se_k = np.nan_to_num(se_k)
     r = S["r"]
+    est = _shrink_core(S, kg, fam, F, has)
+    E, m, tau2, pooled, Z, lam = (est[c] for c in ("E", "m", "tau2", "pooled", "Z", "lam"))
+    af, bf, mf = est["a"][fam], est["b"][fam], m[fam]
+    pf_ = pooled[fam]
 
-    # Exposure in a per-family reference unit c_f (mean of the groups' log maxima) keeps
-    # E and lambda representable for any time unit and shape.
-    cnt = np.bincount(fam, has.astype(float), F)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        logc = np.bincount(fam, np.where(has, S["M"], 0.0), F) / cnt
-        x = S["w"] * np.exp(np.nan_to_num(kg)[S["g"]] * S["L"])
-        logsum = np.log(np.bincount(S["g"], x, G))
-        logE = np.where(has, kg * (S["M"] - logc[fam]) + logsum, np.nan)
-        E = np.exp(logE)
+    # Error of the empirical-Bayes estimate (in the family's reference unit): the posterior
+    # variance given the prior, plus what estimating the prior's mean and spread adds
+    # (Prasad & Rao 1990; Marshall's estimator is the Fay-Herriot predictor with sampling
+    # variance v = m / E). With w_j = E_j / sum E, the E-weighted mean m has
+    # var(m) = (tau2 sum E**2 + m sum E) / (sum E)**2, theta_j - m has variance
+    # D_j = (tau2 + v_j)(1 - 2 w_j) + var(m), var(tau2_hat) = 2 sum E_j**2 D_j**2 / (sum E)**2, and
+    # MSE_j = post_var_j + (1 - Z_j)**2 var(m) + 2 var(tau2_hat) v_j**2 D_j / (tau2 + v_j)**4
+    # (the last: estimating tau2, counted twice as the plug-in posterior variance is biased
+    # low by as much). At tau2_hat <= 0 ("pooled") the posterior term is 0 but the others are
+    # not: a family rate is never treated as every group's exact rate.
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         Eh = np.where(has, E, 0.0)
-        rh = np.where(has, r, 0.0)
         sumE = np.bincount(fam, Eh, F)
-        m = np.bincount(fam, rh, F) / sumE
-        theta = rh / np.where(has, E, 1.0)
-        s2 = np.bincount(fam, Eh * (theta - m[fam]) ** 2, F) / sumE
-        tau2 = s2 - m / (sumE / cnt)
-        pooled = ~(tau2 > 0)
-        a = np.where(pooled, np.inf, m * m / tau2)
-        b = np.where(pooled, np.inf, m / tau2)
-        af, bf, mf = a[fam], b[fam], m[fam]
-        Z = np.where(pooled[fam], 0.0, E / (E + bf))
-        lam = np.where(pooled[fam], mf, (r + af) / (E + bf))
+        sumE2 = np.bincount(fam, Eh * Eh, F)
+        t2 = np.maximum(np.where(np.isfinite(tau2), tau2, 0.0), 0.0)
+        var_m = (t2 * sumE2 + m * sumE) / sumE ** 2
+        v = mf / E
+        wj = E / sumE[fam]
+        D = np.maximum((t2[fam] + v) * (1.0 - 2.0 * wj) + var_m[fam], 0.0)
+        var_t2 = 2.0 * np.bincount(fam, np.where(has, (E * D) ** 2, 0.0), F) / sumE ** 2
+        post = np.where(pf_, 0.0, lam / (E + bf))
+        g3 = var_t2[fam] * v * v * D / (t2[fam] + v) ** 4
+        mse = post + (1.0 - Z) ** 2 * var_m[fam] + 2.0 * g3
+        # moment-matched gamma for the rate: mean lam, variance mse
+        alpha = lam * lam / mse
         q_lo, q_hi = (1.0 - lv) / 2.0, (1.0 + lv) / 2.0
-        # With no spread beyond Poisson noise every group shares the family rate, so its
-        # interval is the family rate's: Gamma(R_f, sumE_f) under a flat prior.
-        Rf = np.bincount(fam, rh, F)[fam]
-        sEf = sumE[fam]
-        lam_lo = np.where(pooled[fam], stats.gamma.ppf(q_lo, np.maximum(Rf, 1e-12)) / sEf,
-                          stats.gamma.ppf(q_lo, r + af) / (E + bf))
-        lam_hi = np.where(pooled[fam], stats.gamma.ppf(q_hi, Rf + 1.0) / sEf,
-                          stats.gamma.ppf(q_hi, r + af) / (E + bf))
+        lam_lo = np.minimum(stats.gamma.ppf(q_lo, alpha) * mse / lam, lam)
+        lam_hi = np.maximum(stats.gamma.ppf(q_hi, alpha) * mse / lam, lam)
         inv_k = 1.0 / kg
-        # back to original units: scale = c_f * lambda' ** (-1/k)
-        c = np.exp(logc[fam])
+        c = np.exp(est["logc"][fam])
         scale = c * lam ** -inv_k
-        scale_lo = c * lam_hi ** -inv_k
-        scale_hi = c * lam_lo ** -inv_k
+        log_s = np.log(scale)
+        h_lo = log_s - np.log(c * lam_hi ** -inv_k)
+        h_hi = np.log(c * lam_lo ** -inv_k) - log_s
+        # the shape's uncertainty, by the delta method: d = d log scale / d log k of the whole
+        # estimator (the shape of every group of the family moved together), by central
+        # differences; z d se added in quadrature to each side's half-width
+        z = stats.norm.ppf(0.5 + lv / 2.0)
+        extra = np.zeros(G)
+        if np.any(se_k > 0):
+            h = 1e-4
+            up = _shrink_core(S, kg * np.exp(h), fam, F, has)
+            dn = _shrink_core(S, kg * np.exp(-h), fam, F, has)
+            d = (np.log(up["lam"]) * (-inv_k * np.exp(-h)) - np.log(dn["lam"]) * (-inv_k * np.exp(h))) / (2 * h)
+            extra = np.nan_to_num((z * d * se_k) ** 2)
+        scale_lo = np.exp(log_s - np.sqrt(h_lo ** 2 + extra))
+        scale_hi = np.exp(log_s + np.sqrt(h_hi ** 2 + extra))
+        theta = np.where(has, r, 0.0) / np.where(has, E, 1.0)
         scale_mle = np.where(r > 0, c * theta ** -inv_k, np.nan)
         prior_scale = c * mf ** -inv_k
 
-    fam_fail = m[fam] > 0
+    fam_fail = mf > 0
     method = np.full(G, "shrunk", dtype=object)
-    method[pooled[fam]] = "pooled"
+    method[pf_] = "pooled"
     method[~fam_fail] = "no-failures"
     method[~has] = "no-data"
     valid = has & fam_fail
@@ -1249,6 +1766,38 @@ def shrink_scale(
         },
         index=pd.RangeIndex(G, name="group"),
     )
+
+
+def _shrink_core(S: dict, kg: np.ndarray, fam: np.ndarray, F: int, has: np.ndarray) -> dict:
+    """The gamma-Poisson method-of-moments estimate of :func:`shrink_scale` at shapes ``kg``.
+
+    Exposure is in a per-family reference unit c_f (the mean of the groups' log maxima), which
+    keeps E and lambda representable for any time unit and shape. Returns per-family ``logc``,
+    ``m``, ``tau2``, ``pooled`` (tau2 <= 0), ``a``, ``b`` and per-group ``E``, ``Z``, ``lam``.
+    """
+    G = kg.size
+    r = S["r"]
+    cnt = np.bincount(fam, has.astype(float), F)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        logc = np.bincount(fam, np.where(has, S["M"], 0.0), F) / cnt
+        x = S["w"] * np.exp(np.nan_to_num(kg)[S["g"]] * S["L"])
+        logsum = np.log(np.bincount(S["g"], x, G))
+        logE = np.where(has, kg * (S["M"] - logc[fam]) + logsum, np.nan)
+        E = np.exp(logE)
+        Eh = np.where(has, E, 0.0)
+        rh = np.where(has, r, 0.0)
+        sumE = np.bincount(fam, Eh, F)
+        m = np.bincount(fam, rh, F) / sumE
+        theta = rh / np.where(has, E, 1.0)
+        s2 = np.bincount(fam, Eh * (theta - m[fam]) ** 2, F) / sumE
+        tau2 = s2 - m / (sumE / cnt)
+        pooled = ~(tau2 > 0)
+        a = np.where(pooled, np.inf, m * m / tau2)
+        b = np.where(pooled, np.inf, m / tau2)
+        Z = np.where(pooled[fam], 0.0, E / (E + b[fam]))
+        lam = np.where(pooled[fam], m[fam], (r + a[fam]) / (E + b[fam]))
+    return {"logc": logc, "m": m, "tau2": tau2, "pooled": pooled, "a": a, "b": b, "E": E, "Z": Z,
+            "lam": lam}
 
 
 # ---------------------------------------------------------------------------------------
@@ -1560,6 +2109,15 @@ class FailureModel:
         Whatever the pooling, a group without failures still gets a usable scale: the
         family's (shrunk) rate, or with ``"none"`` the zero-failure lower bound, and its
         ``method`` says so.
+
+        Intervals (``level``) are built to cover each group's *own* shape and scale:
+        ``"mle"`` groups get likelihood-ratio intervals; a borrowed shape's interval adds the
+        spread of shapes between the groups of a family to the pool's sampling error
+        (:func:`borrowed_shape`); the scale interval of a pooled-shape or shrunk group adds
+        the borrowed shape's uncertainty (delta method) and, when shrunk, the error of the
+        fitted prior (:func:`shrink_scale`). A group whose shape is *assumed* (method ending
+        in ``"(shape 1 assumed)"``) gets no intervals (NaN): an assumption is not an
+        estimate. Measured coverage: ``docs/failure-models.md``.
     min_failures : int
         Failures a group needs to keep its own shape under ``"shrink"``.
     level : float
@@ -1577,7 +2135,9 @@ class FailureModel:
         (bool), loglik, ks_distance (the largest gap between the Kaplan–Meier curve and the
         fitted survival, a goodness-of-fit figure; ≤ ~1.36/√n is a good fit).
     families_ : DataFrame
-        One row per component family: pooled shape and its interval, n_groups, n_failures.
+        One row per component family: pooled shape and its interval, n_groups, n_failures,
+        and ``tau_log_shape``, the spread (sd of log shape) between groups of a family
+        (one value for the fleet).
     glm_ : statsmodels GLMResults or None
         The constant-rate Poisson GLM's covariate terms (tier, usage factors), fitted with
         each group's rate profiled into the offset; ``glm_group_rates_`` holds those rates
@@ -1689,33 +2249,48 @@ class FailureModel:
         return self
 
     def _fit_weibull(self, gcode, t, d, G, fam, F):
+        """Per-group Weibull fits under the pooling setting; see the class docstring and
+        docs/failure-models.md for how each method's intervals are built."""
         own = fit_weibull_groups(gcode, t, d, n_groups=G, level=self.level)
         own_ok = (own["method"] == "mle").to_numpy() & own["converged"].to_numpy()
-        pooled = pooled_shape(gcode, t, d, fam, n_groups=G, n_pools=F, level=self.level)
+        w = np.ones_like(t, dtype=float)
+        S = _group_setup(gcode.astype(np.int64), t.astype(float), d.astype(float), w, G)
+        pooled, info_g = _pooled_core(S, fam, F, self.level)
         fam_shape = pooled["shape"].to_numpy()
         # A family with fewer than two distinct failure times has no shape to share:
         # assume a constant hazard (shape 1), flagged in `method`.
         fam_k = np.where(np.isfinite(fam_shape), fam_shape, 1.0)
+        # How far a borrowed shape may be from the group's own: the pool's sampling error plus
+        # the spread of shapes between the groups of a family (random effects, one spread for
+        # all families, estimated from the groups' own shapes).
+        bor = _borrowed_core(S, fam, F, pooled, info_g)
         fam_table = pooled[["shape", "shape_lower", "shape_upper", "n_groups", "n_failures", "method"]].copy()
+        fam_table["tau_log_shape"] = np.sqrt(bor["tau2"])
+        assumed = ~np.isfinite(fam_shape[fam])
+        no_ci = ["shape_lower", "shape_upper", "scale_lower", "scale_upper"]
 
         if self.pooling == "none":
             given = np.where(own_ok, np.nan, 1.0)
             params = fit_weibull_groups(gcode, t, d, n_groups=G, shape=given, level=self.level)
             params["borrowed"] = False
             params.loc[~own_ok, "method"] = params.loc[~own_ok, "method"] + " (shape 1 assumed)"
+            # An assumed shape is not an estimate: no interval can claim coverage of the
+            # group's shape or scale (the one the shape-1 fit would give misses most of them).
+            params.loc[~own_ok, no_ci] = np.nan
             return params, fam_table
 
         k_g = fam_k[fam]
-        under_pool = fit_weibull_groups(gcode, t, d, n_groups=G, shape=k_g, level=self.level)
-        # The pooled shape's own uncertainty, carried into every group that uses it.
-        for side in ("shape_lower", "shape_upper"):
-            under_pool[side] = np.where(np.isfinite(fam_shape[fam]), pooled[side].to_numpy()[fam], np.nan)
-        under_pool["method"] = np.where(np.isfinite(fam_shape[fam]), "pooled-shape", "pooled-shape (shape 1 assumed)")
+        se_g = np.where(assumed, np.nan, bor["se"])
+        under_pool = fit_weibull_groups(gcode, t, d, n_groups=G, shape=k_g, level=self.level,
+                                        shape_log_se=np.nan_to_num(se_g))
+        under_pool["method"] = np.where(assumed, "pooled-shape (shape 1 assumed)", "pooled-shape")
         under_pool["borrowed"] = True
+        under_pool.loc[assumed, no_ci] = np.nan
         if self.pooling == "shape":
             return under_pool, fam_table
 
-        shrunk = shrink_scale(gcode, t, d, shape=k_g, family=fam, n_groups=G, n_families=F, level=self.level)
+        shrunk = shrink_scale(gcode, t, d, shape=k_g, family=fam, n_groups=G, n_families=F, level=self.level,
+                              shape_log_se=np.nan_to_num(se_g))
         sparse = ~(own_ok & (own["n_failures"].to_numpy() >= self.min_failures))
         params = own.copy()
         params["borrowed"] = False
@@ -1727,9 +2302,11 @@ class FailureModel:
             sparse, ["scale", "scale_lower", "scale_upper"]].to_numpy()
         params.loc[take, ["scale", "scale_lower", "scale_upper"]] = shrunk.loc[
             take, ["scale", "scale_lower", "scale_upper"]].to_numpy()
-        params.loc[take, "method"] = np.where(
-            shrunk.loc[take, "method"].to_numpy() == "shrunk", "pooled-shape, shrunk scale",
-            "pooled-shape, family rate")
+        label = np.where(shrunk.loc[take, "method"].to_numpy() == "shrunk", "pooled-shape, shrunk scale",
+                         "pooled-shape, family rate")
+        params.loc[take, "method"] = np.where(assumed[take], np.char.add(label.astype(str), " (shape 1 assumed)"),
+                                              label)
+        params.loc[sparse & assumed, no_ci] = np.nan
         return params, fam_table
 
     def _fit_constant_rate(self, fleet, lives, gcode, groups, params) -> None:

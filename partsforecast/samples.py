@@ -1,6 +1,6 @@
 """Synthetic dealer networks with known truth.
 
-:func:`generate_tables` builds the seven input tables of the data contract (``DESIGN.md``)
+:func:`generate_tables` builds the seven input tables of the data contract
 for an invented construction-machinery maker: machine models, their components and parts,
 a dealer network with a factory warehouse, a fleet of machines sold over the last few
 years, the repair tickets their component failures produced, and today's stock. Every
@@ -356,14 +356,19 @@ def make_fleet(
 # ---------------------------------------------------------------------------------------
 
 
+#: The largest fleet the generator makes (a national network is 200,000 machines).
+MAX_MACHINES = 5_000_000
+MAX_DEALERS = 10_000
+
+
 def _check_settings(n_machines, n_dealers, years, as_of):
-    def whole(name, value, low):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be a whole number ≥ {low}, got {value!r}")
+    def whole(name, value, low, high):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}, got {value!r}")
         return int(value)
 
-    n_machines = whole("n_machines", n_machines, 1)
-    n_dealers = whole("n_dealers", n_dealers, 1)
+    n_machines = whole("n_machines", n_machines, 1, MAX_MACHINES)
+    n_dealers = whole("n_dealers", n_dealers, 1, MAX_DEALERS)
     if not isinstance(years, (int, float, np.integer, np.floating)) or not (
             1 / 12 <= float(years) <= 50):
         raise ValueError(f"years must be a number of years between 1/12 and 50, got {years!r}")

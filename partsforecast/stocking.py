@@ -119,8 +119,8 @@ class InfeasiblePlanError(ValueError):
 def _nonneg(x: Any, name: str) -> np.ndarray:
     """Float array of finite, non-negative values.
 
-    Negative or non-finite values raise InfeasiblePlanError (a ValueError), as the issue
-    lists them among the requests no plan can satisfy; the message names the culprits.
+    Negative or non-finite values raise InfeasiblePlanError (a ValueError): no plan can
+    satisfy such a request; the message names the culprits.
     """
     a = np.asarray(x, dtype=float)
     bad = ~np.isfinite(a) | (a < 0)

@@ -124,11 +124,18 @@ def test_unparseable_number_and_date(sample_dir):
     _has(err, "tickets", row=7, column="opened_at", value="2024-02-30 10:00", text="ISO 8601")
 
 
-@pytest.mark.parametrize("value", ["0", "-3", "1.5"])
-def test_bad_quantity(sample_dir, value):
+@pytest.mark.parametrize("value, rule", [
+    ("0", "must be > 0"), ("-3", "must be > 0"), ("1.5", "not a whole number"),
+])
+def test_bad_quantity(sample_dir, value, rule):
     _edit(sample_dir, "tickets", lambda f: f.__setitem__("quantity", f["quantity"].where(f.index != 10, value)))
     err = _problems(sample_dir)
-    _has(err, "tickets", row=12, column="quantity")
+    # Exactly one problem, on that cell, with the value as written and the rule it breaks.
+    assert err.n_problems == 1 and len(err.problems) == 1, str(err)
+    p = err.problems[0]
+    assert (p.table, p.row, p.column, p.value) == ("tickets", 12, "quantity", value), p
+    assert rule in p.rule, p
+    assert f"tickets row 12, column quantity, value '{value}': {p.rule}" in str(err)
 
 
 def test_duplicate_keys(sample_dir):
@@ -168,14 +175,15 @@ def test_ticket_before_in_service(sample_dir, sample_fleet):
 def test_retired_before_in_service(sample_dir):
     _edit(sample_dir, "machines", lambda f: f.__setitem__("retired_date", f["retired_date"].where(f.index != 4, "2000-01-01")))
     err = _problems(sample_dir)
-    _has(err, "machines", row=6, column="retired_date", value="2000-01-01T00:00:00", text="retired before")
+    _has(err, "machines", row=6, column="retired_date", value="2000-01-01", text="retired before")
 
 
 def test_machine_in_the_future(sample_dir, sample_fleet):
     later = (sample_fleet.as_of + pd.Timedelta(days=30)).strftime("%Y-%m-%d")
     _edit(sample_dir, "machines", lambda f: f.__setitem__("in_service_date", f["in_service_date"].where(f.index != 0, later)))
     err = _problems(sample_dir)
-    _has(err, "machines", row=2, column="in_service_date", text="in the future")
+    _has(err, "machines", row=2, column="in_service_date", value=later,
+         text=f"after the as-of date {sample_fleet.as_of.date()}")
 
 
 def test_no_warehouse_and_two_warehouses(sample_dir, tmp_path):

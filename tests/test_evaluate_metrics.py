@@ -248,6 +248,22 @@ def test_evaluate_on_forecast_distribution_output():
     out = ev.evaluate(fd, hist, metrics=["mase", "wql", "qcov"])
     assert list(out.columns) == ["unique_id", "metric", "mean"]
     assert out["metric"].tolist() == ["mase", "wql", "qcov-0.5", "qcov-0.9"]
+    # The values, by hand. The distribution's mean is the SBA point forecast m (< 1) and its
+    # quantiles are q0.5 = 1, q0.9 = 2 in every period.
+    m = it.forecast(hist, 3, methods=["sba"])["sba"].iloc[0]
+    np.testing.assert_allclose(fd["mean"], m, rtol=1e-12)
+    assert 0 < m < 1
+    assert fd["q0.5"].tolist() == [1, 1, 1] and fd["q0.9"].tolist() == [2, 2, 2]
+    got = out.set_index("metric")["mean"]
+    # MASE: mean |y - m| = (m + (1 - m) + (4 - m)) / 3 over the naive scale of the history:
+    # |diffs| of 0 2 0 1 0 0 3 0 1 0 0 2 sum to 16 over 11 steps.
+    assert got["mase"] == pytest.approx(((5 - m) / 3) / (16 / 11), rel=1e-12)
+    # wQL: pinball 0.5 on y - q = -1, 0, 3 -> 0.5 + 0 + 1.5 = 2; pinball 0.9 on -2, -1, 2 ->
+    # 0.2 + 0.1 + 1.8 = 2.1; each times 2 / sum|y| = 2 / 5 -> 0.8 and 0.84, mean 0.82.
+    assert got["wql"] == pytest.approx(0.82, rel=1e-12)
+    # coverage of the quantiles: y <= 1 in 2 of 3 periods, y <= 2 in 2 of 3.
+    assert got["qcov-0.5"] == pytest.approx(2 / 3, rel=1e-12)
+    assert got["qcov-0.9"] == pytest.approx(2 / 3, rel=1e-12)
 
 
 def test_evaluate_by_cutoff_and_errors(frames):
@@ -339,6 +355,16 @@ def test_backtest_actuals_and_refit(history):
     assert dense.y.shape[1] == 3
     metr = ev.evaluate(out, history, metrics=["mase", "bias"], by=["unique_id", "cutoff"])
     assert set(metr["metric"]) == {"mase", "bias"}
+    # ... with each (series, window)'s values: the array metrics on its rows, MASE scaled by
+    # the naive errors of the series' whole (dense) training history.
+    got = metr.set_index(["unique_id", "cutoff", "metric"])["croston"]
+    assert len(got) == 2 * out.groupby(["unique_id", "cutoff"]).ngroups == 8
+    for (uid, cutoff), g in out.groupby(["unique_id", "cutoff"]):
+        train = full.loc[full["unique_id"] == uid, "y"].to_numpy()
+        y, f = g["y"].to_numpy(), g["croston"].to_numpy()
+        assert got[(uid, cutoff, "bias")] == pytest.approx(np.mean(f - y), rel=1e-12)
+        scale = np.mean(np.abs(np.diff(train)))
+        assert got[(uid, cutoff, "mase")] == pytest.approx(np.mean(np.abs(y - f)) / scale, rel=1e-12)
 
 
 def test_backtest_errors(history):

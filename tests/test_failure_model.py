@@ -117,14 +117,114 @@ def test_params_contract(fitted, sample_fleet):
     assert "groups" in repr(fitted) and "mle" in repr(fitted)
 
 
-def test_intervals_cover_truth_at_nominal_rate(fitted, sample_fleet):
+# --- interval coverage against the truth, every pooling and every fitting method ----------
+#
+# A 95% interval must cover the true parameter about 95% of the time: not much less (too
+# narrow) and not much more (too wide). The check is two-sided: the observed coverage of a
+# (pooling, method, parameter) cell must lie in COVER_BAND. With at least N_REQUIRED
+# group-intervals in a cell (computed below from the binomial law), a cell whose true
+# coverage is 0.95 falls outside the band with probability < 0.001, while one at 0.85 or at
+# 0.99 falls inside it with probability < 0.01. Small generated fleets (many sparse groups,
+# so every method occurs often) over many seeds; a few larger fleets add groups that keep
+# their own fit under "shrink" (>= 20 failures).
+
+COVER_BAND = (0.92, 0.98)
+
+
+def _required_n(lo=COVER_BAND[0], hi=COVER_BAND[1]):
+    from scipy import stats
+    for n in range(100, 5000):
+        a, b = int(np.ceil(lo * n)), int(np.floor(hi * n))
+        reject_95 = stats.binom.cdf(a - 1, n, 0.95) + stats.binom.sf(b, n, 0.95)
+        accept_85 = stats.binom.sf(a - 1, n, 0.85)
+        accept_99 = stats.binom.cdf(b, n, 0.99)
+        if reject_95 < 0.001 and accept_85 < 0.01 and accept_99 < 0.01:
+            return n
+    raise AssertionError("no n found")
+
+
+N_REQUIRED = _required_n()
+COVERAGE_FLEETS = ((600, range(20), ("none", "shape", "shrink")), (2000, range(100, 104), ("shrink",)))
+
+
+def _cell(method: str) -> str:
+    if method.endswith("(shape 1 assumed)"):
+        return "shape assumed"
+    return {"mle": "mle", "pooled-shape": "pooled-shape", "pooled-shape, shrunk scale": "shrunk",
+            "pooled-shape, family rate": "family rate"}[method]
+
+
+@pytest.fixture(scope="module")
+def coverage_groups():
+    """Every group of every coverage fleet and pooling, with its truth and whether each
+    interval covers it."""
+    rows = []
+    for n_machines, seeds, poolings in COVERAGE_FLEETS:
+        for seed in seeds:
+            fleet = make_fleet(n_machines=n_machines, n_dealers=8, seed=seed)
+            for pooling in poolings:
+                p = _with_truth(FailureModel(pooling=pooling, covariates=None).fit(fleet), fleet)
+                rows.append(p.assign(pooling=pooling, seed=seed))
+    p = pd.concat(rows, ignore_index=True)
+    p["cell"] = p["method"].map(_cell)
+    p["shape_covered"] = (p["shape_lower"] <= p["shape_true"]) & (p["shape_true"] <= p["shape_upper"])
+    p["scale_covered"] = (p["scale_lower"] <= p["scale_true"]) & (p["scale_true"] <= p["scale_upper"])
+    return p
+
+
+def test_coverage_band_has_the_power_it_claims():
+    from scipy import stats
+    assert N_REQUIRED == 601
+    n, (lo, hi) = N_REQUIRED, COVER_BAND
+    a, b = int(np.ceil(lo * n)), int(np.floor(hi * n))
+    assert (a, b) == (553, 588)                         # covered counts accepted
+    assert stats.binom.cdf(a - 1, n, 0.95) + stats.binom.sf(b, n, 0.95) == pytest.approx(7.87e-4, rel=1e-3)
+    assert stats.binom.sf(a - 1, n, 0.85) < 2e-7        # 0.85 (too narrow) is never accepted
+    assert stats.binom.cdf(b, n, 0.99) == pytest.approx(8.60e-3, rel=1e-3)  # 0.99 (too wide)
+
+
+CELLS = [("none", "mle"), ("shape", "pooled-shape"), ("shrink", "mle"), ("shrink", "shrunk"),
+         ("shrink", "family rate")]
+
+
+@pytest.mark.parametrize("parameter", ["shape", "scale"])
+@pytest.mark.parametrize("pooling, cell", CELLS)
+def test_intervals_cover_truth_two_sided(coverage_groups, pooling, cell, parameter):
+    from scipy import stats
+    p = coverage_groups[(coverage_groups["pooling"] == pooling) & (coverage_groups["cell"] == cell)]
+    n = len(p)
+    k = int(p[f"{parameter}_covered"].sum())
+    ci = stats.binomtest(k, n).proportion_ci(0.95)
+    msg = (f"{pooling}/{cell} {parameter}: covered {k} of {n} = {k / n:.3f} "
+           f"(95% CI {ci.low:.3f}-{ci.high:.3f}); band {COVER_BAND}")
+    assert n >= N_REQUIRED, msg
+    assert COVER_BAND[0] <= k / n <= COVER_BAND[1], msg
+
+
+def test_every_method_of_every_pooling_is_checked(coverage_groups):
+    # The cells above are all the methods the fleets produced (besides assumed shapes).
+    seen = set(map(tuple, coverage_groups[["pooling", "cell"]].drop_duplicates().to_numpy()))
+    assert seen - {(pl, "shape assumed") for pl in ("none", "shape", "shrink")} == set(CELLS)
+
+
+def test_assumed_shape_claims_no_interval(coverage_groups):
+    # pooling="none" gives groups without two distinct failure times shape 1 (flagged); an
+    # assumption is not an estimate, so no interval: before, [1, 1] for the shape and a
+    # shape-1 scale interval covered 0 of 101 true shapes and 7 of 101 true scales.
+    p = coverage_groups[coverage_groups["cell"] == "shape assumed"]
+    assert len(p) >= 50
+    assert set(p["pooling"]) == {"none"}
+    assert p[["shape_lower", "shape_upper", "scale_lower", "scale_upper"]].isna().all().all()
+    assert np.isfinite(p["shape"]).all() and np.isfinite(p["scale"]).all()
+    assert (p["shape"] == 1.0).all()
+
+
+def test_sample_shrunk_groups_cover_their_true_scale(fitted, sample_fleet):
+    # The bundled sample: the reviewer's count was 12 of 15 shrunk groups (80%).
     p = _with_truth(fitted, sample_fleet)
-    own = p[p["method"] == "mle"]
-    assert len(own) >= 100
-    cover_k = ((own["shape_lower"] <= own["shape_true"]) & (own["shape_true"] <= own["shape_upper"])).mean()
-    cover_s = ((own["scale_lower"] <= own["scale_true"]) & (own["scale_true"] <= own["scale_upper"])).mean()
-    tol = 3 * np.sqrt(0.05 * 0.95 / len(own))
-    assert cover_k >= 0.95 - tol and cover_s >= 0.95 - tol
+    shrunk = p[p["method"] == "pooled-shape, shrunk scale"]
+    assert len(shrunk) == 15
+    assert ((shrunk["scale_lower"] <= shrunk["scale_true"]) & (shrunk["scale_true"] <= shrunk["scale_upper"])).sum() == 15
 
 
 def test_pooling_lowers_error_of_sparse_groups():
@@ -208,11 +308,35 @@ def test_not_fitted_and_bad_settings(sample_fleet):
 
 def test_plots(fitted):
     import matplotlib.pyplot as plt
+
+    from partsforecast.reliability import kaplan_meier, median_ranks
+
     row = fitted.params_.sort_values("n_failures").iloc[-1]
-    ax = fitted.plot(row["machine_model"], row["component"], kind="probability")
-    assert len(ax.lines) == 2 and row["component"] in ax.get_title()
-    ax = fitted.plot(row["machine_model"], row["component"], kind="survival")
+    mm, comp = row["machine_model"], row["component"]
+    lives = fitted.group_lives(mm, comp)
+    assert lives["failed"].sum() == row["n_failures"]
+    # Probability plot: the group's failures at their median ranks, and the fitted line
+    # y = shape (log t - log scale) with the model's own shape and scale.
+    ax = fitted.plot(mm, comp, kind="probability")
+    assert len(ax.lines) == 2 and comp in ax.get_title() and mm in ax.get_title()
+    pts, line = ax.lines
+    mr = median_ranks(lives["duration"], lives["failed"])
+    assert len(pts.get_xdata()) == row["n_failures"]
+    np.testing.assert_allclose(pts.get_xdata(), mr["time"])
+    np.testing.assert_allclose(pts.get_ydata(), np.log(-np.log1p(-mr["median_rank"].to_numpy())))
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    np.testing.assert_allclose(y, row["shape"] * np.log(x / row["scale"]), rtol=1e-9, atol=1e-9)
+    assert x.min() <= lives["duration"].min() and x.max() >= max(lives["duration"].max(), row["scale"])
+    # Survival plot: the group's Kaplan-Meier step from 1, and the fitted survival.
+    ax = fitted.plot(mm, comp, kind="survival")
     assert len(ax.lines) == 2
+    km_line, fit_line = ax.lines
+    km = kaplan_meier(lives["duration"], lives["failed"], level=fitted.level)
+    np.testing.assert_allclose(km_line.get_xdata(), np.r_[0.0, km["time"].to_numpy()])
+    np.testing.assert_allclose(km_line.get_ydata(), np.r_[1.0, km["survival"].to_numpy()])
+    x, y = np.asarray(fit_line.get_xdata()), np.asarray(fit_line.get_ydata())
+    np.testing.assert_allclose(y, np.exp(-(x / row["scale"]) ** row["shape"]), rtol=1e-9)
+    np.testing.assert_allclose(y, fitted.survival(x, mm, comp), rtol=1e-9)
     plt.close("all")
 
 

@@ -1,5 +1,6 @@
 """Tests of partsforecast.intermittent: hand-computed values, independent slow reference
-implementations, statsforecast agreement (when installed), input errors, distributions."""
+implementations, input errors, distributions. (Agreement with statsforecast, which is only in
+the bench extra, is checked by benchmarks/bench_intermittent.py.)"""
 
 from __future__ import annotations
 
@@ -319,44 +320,6 @@ def test_croston_opt_direct_cost_value():
         if cost in ("mse", "mae"):
             want *= n_f  # the vectorised cost is a sum; the mean only rescales it
         assert got == pytest.approx(want, rel=1e-12)
-
-
-# ---------------------------------------------------------------------------------------
-# statsforecast agreement (bench extra)
-# ---------------------------------------------------------------------------------------
-
-
-def _sf_forecasts(series, model):
-    return {uid: float(model.forecast(y=np.asarray(y, float), h=1)["mean"][0])
-            for uid, y in series.items()}
-
-
-def test_statsforecast_croston_sba_tsb_exact(panel):
-    sfm = pytest.importorskip("statsforecast.models")
-    df, series = panel
-    out = it.forecast(df, 1, methods=["croston", "sba", "tsb"],
-                      params={"tsb": {"alpha_p": 0.2, "alpha_d": 0.3}}).set_index("unique_id")
-    for col, model in (("croston", sfm.CrostonClassic()), ("sba", sfm.CrostonSBA()),
-                       ("tsb", sfm.TSB(alpha_d=0.3, alpha_p=0.2))):
-        ref = _sf_forecasts(series, model)
-        for uid, v in ref.items():
-            assert abs(out.loc[uid, col] - v) <= 1e-9, (col, uid)
-
-
-def test_statsforecast_optimised_methods(panel):
-    sfm = pytest.importorskip("statsforecast.models")
-    df, series = panel
-    out = it.forecast(df, 1, methods=["adida", "imapa", "croston_opt"],
-                      params={"croston_opt": {"cost": "ses_sse", "bounds": (0.1, 0.3)}}
-                      ).set_index("unique_id")
-    for col, model in (("adida", sfm.ADIDA()), ("imapa", sfm.IMAPA()),
-                       ("croston_opt", sfm.CrostonOptimized())):
-        ref = pd.Series(_sf_forecasts(series, model))
-        rel = (out.loc[ref.index, col] - ref).abs() / ref.abs().clip(lower=1e-9)
-        # statsforecast's scipy Brent search stops at xatol=1e-5, and where the SSE is flat
-        # or has two minima it may settle elsewhere; the bulk must agree closely.
-        assert (rel < 1e-3).mean() >= 0.9, col
-        assert rel.median() < 1e-5, col
 
 
 # ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from scipy import optimize, stats  # noqa: E402
 
 from partsforecast.reliability import (  # noqa: E402
     WeibullFit,
+    borrowed_shape,
     compare_weibull_exponential,
     fit_exponential,
     fit_weibayes,
@@ -180,9 +181,63 @@ def test_standard_errors_match_numerical_hessian():
     assert f.se_shape / f.shape == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-5)
     assert f.se_scale / f.scale == pytest.approx(np.sqrt(cov[1, 1]), rel=1e-5)
     assert f.cov_log_shape_scale == pytest.approx(cov[0, 1], rel=1e-4)
+    # the intervals are likelihood-ratio intervals, wider than Wald's on the censored side
     z = stats.norm.ppf(0.975)
-    assert f.shape_lower == pytest.approx(f.shape * np.exp(-z * np.sqrt(cov[0, 0])), rel=1e-5)
-    assert f.scale_upper == pytest.approx(f.scale * np.exp(z * np.sqrt(cov[1, 1])), rel=1e-5)
+    assert f.shape_lower < f.shape * np.exp(-z * np.sqrt(cov[0, 0]))
+    assert f.scale_upper > 1.1 * f.scale * np.exp(z * np.sqrt(cov[1, 1]))
+
+
+def _profile_ll(t, d, w, fixed, value):
+    """Brute-force profile log-likelihood: the other parameter maximised by scipy."""
+    def nll(x):
+        p = (np.log(value), x) if fixed == "shape" else (x, np.log(value))
+        return _weibull_nll(np.array(p), t, d, w)
+    x0 = np.log(np.median(t)) if fixed == "shape" else 0.0
+    r = optimize.minimize_scalar(nll, bracket=(x0 - 1.0, x0 + 1.0))
+    r = optimize.minimize_scalar(nll, bounds=(r.x - 2.0, r.x + 2.0), method="bounded",
+                                 options=dict(xatol=1e-12))
+    return -r.fun
+
+
+@pytest.mark.parametrize("name", ["nist", "nag", "6mp", "random3", "random5"])
+def test_ml_intervals_are_likelihood_ratio_sets(name):
+    # Each bound is where the profile log-likelihood (other parameter maximised, brute force)
+    # is chi2_0.95(1)/2 below the maximum; just inside it is above, just outside below.
+    if name.startswith("random"):
+        t, d, w = _random_sets()[int(name[-1])]
+        t = t / t.max()       # keeps the brute-force optimiser in range
+    else:
+        t, d, w, *_ = INDEPENDENT[name]
+    w = np.ones_like(t) if w is None else w
+    f = fit_weibull(t, d, weights=w)
+    ll_max = -_weibull_nll(np.log([f.shape, f.scale]), t, d, w)
+    cut = ll_max - stats.chi2.ppf(0.95, 1) / 2
+    for fixed, lo, hi in (("shape", f.shape_lower, f.shape_upper), ("scale", f.scale_lower, f.scale_upper)):
+        for bound, inward in ((lo, 1.0), (hi, -1.0)):
+            assert _profile_ll(t, d, w, fixed, bound) == pytest.approx(cut, abs=1e-7)
+            assert _profile_ll(t, d, w, fixed, bound * np.exp(inward * 1e-3)) > cut
+            assert _profile_ll(t, d, w, fixed, bound * np.exp(-inward * 1e-3)) < cut
+
+
+def test_ml_intervals_cover_where_wald_does_not():
+    # Few failures under heavy censoring (median 5 failures of 30 lives): the scale is an
+    # extrapolation and Wald intervals on the log scale cover it ~87% of the time; the
+    # likelihood-ratio intervals cover both parameters at the nominal rate (two-sided).
+    from partsforecast.reliability import _fit_core
+    rng = np.random.default_rng(20240602)
+    reps, n, k, eta = 1000, 30, 1.5, 1000.0
+    g = np.repeat(np.arange(reps), n)
+    t = eta * rng.weibull(k, reps * n)
+    c = rng.uniform(0.0, 0.6 * eta, reps * n)
+    d = (t <= c).astype(float)
+    df = fit_weibull_groups(g, np.minimum(t, c), d)
+    m = df["method"] == "mle"
+    assert m.sum() == 961 and df.loc[m, "n_failures"].median() == 5
+    cover_k = ((df.shape_lower < k) & (k < df.shape_upper))[m].mean()
+    cover_e = ((df.scale_lower < eta) & (eta < df.scale_upper))[m].mean()
+    assert 0.93 <= cover_k <= 0.97 and 0.93 <= cover_e <= 0.97, (cover_k, cover_e)
+    wald = pd.DataFrame(_fit_core(g, np.minimum(t, c), d, np.ones_like(t), reps, None, 0.95, ml_ci="wald"))
+    assert ((wald.scale_lower < eta) & (eta < wald.scale_upper))[m].mean() < 0.90
 
 
 # ---------------------------------------------------------------------------------------
@@ -246,9 +301,9 @@ def test_time_unit_invariance():
 # ---------------------------------------------------------------------------------------
 
 
-def test_wald_interval_coverage_at_nominal_rate():
+def test_ml_interval_coverage_at_nominal_rate():
     # 400 simulated samples of 60 lives (~45% censored), fitted in one call of the group engine
-    # (which equals fit_weibull per group, tested below).
+    # (which equals fit_weibull per group, tested below); two-sided.
     rng = np.random.default_rng(20240601)
     reps, n, k, eta = 400, 60, 1.8, 500.0
     g = np.repeat(np.arange(reps), n)
@@ -495,8 +550,12 @@ def test_pooled_shape_of_single_groups_is_the_group_fit():
     g, t, d, _ = _family_data()
     ps = pooled_shape(g, t, d, np.arange(6))
     fg = fit_weibull_groups(g, t, d)
-    for c in ("shape", "se_shape", "shape_lower", "loglik"):
+    for c in ("shape", "se_shape", "loglik"):
         assert ps[c].to_numpy() == pytest.approx(fg[c].to_numpy(), rel=1e-9)
+    # a pool's interval is Wald on the log scale (pools have many failures)
+    z = stats.norm.ppf(0.975)
+    se_b = fg["se_shape"] / fg["shape"]
+    assert ps["shape_lower"].to_numpy() == pytest.approx((fg["shape"] * np.exp(-z * se_b)).to_numpy(), rel=1e-9)
 
 
 def test_pooled_shape_flags_pools_without_information():
@@ -545,6 +604,213 @@ def test_shrink_scale_rejects_mixed_shapes_in_a_family():
     g, t, d, pool = _family_data()
     with pytest.raises(ValueError, match="different shapes"):
         shrink_scale(g, t, d, np.array([1.0, 2.0, 2.0, 2.0, 2.0, 2.0]), pool)
+
+
+def test_given_shape_with_standard_error_by_hand():
+    # Weibayes with a shape known only to se (on log k): the chi-square half-widths of log eta
+    # grow in quadrature by z * d * se, d = d log eta / d log k = mean_k(log t) - log eta.
+    t = np.array([120.0, 340.0, 560.0, 800.0, 1000.0, 1000.0, 1500.0])
+    d = np.array([1, 0, 1, 0, 1, 0, 0], float)
+    k, se = 1.8, 0.12
+    base = fit_weibull_groups(np.zeros(7, int), t, d, shape=k).iloc[0]
+    f = fit_weibull_groups(np.zeros(7, int), t, d, shape=k, shape_log_se=se).iloc[0]
+    T, r = np.sum(t ** k), 3.0
+    eta = (T / r) ** (1 / k)
+    dk = np.sum(t ** k * np.log(t)) / T - np.log(eta)
+    assert dk < -0.2                                  # censored lives sit below the scale
+    z = stats.norm.ppf(0.975)
+    lo = np.log(eta) - np.sqrt(np.log(eta / base["scale_lower"]) ** 2 + (z * dk * se) ** 2)
+    hi = np.log(eta) + np.sqrt(np.log(base["scale_upper"] / eta) ** 2 + (z * dk * se) ** 2)
+    assert f["scale"] == pytest.approx(eta, rel=1e-12) and base["scale"] == f["scale"]
+    assert f["scale_lower"] == pytest.approx(np.exp(lo), rel=1e-10)
+    assert f["scale_upper"] == pytest.approx(np.exp(hi), rel=1e-10)
+    assert (f["shape_lower"], f["shape_upper"]) == pytest.approx((k * np.exp(-z * se), k * np.exp(z * se)))
+    assert f["se_shape"] == pytest.approx(k * se)
+    assert f["cov_log_shape_scale"] == pytest.approx(dk * se * se)
+    assert f["se_scale"] == pytest.approx(eta * np.sqrt(1 / (k * k * r) + (dk * se) ** 2))
+    # zero failures: the one-sided bound moves down by z |d| se
+    z0 = fit_weibull_groups(np.zeros(7, int), t, np.zeros(7), shape=k, shape_log_se=se).iloc[0]
+    eta_l = (T / -np.log(0.05)) ** (1 / k)
+    d0 = np.sum(t ** k * np.log(t)) / T - np.log(eta_l)
+    assert z0["scale"] == pytest.approx(eta_l, rel=1e-12)
+    assert z0["scale_lower"] == pytest.approx(eta_l * np.exp(-z * abs(d0) * se), rel=1e-10)
+    assert z0["scale_upper"] == np.inf
+    with pytest.raises(ValueError, match="shape_log_se at position 0 is -1"):
+        fit_weibull_groups(np.zeros(7, int), t, d, shape=k, shape_log_se=-1.0)
+
+
+def _cox_reid_by_hand(t, d):
+    """Brute force: maximise (r - 1) log k - r log(sum t**k) + k sum_failures log t."""
+    r = d.sum()
+
+    def neg(lk):
+        k = np.exp(lk)
+        return -((r - 1) * lk - r * np.log(np.sum((t / t.max()) ** k)) + k * np.sum(d * np.log(t / t.max())))
+
+    lk = optimize.minimize_scalar(neg, bounds=(-5, 5), method="bounded", options=dict(xatol=1e-12)).x
+    k = np.exp(lk)
+    x = (t / t.max()) ** k
+    m = np.sum(x * np.log(t)) / x.sum()
+    var = np.sum(x * (np.log(t) - m) ** 2) / x.sum()
+    return lk, 1.0 / ((r - 1) + k * k * r * var)
+
+
+def test_borrowed_shape_by_hand():
+    # Three pools of groups with different shapes; tau**2 from the adjusted REML equation
+    # solved by brute force, V_g = var(log k_pool) + tau**2 (1 - 2 w_g + sum w**2).
+    rng = np.random.default_rng(5)
+    G, n = 12, 60
+    pool = np.repeat([0, 1, 2], 4)
+    k_true = np.array([1.2, 1.5, 1.0, 1.8, 2.5, 3.0, 2.2, 2.7, 0.8, 0.9, 0.7, 1.1])
+    g = np.repeat(np.arange(G), n)
+    t = 100 * rng.weibull(k_true[g])
+    c = rng.uniform(30, 250, g.size)
+    d = (t <= c).astype(float)
+    t = np.minimum(t, c)
+    b = borrowed_shape(g, t, d, pool)
+    ps = pooled_shape(g, t, d, pool)
+    y, v = np.array([_cox_reid_by_hand(t[g == i], d[g == i]) for i in range(G)]).T
+    assert (np.bincount(g, d) >= 10).all()              # every group enters tau**2
+
+    def score(t2):       # d/dtau2 of l_REML(tau2) + log tau2, pools with their own means
+        s = 1.0 / t2
+        for p in range(3):
+            wt = 1 / (t2 + v[pool == p])
+            mu = np.sum(wt * y[pool == p]) / wt.sum()
+            s += -0.5 * wt.sum() + 0.5 * np.sum(wt ** 2) / wt.sum() + 0.5 * np.sum(wt ** 2 * (y[pool == p] - mu) ** 2)
+        return s
+
+    tau2 = optimize.brentq(score, 1e-8, 10.0, xtol=1e-14)
+    assert b["tau_log_shape"].iloc[0] == pytest.approx(np.sqrt(tau2), rel=1e-6)
+    assert 0.1 < np.sqrt(tau2) < 0.5                    # the shapes do differ
+    kp = ps["shape"].to_numpy()
+    info = np.zeros(G)
+    for i in range(G):
+        ti, di, kk = t[g == i], d[g == i], kp[pool[i]]
+        x = (ti / ti.max()) ** kk
+        m = np.sum(x * np.log(ti)) / x.sum()
+        info[i] = di.sum() * (1 + kk * kk * np.sum(x * (np.log(ti) - m) ** 2) / x.sum())
+    w = info / np.bincount(pool, info)[pool]
+    V = (ps["se_shape"] / ps["shape"]).to_numpy()[pool] ** 2 + tau2 * (1 - 2 * w + np.bincount(pool, w * w)[pool])
+    assert b["weight"].to_numpy() == pytest.approx(w, rel=1e-9)
+    assert b["se_log_shape"].to_numpy() == pytest.approx(np.sqrt(V), rel=1e-6)
+    z = stats.norm.ppf(0.975)
+    assert b["shape_lower"].to_numpy() == pytest.approx(kp[pool] * np.exp(-z * np.sqrt(V)), rel=1e-6)
+    assert b["shape"].to_numpy() == pytest.approx(kp[pool], rel=1e-12)
+
+
+def test_shrink_scale_interval_by_hand():
+    # The documented mean squared error of the empirical-Bayes rate, group by group, its
+    # moment-matched gamma interval, and the shape's term from brute-force differences.
+    g, t, d, pool = _family_data()
+    d = d.copy()
+    d[g == 5] = 0.0
+    k, se = 2.0, 0.1
+    ss = shrink_scale(g, t, d, np.full(6, k), pool)
+    sk = shrink_scale(g, t, d, np.full(6, k), pool, shape_log_se=se)
+    assert sk["scale"].to_numpy() == pytest.approx(ss["scale"].to_numpy(), rel=1e-12)
+    z = stats.norm.ppf(0.975)
+    h = 1e-4
+    up = shrink_scale(g, t, d, np.full(6, k * np.exp(h)), pool)["scale"].to_numpy()
+    dn = shrink_scale(g, t, d, np.full(6, k * np.exp(-h)), pool)["scale"].to_numpy()
+    dlog = (np.log(up) - np.log(dn)) / (2 * h)
+    for f in (0, 1):
+        gs = np.flatnonzero(pool == f)
+        c = np.exp(np.mean([np.log(t[g == gi].max()) for gi in gs]))   # reference unit
+        r = np.array([d[g == gi].sum() for gi in gs])
+        E = np.array([np.sum((t[g == gi] / c) ** k) for gi in gs])
+        m = r.sum() / E.sum()
+        tau2 = np.sum(E * (r / E - m) ** 2) / E.sum() - m / E.mean()
+        assert tau2 > 0
+        a, b = m * m / tau2, m / tau2
+        lam = (r + a) / (E + b)
+        Z = E / (E + b)
+        v = m / E
+        var_m = (tau2 * np.sum(E ** 2) + m * E.sum()) / E.sum() ** 2
+        D = (tau2 + v) * (1 - 2 * E / E.sum()) + var_m
+        var_t2 = 2 * np.sum((E * D) ** 2) / E.sum() ** 2
+        mse = lam / (E + b) + (1 - Z) ** 2 * var_m + 2 * var_t2 * v * v * D / (tau2 + v) ** 4
+        alpha = lam ** 2 / mse
+        # (an interval always holds its estimate: for group 5, no failures and credibility
+        # ~1 under a very wide prior, the gamma's 97.5% point is below its mean)
+        lam_lo = np.minimum(stats.gamma.ppf(0.025, alpha) * mse / lam, lam)
+        lam_hi = np.maximum(stats.gamma.ppf(0.975, alpha) * mse / lam, lam)
+        with np.errstate(divide="ignore"):
+            upper = c * lam_lo ** (-1 / k)               # inf for group 5
+        assert ss.loc[gs, "scale_lower"].to_numpy() == pytest.approx(c * lam_hi ** (-1 / k), rel=1e-9)
+        assert ss.loc[gs, "scale_upper"].to_numpy() == pytest.approx(upper, rel=1e-9)
+        # the old interval, the posterior Gamma(r + a, E + b) alone, is narrower
+        old_lo = c * (stats.gamma.ppf(0.975, r + a) / (E + b)) ** (-1 / k)
+        assert (ss.loc[gs, "scale_lower"].to_numpy() < old_lo)[r > 0].all()
+        s = np.log(ss.loc[gs, "scale"].to_numpy())
+        lo = s - np.sqrt((s - np.log(ss.loc[gs, "scale_lower"].to_numpy())) ** 2 + (z * dlog[gs] * se) ** 2)
+        hi = s + np.sqrt((np.log(ss.loc[gs, "scale_upper"].to_numpy()) - s) ** 2 + (z * dlog[gs] * se) ** 2)
+        assert sk.loc[gs, "scale_lower"].to_numpy() == pytest.approx(np.exp(lo), rel=1e-6)
+        assert sk.loc[gs, "scale_upper"].to_numpy() == pytest.approx(np.exp(hi), rel=1e-6)
+
+
+def test_shrink_scale_interval_when_pooled_is_more_than_the_family_rate_error():
+    # tau2 <= 0: every group gets the family rate m, but its interval is not that of m alone
+    # (Gamma(R, sum E)): the spread could be positive, so the estimated spread's error enters.
+    t = np.tile([10.0, 20.0, 30.0, 40.0], 3)
+    d = np.tile([1.0, 0.0, 1.0, 0.0], 3)
+    g = np.repeat(np.arange(3), 4)
+    ss = shrink_scale(g, t, d, 1.0, np.zeros(3, int))
+    assert (ss["method"] == "pooled").all()
+    c, R = 40.0, 6.0                                    # reference unit: the largest time
+    E = 100.0 / c                                       # exposure per group, in that unit
+    m = R / (3 * E)
+    v = m / E
+    var_m = m / (3 * E)
+    D = v * (1 - 2 / 3) + var_m
+    var_t2 = 2 * 3 * (E * D) ** 2 / (3 * E) ** 2
+    mse = var_m + 2 * var_t2 * v * v * D / v ** 4
+    lam_lo = stats.gamma.ppf(0.025, m * m / mse) * mse / m
+    assert ss["scale_upper"].to_numpy() == pytest.approx(np.full(3, c / lam_lo), rel=1e-9)
+    # the family rate's own interval, Gamma(R, sum E), is much narrower
+    assert (ss["scale_upper"] > 1.5 * c / (stats.gamma.ppf(0.025, R) / (3 * E))).all()
+
+
+def _random_effect_pools(seed, P=150, J=6, tau_k=0.08, tau_e=0.16):
+    """Pools of J groups: log shapes and log scales scattered around the pool's."""
+    rng = np.random.default_rng(seed)
+    G = P * J
+    pool = np.repeat(np.arange(P), J)
+    kf = np.exp(rng.uniform(np.log(0.7), np.log(3.0), P))
+    ef = 10 ** rng.uniform(2, 4, P)
+    kg = kf[pool] * np.exp(rng.normal(0, tau_k, G))
+    eg = ef[pool] * np.exp(rng.normal(0, tau_e, G))
+    n = rng.integers(5, 60, G)
+    g = np.repeat(np.arange(G), n)
+    t = eg[g] * rng.weibull(kg[g])
+    c = ef[pool][g] * rng.uniform(0.1, 1.5, g.size)
+    return g, np.minimum(t, c), (t <= c).astype(float), pool, kg, eg
+
+
+def test_borrowed_and_shrunk_intervals_cover_two_sided():
+    # 1,800 groups in 300 pools drawn from the random-effects model the intervals assume
+    # (between-group sd 0.08 of log shape, 0.16 of log scale). Each interval must cover its
+    # group's own parameter at 0.92-0.98: the band a binomial test on >= 601 intervals
+    # needs to tell 0.95 from 0.85 and from 0.99 (see test_failure_model.py).
+    cover = {"borrowed shape": [], "weibayes scale": [], "shrunk scale": [], "mle shape": [], "mle scale": []}
+    for seed in (1, 2):
+        g, t, d, pool, kg, eg = _random_effect_pools(seed)
+        b = borrowed_shape(g, t, d, pool)
+        k, se = b["shape"].to_numpy(), b["se_log_shape"].to_numpy()
+        wb = fit_weibull_groups(g, t, d, shape=k, shape_log_se=se)
+        ss = shrink_scale(g, t, d, k, pool, shape_log_se=se)
+        own = fit_weibull_groups(g, t, d)
+        ml = (own["method"] == "mle").to_numpy()
+        has_r = wb["n_failures"].to_numpy() > 0         # zero-failure bounds are one-sided
+        cover["borrowed shape"].append(((b.shape_lower <= kg) & (kg <= b.shape_upper)).to_numpy())
+        cover["weibayes scale"].append(((wb.scale_lower <= eg) & (eg <= wb.scale_upper)).to_numpy()[has_r])
+        cover["shrunk scale"].append(((ss.scale_lower <= eg) & (eg <= ss.scale_upper)).to_numpy())
+        cover["mle shape"].append(((own.shape_lower <= kg) & (kg <= own.shape_upper)).to_numpy()[ml])
+        cover["mle scale"].append(((own.scale_lower <= eg) & (eg <= own.scale_upper)).to_numpy()[ml])
+    for name, hits in cover.items():
+        hits = np.concatenate(hits)
+        assert hits.size >= 601, name
+        assert 0.92 <= hits.mean() <= 0.98, (name, hits.mean(), hits.size)
 
 
 # ---------------------------------------------------------------------------------------

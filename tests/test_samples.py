@@ -7,7 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from partsforecast.samples import WAREHOUSE_ID, generate_tables, make_fleet
+from partsforecast.data import Fleet, read_fleet
+from partsforecast.samples import (
+    SAMPLE_SETTINGS,
+    WAREHOUSE_ID,
+    _sample_path,
+    generate_tables,
+    load_sample,
+    make_fleet,
+    write_sample,
+)
 
 CONTRACT = {
     "machines": {"serial": "str", "machine_model": "str", "location_id": "str",
@@ -444,12 +453,42 @@ def test_failure_counts_match_the_true_cumulative_hazard(truth):
 
 
 def test_make_fleet_validates_and_carries_the_truth():
-    data = pytest.importorskip("partsforecast.data")
-    if not hasattr(data, "Fleet"):
-        pytest.skip("partsforecast.data.Fleet is not written yet")
     fleet = make_fleet(n_machines=400, n_dealers=6, seed=2)
     tables, truth, as_of = generate_tables(n_machines=400, n_dealers=6, seed=2)
+    assert isinstance(fleet, Fleet)
     assert fleet.as_of == as_of
-    assert len(fleet.tickets) == len(tables["tickets"])
     assert fleet.warehouse_id == WAREHOUSE_ID
-    pd.testing.assert_frame_equal(fleet.truth["lifetimes"], truth["lifetimes"])
+    # Validation keeps the generated tables as they are, value for value and dtype for dtype.
+    assert set(fleet.tables) == set(tables)
+    for name, frame in tables.items():
+        pd.testing.assert_frame_equal(fleet.tables[name], frame, obj=name)
+    assert set(fleet.truth) == set(truth)
+    for name, frame in truth.items():
+        pd.testing.assert_frame_equal(fleet.truth[name], frame, obj=f"truth {name}")
+
+
+def test_write_sample_regenerates_the_bundled_sample(tmp_path):
+    # write_sample is how maintainers refresh the bundled sample: its output must be the
+    # shipped files byte for byte (else the package ships a sample its generator no longer
+    # makes), and it reads back as load_sample() does.
+    out = write_sample(tmp_path / "sample")
+    assert out == tmp_path / "sample"
+    shipped = _sample_path()
+    written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
+    assert {str(p) for p in written} >= {f"{t}.csv" for t in CONTRACT} | {
+        "as_of.txt", "truth/lifetimes.csv", "truth/machines.csv", "truth/failures.csv"}
+    for rel in written:
+        assert (out / rel).read_bytes() == (shipped / rel).read_bytes(), rel
+    back, sample = read_fleet(out), load_sample()
+    assert back.as_of == sample.as_of == pd.Timestamp(SAMPLE_SETTINGS["as_of"])
+    for name, frame in sample.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], frame, obj=name)
+    assert set(back.truth) == set(sample.truth) == {"lifetimes", "machines", "failures"}
+    for name, frame in sample.truth.items():
+        pd.testing.assert_frame_equal(back.truth[name], frame, obj=f"truth {name}")
+    # ... and it is make_fleet with SAMPLE_SETTINGS.
+    fresh = make_fleet(**SAMPLE_SETTINGS)
+    for name, frame in fresh.tables.items():
+        pd.testing.assert_frame_equal(back.tables[name], frame, obj=name)
+    pd.testing.assert_frame_equal(back.truth["lifetimes"], fresh.truth["lifetimes"])

@@ -261,6 +261,57 @@ def test_vari_metric_matches_simulation():
     assert np.all(me.backorders[0] < 0.92 * sim[:, 0])
 
 
+def test_daily_simulation_matches_exact_event_simulation():
+    # evaluate.simulate_base_stock (daily steps, replications) against the exact sample
+    # path of the same two-echelon system (_simulate, continuous time), per dealer: fill
+    # rate, time-average backorders and stock on hand; the warehouse against its closed
+    # form (its pipeline is exactly Poisson(lambda_0 T_0)).  Warehouse stock is scarce, so
+    # most dealer orders wait there and the way its backlog is served decides each dealer's
+    # service.  Two parts with different lead times share the run; fractional lead times.
+    # Tolerances: 4 standard errors of the difference (both sides' sampling error).
+    from partsforecast.evaluate import simulate_base_stock
+
+    lam = np.array([[0.2, 0.3, 0.5], [0.4, 0.1, 0.25]])
+    T = np.array([1.3, 3.0, 5.6])
+    T0 = np.array([12.0, 7.5])
+    s0 = np.array([6, 3])
+    sj = np.array([[2, 3, 5], [3, 1, 2]])
+    P, J = lam.shape
+    # exact: 4 independent long paths per part -> mean and standard error per (part, dealer)
+    ex = np.array([[_simulate(lam[p], T, T0[p], s0[p], sj[p], 1e5, seed) for seed in range(4)]
+                   for p in range(P)])                        # (P, 4, J, [ebo, fill, pipe mean, var])
+    ex_mean, ex_se = ex.mean(axis=1), ex.std(axis=1, ddof=1) / 2
+    share = lam / lam.sum(axis=0)                             # part mix of each dealer's demand
+    ebo0 = np.array([(np.clip(x - s0[p], 0, None) * pmf).sum()
+                     for p, (x, pmf) in enumerate(_pmf(m, m) for m in lam.sum(1) * T0)])
+    ref = {
+        "fill_rate": ((share * ex_mean[..., 1]).sum(0), np.sqrt(((share * ex_se[..., 1]) ** 2).sum(0))),
+        "mean_backorders": (ex_mean[..., 0].sum(0), np.sqrt((ex_se[..., 0] ** 2).sum(0))),
+        # on hand = s - orders outstanding + backorders; E[outstanding] = lambda_j T_j +
+        # f_j EBO_0 is exact (Little's law at the warehouse, Poisson thinning)
+        "inventory_value": ((sj - lam * T - lam / lam.sum(1, keepdims=True) * ebo0[:, None]).sum(0)
+                            + ex_mean[..., 0].sum(0), np.sqrt((ex_se[..., 0] ** 2).sum(0))),
+    }
+    n_reps = 64
+    res = simulate_base_stock(s0, sj, lam, T, T0, days=1500, n_reps=n_reps, seed=5,
+                              dealer_tier=np.arange(1, J + 1))
+    bt = res.by_tier
+    tq = stats.t.ppf(0.975, n_reps - 1)
+    for j in range(J):
+        row = bt.loc[j + 1]
+        for m, (want, se_x) in ref.items():
+            se = (row[f"{m}_hi"] - row[f"{m}_lo"]) / (2 * tq)
+            assert abs(row[m] - want[j]) < 4 * np.hypot(se, se_x[j]), (j, m, row[m], want[j], se, se_x[j])
+    # warehouse: an order ships at once iff fewer than s0 units are due in, P(D0 <= s0 - 1);
+    # its backorders are EBO_0(s0)
+    lam0 = lam.sum(1)
+    w_fill = (lam0 * stats.poisson.cdf(s0 - 1, lam0 * T0)).sum() / lam0.sum()
+    row = bt.loc["warehouse"]
+    for m, want in (("fill_rate", w_fill), ("mean_backorders", ebo0.sum())):
+        se = (row[f"{m}_hi"] - row[f"{m}_lo"]) / (2 * tq)
+        assert abs(row[m] - want) < 4 * se, (m, row[m], want, se)
+
+
 def test_more_warehouse_stock_shortens_dealer_lead_time():
     lam, c, T, T0 = _network(2, 3, 4)
     s_d = np.ones((3, 4))
@@ -271,6 +322,146 @@ def test_more_warehouse_stock_shortens_dealer_lead_time():
             assert np.all(ev.effective_lead_time <= prev.effective_lead_time + 1e-15)
             assert np.all(ev.backorders <= prev.backorders + 1e-15)
         prev = ev
+
+
+# --------------------------------------------------------------------------------------
+# METRIC (method="metric"): Poisson dealer pipelines
+# --------------------------------------------------------------------------------------
+
+
+def _metric_by_hand(lam, T, T0, s0, sj):
+    """METRIC's figures by explicit Poisson sums (Sherbrooke 1968): warehouse backorders
+    EBO_0 of a Poisson(lambda_0 T_0) pipeline, delay EBO_0 / lambda_0, dealer pipelines
+    Poisson(lambda_j (T_j + delay)) with their backorders and fill rates."""
+    lam, sj = np.asarray(lam, dtype=float), np.asarray(sj)
+    x = np.arange(400)
+    ebo0 = (np.clip(x - s0, 0, None) * stats.poisson.pmf(x, lam.sum() * T0)).sum()
+    mu = lam * (np.asarray(T) + ebo0 / lam.sum())
+    pmf = stats.poisson.pmf(x[:, None], mu[None, :])
+    ebo = (np.clip(x[:, None] - sj[None, :], 0, None) * pmf).sum(0)
+    fill = np.array([pmf[:s, j].sum() for j, s in enumerate(sj)])
+    return ebo0, mu, ebo, fill
+
+
+# One part, two dealers (0.1 and 0.3 units a day, 5 and 2 days away), factory lead time 10
+# days, unit cost 1 everywhere, system fill-rate target 0.95.
+_TINY = dict(lam=[0.1, 0.3], T=[5.0, 2.0], T0=10.0, target=0.95)
+
+
+def test_metric_plan_equals_hand_computation():
+    lam, T, T0, target = _TINY["lam"], _TINY["T"], _TINY["T0"], _TINY["target"]
+    # the cheapest plan under METRIC, by enumerating every (s0, s1, s2)
+    s = np.arange(16)
+    best = np.inf
+    for s0 in range(20):
+        _, mu, _, _ = _metric_by_hand(lam, T, T0, s0, [0, 0])
+        f1, f2 = stats.poisson.cdf(s - 1, mu[0]), stats.poisson.cdf(s - 1, mu[1])
+        fill = (lam[0] * f1[:, None] + lam[1] * f2[None, :]) / sum(lam)
+        cost = s0 + s[:, None] + s[None, :]
+        best = min(best, cost[fill >= target].min())
+    assert best == 11
+    res = sk.optimize_stock([1.0], [lam], T, [T0], fill_rate_targets=target, method="metric")
+    assert res.investment == best
+    # every reported figure is METRIC's closed form of the levels chosen
+    s0, sj = int(res.s_wh[0]), res.s_dealer[0]
+    ebo0, mu, ebo, fill = _metric_by_hand(lam, T, T0, s0, sj)
+    ev = res.evaluation
+    assert ev.wh_backorders[0] == pytest.approx(ebo0, abs=1e-12)
+    assert ev.wh_delay[0] == pytest.approx(ebo0 / 0.4, abs=1e-12)
+    np.testing.assert_allclose(ev.pipeline_mean[0], mu, atol=1e-12)
+    np.testing.assert_array_equal(ev.pipeline_var, ev.pipeline_mean)  # Poisson: no delay variance
+    np.testing.assert_allclose(ev.backorders[0], ebo, atol=1e-12)
+    np.testing.assert_allclose(ev.fill_rate[0], fill, atol=1e-12)
+    assert res.total_backorders == pytest.approx(ebo.sum(), abs=1e-12)
+    assert res.tier_fill_rate[1] == pytest.approx(float(np.dot(lam, fill)) / 0.4, abs=1e-12)
+    assert res.tier_fill_rate[1] >= target
+
+
+def test_metric_never_above_vari_metric_backorders_and_equal_with_ample_warehouse():
+    # Same levels, both methods: the dealer pipeline has the same mean, but METRIC gives it
+    # Poisson variance, dropping the warehouse delay's f (1 - f) EBO_0 + f^2 VBO_0 - f EBO_0.
+    # The negative binomial is a mixed Poisson, larger in convex order than the Poisson of
+    # the same mean, so METRIC's backorders (a convex function's mean) are never above
+    # VARI-METRIC's, and strictly below where the warehouse is sometimes short.  Both
+    # extremes make the two identical: a warehouse that is never short (EBO_0 = VBO_0 = 0),
+    # and one with no stock (a pure delay T_0: every dealer pipeline is exactly Poisson,
+    # EBO_0 = VBO_0 = lambda_0 T_0).
+    lam, c, T, T0 = _network(3, 12, 5, scale=0.2)
+    sj = np.random.default_rng(0).integers(0, 5, lam.shape)
+    mu0 = lam.sum(1) * T0
+    ample = np.ceil(mu0 + 15 * np.sqrt(mu0) + 40)
+    empty = np.zeros(12)
+    for s0 in (empty, np.full(12, 3), np.ceil(mu0), ample):
+        me = sk.metric_evaluate(s0, sj, lam, T0, T, method="metric")
+        vm = sk.metric_evaluate(s0, sj, lam, T0, T)
+        np.testing.assert_allclose(me.pipeline_mean, vm.pipeline_mean, rtol=1e-14)
+        np.testing.assert_array_equal(me.pipeline_var, me.pipeline_mean)
+        f = lam / lam.sum(1, keepdims=True)
+        ebo0, vbo0 = vm.wh_backorders[:, None], vm.wh_backorder_var[:, None]
+        extra = f * (1 - f) * ebo0 + f**2 * vbo0 - f * ebo0
+        np.testing.assert_allclose(vm.pipeline_var - me.pipeline_var, np.maximum(extra, 0), atol=1e-12)
+        assert np.all(me.backorders <= vm.backorders + 1e-12)
+        if s0 is ample or s0 is empty:
+            assert s0 is empty or vm.wh_backorders.max() < 1e-15
+            for name in ("backorders", "fill_rate", "ready_rate", "on_hand", "pipeline_var", "effective_lead_time"):
+                np.testing.assert_allclose(getattr(me, name), getattr(vm, name), rtol=1e-12, atol=1e-15)
+        else:
+            assert me.total_backorders < vm.total_backorders - 1e-3
+
+
+def test_metric_and_vari_metric_plans_agree_when_the_warehouse_is_never_short():
+    lam, c, T, T0 = _network(5, 20, 8)
+    tier = np.array([1, 1, 2, 2, 3, 3, 4, 4])
+    kw = dict(dealer_tier=tier, fill_rate_targets=TIERS)
+    # no factory lead time: the warehouse is never short, whatever it stocks
+    me = sk.optimize_stock(c, lam, T, np.zeros(20), method="metric", **kw)
+    vm = sk.optimize_stock(c, lam, T, np.zeros(20), **kw)
+    single = sk.optimize_stock(c, lam, T, None, **kw)
+    for res in (me, vm):
+        np.testing.assert_array_equal(res.s_dealer, single.s_dealer)
+        assert res.investment == pytest.approx(single.investment, rel=1e-12)
+        assert res.tier_fill_rate == pytest.approx(single.tier_fill_rate, rel=1e-12)
+    # warehouse levels held at an ample stock: the MILP gives both methods the same plan
+    mu0 = lam.sum(1) * T0
+    ample = np.ceil(mu0 + 15 * np.sqrt(mu0) + 40)
+    ma, mv = (sk.optimize_stock_milp(c, lam, T, T0, s_wh=ample, start=single, method=m, **kw)
+              for m in ("metric", "vari-metric"))
+    np.testing.assert_array_equal(ma.s_dealer, mv.s_dealer)
+    assert ma.investment == pytest.approx(mv.investment, rel=1e-12)
+    assert ma.dealer_investment <= single.dealer_investment + 1e-9
+    # with a factory lead time they part (next test)
+    me2 = sk.optimize_stock(c, lam, T, T0, method="metric", **kw)
+    vm2 = sk.optimize_stock(c, lam, T, T0, **kw)
+    assert me2.investment < vm2.investment
+
+
+def test_metric_plans_promise_more_service_than_they_give():
+    # METRIC ignores the warehouse delay's variance, so its plans are cheaper and fall short
+    # of the targets under VARI-METRIC, which the exact simulation confirms.
+    tier = np.array([1, 1, 2, 2, 3, 3, 4, 4])
+    for seed in range(3):
+        lam, c, T, T0 = _network(seed, 30, 8)
+        me = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=TIERS, method="metric")
+        vm = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=TIERS)
+        assert me.investment < vm.investment
+        ev = sk.metric_evaluate(me.s_wh, me.s_dealer, lam, T0, T)
+        for t, target in TIERS.items():
+            m = tier == t
+            assert me.tier_fill_rate[t] >= target
+            assert (lam[:, m] * ev.fill_rate[:, m]).sum() / lam[:, m].sum() < target - 0.003
+    # The tiny system: METRIC's cheapest plan for 0.95 promises more than the exact
+    # event simulation delivers (below target), by what VARI-METRIC predicts for it.
+    lam, T, T0, target = _TINY["lam"], _TINY["T"], _TINY["T0"], _TINY["target"]
+    me = sk.optimize_stock([1.0], [lam], T, [T0], fill_rate_targets=target, method="metric")
+    vm = sk.metric_evaluate(me.s_wh, me.s_dealer, [lam], [T0], T)
+    sims = np.array([_simulate(lam, T, T0, int(me.s_wh[0]), me.s_dealer[0], 2e5, seed) for seed in range(4)])
+    fills = sims[:, :, 1] @ np.asarray(lam) / sum(lam)
+    fill, se = fills.mean(), fills.std(ddof=1) / 2
+    assert se < 0.003
+    assert fill < target < me.system_fill_rate
+    assert me.system_fill_rate - fill > 10 * se
+    assert abs(fill - vm.system_fill_rate) < 4 * se, (fill, vm.system_fill_rate, se)
+    assert sims[:, :, 0].sum(1).mean() > 2 * me.total_backorders    # METRIC's backorders: too few
 
 
 # --------------------------------------------------------------------------------------
