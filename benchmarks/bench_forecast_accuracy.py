@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import types
 
 import numpy as np
 import pandas as pd
@@ -219,7 +218,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
     fit_seconds = time.perf_counter() - t0
     installed("installed base", model, past)
     results["installed base"]["seconds"] += fit_seconds
-    oracle = types.SimpleNamespace(params_=fleet.truth["lifetimes"][["machine_model", "component", "shape", "scale"]])
+    oracle = FailureModel.from_params(fleet.truth["lifetimes"])
     installed("oracle", oracle, with_true_usage(past, fleet))
 
     # Every series on the full calendar up to the cut (zeros included), so that each ends

@@ -22,14 +22,9 @@ import numpy as np
 import pandas as pd
 
 from partsforecast import FailureModel, forecast_demand, intermittent, load_sample
-from partsforecast.evaluate import _daily_rates, simulate_base_stock
+from partsforecast.evaluate import daily_rates, simulate_base_stock
 from partsforecast.plan import plan_stock
 from partsforecast.stocking import optimize_stock
-
-
-class _Truth:
-    def __init__(self, fleet):
-        self.params_ = fleet.truth["lifetimes"]
 
 
 def main() -> None:
@@ -38,7 +33,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=30)
     args = ap.parse_args()
     fleet = load_sample()
-    true_fc = forecast_demand(_Truth(fleet), fleet, horizon=13)
+    true_fc = forecast_demand(FailureModel.from_params(fleet.truth["lifetimes"]), fleet, horizon=13)
     fc = forecast_demand(FailureModel().fit(fleet), fleet, horizon=12)
     a = plan_stock(fc, fleet)
     st = a.stocking
@@ -71,7 +66,7 @@ def main() -> None:
     b = optimize_stock(cost, rate_b, lead, None, dealer_tier=np.asarray(st.dealer_tier), budget=st.dealer_investment,
                        objective="fill_rate", demand_vmr=vmr_b)
 
-    rate, day_period, _ = _daily_rates(true_fc, parts, dealers, fleet.as_of, args.days)
+    rate, day_period, _ = daily_rates(true_fc, parts, dealers, fleet.as_of, args.days)
     factory = fleet.parts.set_index("part_number").loc[parts, "lead_time_days"].to_numpy(float)
     common = dict(day_period=day_period, days=args.days, n_reps=args.reps, seed=1,
                   dealer_tier=np.asarray(st.dealer_tier))

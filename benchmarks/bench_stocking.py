@@ -135,7 +135,7 @@ def main() -> None:
             i = res.solver_info
             gap = "n/a" if i["gap"] is None else f"{i['gap']:.3%}"
             print(f"    {i['solver']:6s} {dt:6.2f} s total (build {i['build_seconds']:.2f} s, solve "
-                  f"{i['solve_seconds']:.2f} s): {res.status}; gap {gap}; {i['n_variables']:,} binaries, "
+                  f"{i['solve_seconds']:.2f} s): {res.status} ({i['solver_status']}); gap {gap}; {i['n_variables']:,} binaries, "
                   f"{i['n_constraints']:,} constraints; investment {res.investment:,.0f}; fill by tier "
                   + " ".join(f"{t}:{v:.4f}" for t, v in res.tier_fill_rate.items()))
 

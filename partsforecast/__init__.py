@@ -4,16 +4,22 @@ The public API, stage by stage (see ``docs/architecture.md``):
 
 - data: :class:`Fleet`, :func:`read_fleet`, :class:`InputError`
 - samples: :func:`make_fleet`, :func:`load_sample`
-- reliability: :class:`FailureModel` (and the single-group fits in ``partsforecast.reliability``)
+- reliability: :class:`FailureModel` (and the single-group fits in ``partsforecast.reliability``);
+  :class:`LifetimeModel`, what a forecast needs from any lifetime law
 - demand: :func:`forecast_demand`, :func:`lead_time_demand`
+- the plan: :class:`PlanSettings`, :func:`plan_stock` → :class:`StockPlan`, :func:`run_plan`
+  (the weekly job), :func:`simulate_plan`
+- evaluation: :func:`backtest_forecast` (the installed-base forecast against held-out tickets)
 - intermittent baselines and evaluation: the ``partsforecast.intermittent`` and
   ``partsforecast.evaluate`` modules
 """
 
 from partsforecast.data import Fleet, InputError, read_fleet, read_fleet_sql
 from partsforecast.samples import load_sample, make_fleet
-from partsforecast.reliability import FailureModel
+from partsforecast.reliability import FailureModel, LifetimeModel
 from partsforecast.demand import forecast_demand, lead_time_demand
+from partsforecast.plan import PlanSettings, StockPlan, plan_stock, run_plan
+from partsforecast.evaluate import backtest_forecast, simulate_plan
 from partsforecast import intermittent, evaluate
 
 __version__ = "0.1.0"
@@ -26,8 +32,15 @@ __all__ = [
     "make_fleet",
     "load_sample",
     "FailureModel",
+    "LifetimeModel",
     "forecast_demand",
     "lead_time_demand",
+    "PlanSettings",
+    "StockPlan",
+    "plan_stock",
+    "run_plan",
+    "simulate_plan",
+    "backtest_forecast",
     "intermittent",
     "evaluate",
     "__version__",

@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _setting_error(name: str, value, rule: str) -> InputError:
-    return InputError([Problem("settings", None, name, None if value is None else str(value), rule)])
+    return InputError([Problem.setting(name, value, rule)])
 
 
 def _read_config(path: Path) -> dict:
@@ -193,9 +193,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     _check_out(args.out, folder=True)
     fleet = _load_for_run(args)
-    from partsforecast.samples import _sample_path
+    from partsforecast.samples import sample_path
 
-    source = args.data if args.data is not None else (None if args.db else _sample_path())
+    source = args.data if args.data is not None else (None if args.db else sample_path())
     progress = False if args.quiet else (True if args.progress else None)
     plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
                     progress=progress)

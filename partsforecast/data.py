@@ -181,6 +181,11 @@ class Problem:
     value: str | None
     rule: str
 
+    @classmethod
+    def setting(cls, name: str, value: Any, rule: str) -> Problem:
+        """A problem with a setting (a ``plan.toml`` key or a command-line flag)."""
+        return cls("settings", None, name, _show(value), rule)
+
     def __str__(self) -> str:
         if self.table == "settings":  # a setting (plan.toml key or command-line flag)
             where = f"setting {self.column}"
@@ -707,6 +712,28 @@ class Fleet:
         """The seven tables by name."""
         return {name: getattr(self, name) for name in TABLES}
 
+    def component_lives(self):
+        """The component lives of every machine and the ages of the running components.
+
+        :func:`partsforecast.lives.component_lives` of this fleet, computed on the first call
+        and kept: the failure model and the forecasts made on one fleet share them. A fleet
+        is not changed after validation (:meth:`until` makes a new one, with lives of its
+        own); should one of the tables the lives come from be replaced, they are computed
+        again.
+
+        Returns
+        -------
+        partsforecast.lives.Lives
+        """
+        from partsforecast.lives import component_lives
+
+        sources = (self.machines, self.tickets, self.bom, self.locations, self.as_of)
+        cached = self.__dict__.get("_lives_cache")
+        if cached is None or any(a is not b for a, b in zip(cached[0], sources)):
+            cached = (sources, component_lives(self))
+            self.__dict__["_lives_cache"] = cached
+        return cached[1]
+
     def until(self, date: Any) -> Fleet:
         """The fleet as it was known on ``date``, for backtests.
 
@@ -732,6 +759,7 @@ class Fleet:
             tk.loc[tk[c] >= cut, c] = pd.NaT
         new = object.__new__(Fleet)
         new.__dict__.update(self.__dict__)
+        new.__dict__.pop("_lives_cache", None)  # the cut fleet's lives are its own
         new.machines = m.reset_index(drop=True)
         new.tickets = tk.reset_index(drop=True)
         new.as_of = cut
@@ -766,6 +794,13 @@ class Fleet:
         return (f"Fleet(as_of={self.as_of.date()}, machines={len(self.machines)}, "
                 f"tickets={len(self.tickets)}, parts={len(self.parts)}, "
                 f"dealers={len(self.dealers)})")
+
+    def _repr_html_(self) -> str:
+        from partsforecast._display import html_card
+
+        return html_card("Fleet", {"as of": self.as_of, "machines": len(self.machines),
+                                   "dealers": len(self.dealers), "parts": len(self.parts)},
+                         self.summary())
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -2,9 +2,15 @@
 
 For every machine in service at ``fleet.as_of`` and every component its model carries, the
 expected number of failures in each future period is the increment of the *delayed renewal
-function* of that component: the first failure comes from the Weibull life conditional on
-the component's current age, and every replacement starts a fresh life. Failures become
-parts through the BOM and are summed per servicing location.
+function* of that component: the first failure comes from the life conditional on the
+component's current age, and every replacement starts a fresh life. Failures become parts
+through the BOM and are summed per servicing location.
+
+The lifetime model is read through the :class:`~partsforecast.reliability.LifetimeModel`
+protocol only: its groups and, per row of components, the expected renewals over operating
+hours. A :class:`~partsforecast.reliability.WeibullLifetimeModel` (a fitted
+:class:`~partsforecast.FailureModel`, or one made by ``FailureModel.from_params``) takes the
+fast path: renewal tables per Weibull shape, shared by all rows.
 
 Count distribution
 ------------------
@@ -27,7 +33,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from partsforecast.lives import component_lives
+from partsforecast.lives import fleet_lives
+from partsforecast.reliability import LifetimeModel, WeibullLifetimeModel
 
 __all__ = [
     "forecast_demand",
@@ -476,10 +483,15 @@ def forecast_demand(
 
     Parameters
     ----------
-    model : FailureModel
-        A fitted failure model (``params_`` with machine_model, component, shape, scale).
+    model : LifetimeModel
+        A fitted :class:`~partsforecast.FailureModel`, one made from known parameters
+        (``FailureModel.from_params(fleet.truth["lifetimes"])``), or any other
+        :class:`~partsforecast.reliability.LifetimeModel`. Components of groups it has no
+        law for get no forecast.
     fleet : Fleet
-        The installed base and history; the forecast starts at ``fleet.as_of``.
+        The installed base and history; the forecast starts at ``fleet.as_of``. Its
+        component lives are computed once per fleet (:meth:`~partsforecast.Fleet.component_lives`)
+        and shared with the model fitted on it.
     horizon : int
         Number of future periods.
     freq : str
@@ -515,9 +527,17 @@ def forecast_demand(
     once into (location, model, component) cells, so memory stays flat in the fleet size:
     200,000 machines × 20 components × 12 months forecast in seconds (see
     ``benchmarks/bench_demand.py``).
+
+    Raises
+    ------
+    TypeError
+        The arguments are swapped (``forecast_demand(fleet, model)``), ``fleet`` is not a
+        fleet, or ``model`` is not a lifetime model.
+    ValueError
+        The model is not fitted, or an option is out of range.
     """
     _check_forecast_args(horizon, quantiles, by)
-    groups = _Groups(_model_params(model))
+    groups = _lifetime_groups(model, fleet)
     starts, end = _period_edges(fleet.as_of, horizon, freq)
     day = pd.Timedelta(days=1)
     # Days from as_of to the start of period 1 (a stub when as_of is inside a period) and
@@ -526,7 +546,7 @@ def forecast_demand(
                           + [(b - fleet.as_of) / day for b in list(starts[1:]) + [end]])
     locations = pd.Index(fleet.locations["location_id"].astype(str)).sort_values()
 
-    lives = model.lives_ if getattr(model, "_fleet_ref", None) is fleet else component_lives(fleet)
+    lives = fleet_lives(fleet)
     cells = _installed_base_cells(lives.ages, groups, locations, bound_days, fleet, retirements, usage_factor)
     if new_machines is not None and len(new_machines):
         extra = _new_machine_cells(new_machines, groups, locations, fleet, lives, starts, end, usage_factor)
@@ -541,10 +561,14 @@ def forecast_demand(
 
 
 class _Groups:
-    """The fitted (machine_model, component) groups, sorted, with integer lookups."""
+    """The model's (machine_model, component) groups, sorted, with integer lookups, and their
+    laws: Weibull shape and scale (the fast path), or the model's ``expected_renewals``."""
 
-    def __init__(self, params: pd.DataFrame):
-        p = params.sort_values(["machine_model", "component"], ignore_index=True)
+    def __init__(self, params: pd.DataFrame, model: LifetimeModel | None = None):
+        # row i of ``params`` is the model's group i; ``source`` maps sorted groups back
+        p = params.reset_index(drop=True).sort_values(["machine_model", "component"])
+        self.source = p.index.to_numpy(np.int64)
+        p = p.reset_index(drop=True)
         self.models = pd.Index(p["machine_model"].astype(str).unique())
         self.components = pd.Index(p["component"].astype(str).unique())
         mcode = self.models.get_indexer(p["machine_model"].astype(str))
@@ -552,9 +576,26 @@ class _Groups:
         self.grid = np.full((len(self.models), len(self.components)), -1, dtype=np.int64)
         self.grid[mcode, ccode] = np.arange(len(p))
         self.model_of, self.component_of = mcode, ccode
-        self.shape = p["shape"].to_numpy(float)
-        self.scale = p["scale"].to_numpy(float)
+        self.weibull = model is None
+        if self.weibull:
+            self.shape = p["shape"].to_numpy(float)
+            self.scale = p["scale"].to_numpy(float)
+        self.model = model
         self.size = len(p)
+
+    def renewals(self, g: np.ndarray, age: np.ndarray, hours: np.ndarray) -> np.ndarray:
+        """Expected failures in (0, hours] of rows of groups ``g`` aged ``age``: the model's
+        :meth:`~partsforecast.reliability.LifetimeModel.expected_renewals`, checked."""
+        hours = np.atleast_2d(np.asarray(hours, float))
+        out = np.asarray(self.model.expected_renewals(self.source[g], np.asarray(age, float), hours), float)
+        if out.shape != hours.shape:
+            raise ValueError(f"{type(self.model).__name__}.expected_renewals returned an array of shape "
+                             f"{out.shape} for {hours.shape[0]} rows × {hours.shape[1]} times; it must "
+                             "return one expected count per row and time")
+        if not np.isfinite(out).all() or (out < 0).any():
+            raise ValueError(f"{type(self.model).__name__}.expected_renewals returned negative or "
+                             "non-finite expected counts")
+        return out
 
     def lookup(self, machine_model, component) -> np.ndarray:
         """Group index of each (model, component) pair; −1 where no model was fitted."""
@@ -588,10 +629,11 @@ def _dense_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return uniq, inv
 
 
-def _map_blocks(func, items):
-    """``map(func, items)`` on up to ``_THREADS`` threads, results in order."""
+def _map_blocks(func, items, threads: bool = True):
+    """``map(func, items)`` on up to ``_THREADS`` threads (one without ``threads``), results
+    in order."""
     items = list(items)
-    if _THREADS <= 1 or len(items) <= 1:
+    if not threads or _THREADS <= 1 or len(items) <= 1:
         yield from map(func, items)
         return
     from concurrent.futures import ThreadPoolExecutor
@@ -644,16 +686,23 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     # Rows in cell order, so that every block's rows form runs of whole cells (reduceat).
     order = np.argsort(cell_of_row, kind="stable")
     cell_of_row, g, age, rate, stop = cell_of_row[order], g[order], age[order], rate[order], stop[order]
-    eta = groups.scale[g]
-    x_end = np.minimum(bound_days[-1], np.maximum(stop, 0.0)) * rate / eta
-    group_x = np.zeros(groups.size)
-    np.maximum.at(group_x, g, x_end)
-    tables, k_idx = _RenewalTables.for_values(groups.shape, group_x)  # group → table row
+    if groups.weibull:
+        eta = groups.scale[g]
+        x_end = np.minimum(bound_days[-1], np.maximum(stop, 0.0)) * rate / eta
+        group_x = np.zeros(groups.size)
+        np.maximum.at(group_x, g, x_end)
+        tables, k_idx = _RenewalTables.for_values(groups.shape, group_x)  # group → table row
+
+        def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
+            return _expected_failures(age[sl], hours, k_idx[g[sl]], eta[sl], tables)
+    else:
+        def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
+            return groups.renewals(g[sl], age[sl], hours)
 
     def block(lo: int) -> tuple[np.ndarray, np.ndarray]:
         sl = slice(lo, lo + _CHUNK_ROWS)
         days = np.minimum(bound_days[None, :], np.maximum(stop[sl], 0.0)[:, None])
-        cum = _expected_failures(age[sl], days * rate[sl, None], k_idx[g[sl]], eta[sl], tables)
+        cum = renewals(sl, days * rate[sl, None])
         per = np.diff(cum, axis=1)  # the stub before period 1 drops out here
         cells = cell_of_row[sl]
         starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
@@ -661,8 +710,9 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
 
     sums = np.zeros((cell_keys.size, bound_days.size - 1))
     # Blocks run on a small thread pool (numpy releases the GIL in its loops); their sums are
-    # added in block order, so the result does not depend on the scheduling.
-    for cells, part in _map_blocks(block, range(0, keep.size, _CHUNK_ROWS)):
+    # added in block order, so the result does not depend on the scheduling. Another model's
+    # expected_renewals is called from one thread only (it need not be thread-safe).
+    for cells, part in _map_blocks(block, range(0, keep.size, _CHUNK_ROWS), threads=groups.weibull):
         sums[cells] += part
     return _Cells(cell_keys, sums)
 
@@ -712,8 +762,11 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
     rep = np.repeat(np.arange(U), P)
     cohort = np.tile(np.arange(P), U)
     since = np.maximum(end_days[None, :] - mid_days[cohort][:, None], 0.0)
-    cum = expected_failures(np.zeros(U * P), since * prate[rep][:, None], groups.shape[pg][rep],
-                            groups.scale[pg][rep])
+    if groups.weibull:
+        cum = expected_failures(np.zeros(U * P), since * prate[rep][:, None], groups.shape[pg][rep],
+                                groups.scale[pg][rep])
+    else:
+        cum = groups.renewals(pg[rep], np.zeros(U * P), since * prate[rep][:, None])
     per = np.diff(np.concatenate([np.zeros((U * P, 1)), cum], axis=1), axis=1)
     curve = per.reshape(U, P, P).sum(axis=1)  # (pair, period): one machine per period
     weight = new["per_period"].to_numpy(float)[line]
@@ -774,13 +827,62 @@ def _check_forecast_args(horizon, quantiles, by) -> None:
         raise ValueError(f"by must be 'part' or 'component', got {by!r}")
 
 
-def _model_params(model) -> pd.DataFrame:
-    params = getattr(model, "params_", None)
-    if params is None:
-        raise ValueError("the failure model is not fitted: call FailureModel(...).fit(fleet) first")
-    p = params[["machine_model", "component", "shape", "scale"]]
-    ok = np.isfinite(p["shape"]) & np.isfinite(p["scale"]) & (p["shape"] > 0) & (p["scale"] > 0)
-    return p[ok.to_numpy()]
+_FLEET_PARTS = ("machines", "tickets", "bom", "locations", "as_of")
+_WEIBULL_COLUMNS = ["machine_model", "component", "shape", "scale"]
+
+
+def _is_fleet(obj) -> bool:
+    return all(hasattr(obj, name) for name in _FLEET_PARTS)
+
+
+def _usable(p: pd.DataFrame) -> np.ndarray:
+    """Rows whose Weibull shape and scale are finite and > 0."""
+    return (np.isfinite(p["shape"]) & np.isfinite(p["scale"]) & (p["shape"] > 0) & (p["scale"] > 0)).to_numpy()
+
+
+def _lifetime_groups(model, fleet) -> _Groups:
+    """Check the arguments of :func:`forecast_demand` and read the model's groups and laws."""
+    if _is_fleet(model):
+        got = "a Fleet as well" if _is_fleet(fleet) else f"a {type(fleet).__name__}"
+        raise TypeError("forecast_demand(model, fleet, ...): the first argument is a Fleet and the second "
+                        f"{got}; the model comes first: forecast_demand(model, fleet) with a fitted "
+                        "FailureModel (or any partsforecast.reliability.LifetimeModel)")
+    if not _is_fleet(fleet):
+        raise TypeError(f"forecast_demand(model, fleet, ...): fleet must be a Fleet (read_fleet, load_sample, "
+                        f"make_fleet), got {type(fleet).__name__}")
+    model = _as_lifetime_model(model)
+    if isinstance(model, WeibullLifetimeModel):
+        p = model.weibull_params()
+        missing = [c for c in _WEIBULL_COLUMNS if c not in p.columns]
+        if missing:
+            raise ValueError(f"{type(model).__name__}.weibull_params() lacks column(s) {missing}; it must "
+                             "give machine_model, component, shape and scale")
+        p = p[_WEIBULL_COLUMNS]
+        return _Groups(p[_usable(p)])
+    keys = model.lifetime_groups()
+    missing = [c for c in _WEIBULL_COLUMNS[:2] if c not in keys.columns]
+    if missing:
+        raise ValueError(f"{type(model).__name__}.lifetime_groups() lacks column(s) {missing}")
+    keys = keys[_WEIBULL_COLUMNS[:2]]
+    if keys.astype(str).duplicated().any():
+        raise ValueError(f"{type(model).__name__}.lifetime_groups() gives a (machine_model, component) "
+                         "more than once; it must list every group once")
+    return _Groups(keys, model=model)
+
+
+def _as_lifetime_model(model) -> LifetimeModel:
+    """``model`` itself when it is a :class:`LifetimeModel`; else a clear error."""
+    if isinstance(model, LifetimeModel):
+        return model
+    if isinstance(getattr(model, "params_", None), pd.DataFrame):
+        raise TypeError("forecast_demand: model has a params_ table but is not a lifetime model; "
+                        "pass FailureModel.from_params(table) to forecast from known parameters")
+    if isinstance(model, pd.DataFrame):
+        raise TypeError("forecast_demand: model is a DataFrame; to forecast from known Weibull parameters "
+                        "pass FailureModel.from_params(table)")
+    raise TypeError(f"forecast_demand: model must be a lifetime model -- FailureModel().fit(fleet), "
+                    f"FailureModel.from_params(table) or any partsforecast.reliability.LifetimeModel -- "
+                    f"got {type(model).__name__}")
 
 
 def _usage_multiplier(fleet, location_id: pd.Series, usage_factor) -> np.ndarray:

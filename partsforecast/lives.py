@@ -5,6 +5,10 @@ life and starts the next; the life still running at ``fleet.as_of`` (or at the m
 retirement) is right-censored, and so is the whole service life of a machine that never had
 a ticket for a component its model carries (per the BOM).
 
+A fleet computes its lives once (:meth:`partsforecast.Fleet.component_lives`, which calls
+:func:`component_lives`); the failure model and the demand forecast both read them from
+there (:func:`fleet_lives`).
+
 The clock is operating hours. A machine's usage rate (hours per calendar day) is, in order
 of preference: ``machines.hours_per_day`` when given; else estimated from its own meter
 readings by least squares through the origin (meter_hours = rate × days in service); else
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["usage_rates", "component_lives", "Lives"]
+__all__ = ["usage_rates", "component_lives", "fleet_lives", "Lives"]
 
 #: A failure life shorter than this (hours) is set to it: two tickets for one component on the
 #: same day, or a meter reading below the previous one, would otherwise give a zero life.
@@ -226,6 +230,25 @@ def component_lives(fleet) -> Lives:
     })
     ages = ages.take(np.lexsort((am, ac, model_codes[am]))).reset_index(drop=True)
     return Lives(lives=lives, ages=ages, rates=rates)
+
+
+def fleet_lives(fleet) -> Lives:
+    """The lives of ``fleet``, computed once per fleet.
+
+    :meth:`Fleet.component_lives <partsforecast.Fleet.component_lives>` (cached by the
+    fleet) for a :class:`~partsforecast.Fleet`; :func:`component_lives`, computed now, for
+    any other object with the fleet's tables.
+
+    Parameters
+    ----------
+    fleet : Fleet
+
+    Returns
+    -------
+    Lives
+    """
+    cached = getattr(fleet, "component_lives", None)
+    return cached() if callable(cached) else component_lives(fleet)
 
 
 def _segment_cummax(values: np.ndarray, starts: np.ndarray, seg: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast.data import InputError, Problem, _show
+from partsforecast.data import Fleet, InputError, Problem
+from partsforecast._display import html_card, text_card
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
@@ -99,7 +100,7 @@ class PlanSettings:
         problems: list[Problem] = []
 
         def bad(name: str, rule: str) -> None:
-            problems.append(Problem("settings", None, name, _show(getattr(self, name)), rule))
+            problems.append(Problem.setting(name, getattr(self, name), rule))
 
         for name, (low, high, open_low, whole) in _SETTING_RANGES.items():
             value = getattr(self, name)
@@ -148,8 +149,7 @@ class PlanSettings:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
-            raise InputError([Problem("settings", None, k, None,
-                                      "unknown setting; known: " + ", ".join(sorted(known)))
+            raise InputError([Problem.setting(k, None, "unknown setting; known: " + ", ".join(sorted(known)))
                               for k in unknown])
         return cls(**dict(values))
 
@@ -207,7 +207,7 @@ def _parse_targets(value: Any) -> tuple[dict[int, float] | None, str | None]:
     return out, None
 
 
-@dataclass
+@dataclass(repr=False)
 class StockPlan:
     """A stocking plan: levels per (location, part), transfers, and how they were found.
 
@@ -271,6 +271,26 @@ class StockPlan:
         """Service and money per tier (the optimiser's tier summary)."""
         return self.stocking.summary()
 
+    def _facts(self) -> dict[str, Any]:
+        dealers = self.levels["location_id"] != self.warehouse_id
+        return {"locations": int(self.levels["location_id"].nunique()),
+                "parts": int(self.levels["part_number"].nunique()),
+                "investment": float(self.levels["inventory_value"].sum()),
+                "units_to_order": int(self.levels["order_qty"].sum()),
+                "transfers": len(self.transfers),
+                "transfer_cost": float(self.transfers["cost"].sum()) if len(self.transfers) else 0.0,
+                "transfer_solver": str(self.transfer_report.status),
+                "dealer_fill_rate": float(np.average(
+                    self.levels.loc[dealers, "expected_fill_rate"],
+                    weights=np.maximum(self.levels.loc[dealers, "demand_per_day"].fillna(0), 1e-12)))
+                if "demand_per_day" in self.levels and dealers.any() else float("nan")}
+
+    def __repr__(self) -> str:
+        return text_card("StockPlan", self._facts())
+
+    def _repr_html_(self) -> str:
+        return html_card("Stock plan", self._facts(), self.summary().reset_index())
+
 
 def plan_stock(
     forecast: pd.DataFrame,
@@ -306,6 +326,7 @@ def plan_stock(
     partsforecast.stocking.InfeasiblePlanError
         When the targets cannot be met (within the budget); the message says what can.
     """
+    _check_plan_args(forecast, fleet)
     s = settings or PlanSettings()
     budget = s.budget if budget is None else budget
     if targets is None:
@@ -371,6 +392,19 @@ def plan_stock(
                      transfer_report=tplan.report, warehouse_id=wh)
 
 
+def _check_plan_args(forecast: Any, fleet: Any) -> None:
+    """Clear errors for arguments in the wrong order or of the wrong kind."""
+    if isinstance(forecast, Fleet) or not isinstance(fleet, Fleet):
+        raise TypeError("plan_stock(forecast, fleet, ...): pass the forecast (a DataFrame from "
+                        f"forecast_demand) first and the Fleet second; got {type(forecast).__name__} "
+                        f"and {type(fleet).__name__}")
+    need = {"location_id", "part_number", "period", "mean", "var"}
+    if not isinstance(forecast, pd.DataFrame) or not need <= set(forecast.columns):
+        have = sorted(map(str, forecast.columns)) if isinstance(forecast, pd.DataFrame) else type(forecast).__name__
+        raise ValueError(f"plan_stock: the forecast needs columns {sorted(need)} (as forecast_demand "
+                         f"returns them); got {have}")
+
+
 def _order_quantities(levels: pd.DataFrame, transfers: pd.DataFrame, warehouse_id: str) -> np.ndarray:
     """Units each location still orders after the transfers: base stock − position.
 
@@ -432,6 +466,8 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     """
     import logging
 
+    if not isinstance(fleet, Fleet):
+        raise TypeError(f"run_plan(fleet, out, ...): fleet must be a Fleet, got {type(fleet).__name__}")
     s = settings or PlanSettings()
     log = log or logging.getLogger("partsforecast")
     timings: dict[str, float] = {}

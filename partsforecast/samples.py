@@ -332,9 +332,24 @@ def make_fleet(
 ) -> Fleet:
     """A validated synthetic :class:`~partsforecast.data.Fleet` with its truth attached.
 
-    Parameters are those of :func:`generate_tables`; ``fleet.truth`` holds the truth
-    tables (``fleet.truth["lifetimes"]`` gives the Weibull parameters that generated the
-    tickets).
+    The generating model is described in :func:`generate_tables`; ``fleet.truth`` holds
+    the truth tables (``fleet.truth["lifetimes"]`` gives the Weibull parameters that
+    generated the tickets).
+
+    Parameters
+    ----------
+    n_machines : int, default 3000
+        Machines sold (including the few already retired), at most 5,000,000.
+    n_dealers : int, default 30
+        Dealers, across market tiers 1–4.
+    n_parts : int, optional
+        Exact number of part numbers; ``None`` gives the natural catalogue.
+    years : float, default 4.0
+        Length of the sales and ticket history before ``as_of``.
+    seed : int, default 0
+        The same seed gives identical tables.
+    as_of : date-like, default "2026-07-01"
+        End of the data.
 
     Returns
     -------
@@ -982,7 +997,8 @@ def _build_stock(rng, tickets: pd.DataFrame, cat: _Catalogue, loc: _Locations,
 # The bundled sample
 # ---------------------------------------------------------------------------------------
 
-def _sample_path() -> Path:
+def sample_path() -> Path:
+    """The folder of the bundled sample's CSV files, inside the installed package."""
     return Path(__file__).resolve().parent / "sample_data"
 
 
@@ -998,7 +1014,7 @@ def load_sample() -> Fleet:
     Fleet
         ``fleet.truth`` holds ``lifetimes``, ``machines`` and ``failures``.
     """
-    return read_fleet(_sample_path())
+    return read_fleet(sample_path())
 
 
 def write_sample(path: str | Path | None = None) -> Path:
@@ -1011,4 +1027,4 @@ def write_sample(path: str | Path | None = None) -> Path:
     """
     fleet = make_fleet(**SAMPLE_SETTINGS)
     fleet.truth = {k: v for k, v in fleet.truth.items() if k in _SAMPLE_TRUTH}
-    return fleet.to_dir(_sample_path() if path is None else path)
+    return fleet.to_dir(sample_path() if path is None else path)

@@ -56,22 +56,19 @@ factory.
 
 Solver status
 -------------
-pulp reports a HiGHS run stopped by its time limit as "Optimal" (and a CBC run with a
-solution as "Optimal" too); :class:`TransferReport` instead reads the solver's own model
-status and MIP gap: ``"optimal"`` only when the solver proved optimality (within
-``mip_gap``), ``"feasible"`` with the solver's gap when a limit stopped it with a plan in
-hand, ``"not solved"`` when it stopped without one, ``"infeasible"`` never for a valid input
-(doing nothing is always feasible).
+The model is solved through :mod:`partsforecast.solvers` (HiGHS loading the model from its
+arrays in one call), whose status vocabulary :class:`TransferReport` carries: ``"optimal"``
+only when the solver proved optimality (within ``mip_gap``), ``"feasible"`` with the
+solver's gap when a limit stopped it with a plan in hand, ``"not solved"`` when it stopped
+without one -- never ``"infeasible"``: doing nothing is always feasible, so a solver's
+infeasibility claim (CBC's, after a time limit cut its pre-processing short) reads "not
+solved", with the solver's own words in ``solver_status``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, NoReturn
 
@@ -79,7 +76,9 @@ import numpy as np
 import pandas as pd
 import pulp
 
-from partsforecast.stocking import highs_solver_class
+from partsforecast._display import html_card, text_card
+from partsforecast import solvers
+from partsforecast.solvers import highs_solver_class
 
 __all__ = [
     "TransferReport",
@@ -121,7 +120,7 @@ MAX_MILP_INTEGERS = 250_000
 # ---------------------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(repr=False)
 class TransferReport:
     """What the solver did and what the plan achieves.
 
@@ -129,14 +128,14 @@ class TransferReport:
     ----------
     status : str
         ``"optimal"`` (proved optimal within ``mip_gap``), ``"feasible"`` (a limit stopped the
-        solver with a plan in hand; see ``gap``), ``"infeasible"`` or ``"not solved"``.
+        solver with a plan in hand; see ``gap``) or ``"not solved"``.
     objective : float
         Freight (+ fixed costs when used) + shortage penalty of the returned plan, including
         the penalty of gaps no lane can reach.  NaN when not solved.
     gap : float
         Relative MIP gap reported by the solver (0 for an optimal LP, NaN when unknown).
     solver : str
-        ``"HiGHS"`` or ``"CBC"``.
+        ``"HiGHS"``, ``"HiGHS_CMD"`` or ``"CBC"``.
     solver_status : str
         The solver's own status text (e.g. ``"Time limit reached"``).
     build_seconds, solve_seconds : float
@@ -192,6 +191,20 @@ class TransferReport:
             f"solve {self.solve_seconds:.2f}s"
             + (f"; {self.message}" if self.message else "")
         )
+
+    def _facts(self) -> dict:
+        return {"status": self.status, "gap": self.gap, "units_moved": self.units_moved,
+                "shortage_before": self.shortage_units_before, "shortage_after": self.unmet_shortage_units,
+                "transport_cost": self.transport_cost, "solver": f"{self.solver}: {self.solver_status}"}
+
+    def __repr__(self) -> str:
+        return text_card("TransferReport", self._facts())
+
+    def _repr_html_(self) -> str:
+        facts = self._facts()
+        if self.message:
+            facts["note"] = self.message
+        return html_card("Transfer plan", facts)
 
 
 @dataclass
@@ -517,79 +530,9 @@ def _pulp_problem(m: _Model) -> tuple[pulp.LpProblem, list]:
     prob.setObjective(pulp.LpAffineExpression(zip(var_arr[nz].tolist(), m.cost[nz].tolist())))
     return prob, variables
 
-
 # ---------------------------------------------------------------------------------------
-# Solvers and their true status
+# Loading the model into HiGHS in bulk
 # ---------------------------------------------------------------------------------------
-
-
-def _highs_available() -> bool:
-    try:
-        return bool(pulp.HiGHS(msg=False).available())
-    except Exception:  # noqa: BLE001 - any import/initialisation problem means "no"
-        return False
-
-
-def _cbc_solver(time_limit: float, mip_gap: float, log_path: str) -> pulp.LpSolver:
-    if pulp.COIN_CMD(msg=False).available():  # a system CBC, pulp's recommended route
-        return pulp.COIN_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap,
-                             logPath=log_path)
-    with warnings.catch_warnings():
-        # pulp 3.3 deprecates its bundled CBC in favour of COIN_CMD; it is still the one CBC
-        # that is always there, which is the point of a fallback.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit, gapRel=mip_gap,
-                                 logPath=log_path)
-
-
-def _highs_status(model_status: str, primal_feasible: bool, mip_gap: float,
-                  is_mip: bool) -> tuple[str, float]:
-    """Map a HiGHS model status to ours: (status, gap).
-
-    ``model_status`` is the name of the ``highspy.HighsModelStatus`` member (``"kOptimal"``,
-    ``"kTimeLimit"``, ...).  pulp maps ``kTimeLimit`` to "Optimal"; we do not.
-    """
-    if model_status == "kOptimal":
-        return "optimal", (mip_gap if is_mip and math.isfinite(mip_gap) else 0.0)
-    if model_status in ("kInfeasible", "kUnboundedOrInfeasible"):
-        return "infeasible", math.nan
-    if primal_feasible:  # stopped by a limit (time, iterations, nodes, interrupt) with a plan
-        return "feasible", (mip_gap if is_mip and math.isfinite(mip_gap) else math.nan)
-    return "not solved", math.nan
-
-
-def _read_highs(prob: pulp.LpProblem, is_mip: bool) -> tuple[str, float, str]:
-    h = prob.solverModel
-    ms = h.getModelStatus()
-    info = h.getInfo()
-    name = getattr(ms, "name", str(ms)).split(".")[-1]
-    status, gap = _highs_status(name, int(info.primal_solution_status) == 2,
-                                float(info.mip_gap), is_mip)
-    return status, gap, h.modelStatusToString(ms)
-
-
-def _cbc_status(pulp_status: int, sol_status: int, log: str) -> tuple[str, float, str]:
-    """Status and gap of a CBC run from pulp's codes and CBC's log text."""
-    m = re.search(r"Result - (.+)", log)
-    text = m.group(1).strip() if m else pulp.LpStatus.get(pulp_status, "?")
-    gap = math.nan
-    g = re.search(r"^Gap:\s*([-+0-9.eE]+)", log, re.M)
-    if g:
-        gap = float(g.group(1))
-    if pulp_status == pulp.LpStatusOptimal and sol_status == pulp.LpSolutionOptimal:
-        return "optimal", (gap if math.isfinite(gap) else 0.0), text
-    if pulp_status == pulp.LpStatusOptimal and sol_status == pulp.LpSolutionIntegerFeasible:
-        # "Stopped on time/nodes ... objective value": pulp says Optimal, CBC did not prove it
-        if not math.isfinite(gap):
-            obj = re.search(r"^Objective value:\s*([-+0-9.eE]+)", log, re.M)
-            bnd = re.search(r"^Lower bound:\s*([-+0-9.eE]+)", log, re.M)
-            if obj and bnd:
-                o, b = float(obj.group(1)), float(bnd.group(1))
-                gap = abs(o - b) / max(abs(o), 1e-10)
-        return "feasible", gap, text
-    # The transfer model is always feasible (moving nothing is a plan): CBC reports
-    # "infeasible" only when a time limit cut its pre-processing short. Not solved, then.
-    return "not solved", math.nan, text
 
 
 def _highs_lp(m: _Model):
@@ -638,49 +581,96 @@ class _ArrayHiGHS(highs_solver_class()):
         values = np.asarray(lp.solverModel.getSolution().col_value, dtype=float)
         for v, x in zip(self._variables, values.tolist()):
             v.varValue = x
-        status, gap, _ = _read_highs(lp, self._model.n_integer > 0)
-        pulp_status = {"optimal": pulp.LpStatusOptimal, "feasible": pulp.LpStatusOptimal,
-                       "infeasible": pulp.LpStatusInfeasible}.get(status,
-                                                                  pulp.LpStatusNotSolved)
-        sol_status = {"optimal": pulp.LpSolutionOptimal,
-                      "feasible": pulp.LpSolutionIntegerFeasible,
-                      "infeasible": pulp.LpSolutionInfeasible}.get(
+        status = solvers.read_highs(lp).status
+        pulp_status = {solvers.OPTIMAL: pulp.LpStatusOptimal, solvers.FEASIBLE: pulp.LpStatusOptimal,
+                       solvers.INFEASIBLE: pulp.LpStatusInfeasible}.get(status, pulp.LpStatusNotSolved)
+        sol_status = {solvers.OPTIMAL: pulp.LpSolutionOptimal,
+                      solvers.FEASIBLE: pulp.LpSolutionIntegerFeasible,
+                      solvers.INFEASIBLE: pulp.LpSolutionInfeasible}.get(
             status, pulp.LpSolutionNoSolutionFound)
         lp.assignStatus(pulp_status, sol_status)
         return pulp_status
 
 
-def _solve_highs(prob: pulp.LpProblem, variables: list, m: _Model, time_limit: float,
-                 mip_gap: float, msg: bool) -> tuple[str, float, str, np.ndarray]:
-    kwargs = dict(msg=msg, timeLimit=time_limit, gapRel=mip_gap, mip=True)
-    solver = _ArrayHiGHS(m, variables, **kwargs) if _BULK_HIGHS else highs_solver_class()(**kwargs)
-    prob.solve(solver)
-    status, gap, text = _read_highs(prob, m.n_integer > 0)
-    values = np.array([v.varValue for v in variables], dtype=float)
-    return status, gap, text, np.nan_to_num(values)
-
-
-def _solve_cbc(prob: pulp.LpProblem, variables: list, time_limit: float, mip_gap: float,
-               msg: bool) -> tuple[str, float, str, np.ndarray]:
-    fd, log_path = tempfile.mkstemp(prefix="transfers_cbc_", suffix=".log")
-    os.close(fd)
-    try:
-        prob.solve(_cbc_solver(time_limit, mip_gap, log_path))
-        with open(log_path, encoding="utf-8", errors="replace") as fh:
-            log = fh.read()
-    finally:
-        os.unlink(log_path)
-    if msg:
-        print(log)
-    status, gap, text = _cbc_status(prob.status, prob.sol_status, log)
-    values = np.array([np.nan if v.varValue is None else v.varValue for v in variables],
-                      dtype=float)
-    return status, gap, text, np.nan_to_num(values)
-
-
 # ---------------------------------------------------------------------------------------
 # The planner
 # ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """The scalar settings of :func:`plan_transfers`, checked."""
+
+    phi: float  # fairness
+    rate: float  # shortage_cost_rate
+    base_cost: float  # shortage_base_cost
+    wh_weight: float
+    time_limit: float
+    mip_gap: float
+    max_milp_integers: int
+    hd: int  # handling days
+    uhd: int  # urgent handling days
+    solver: str  # "highs" or "cbc"
+    as_of: pd.Timestamp
+    weights: dict  # shortage weight per tier
+    use_fixed_costs: bool
+    msg: bool
+
+
+@dataclass
+class _Lanes:
+    """The lanes' columns as arrays, in input order."""
+
+    from_id: np.ndarray
+    to_id: np.ndarray
+    lead: np.ndarray
+    cpu: np.ndarray  # freight per unit
+    fix: np.ndarray  # cost per shipment
+
+
+@dataclass
+class _Levels:
+    """The levels rows in canonical (part, location) order, with each row's shortage cost."""
+
+    loc: np.ndarray
+    part: np.ndarray
+    target: np.ndarray
+    on_hand: np.ndarray
+    on_order: np.ndarray
+    given_w: np.ndarray | None  # the shortage_cost column, when given
+    is_wh: np.ndarray
+    tier: np.ndarray | None = None  # dealer tier (0 for the warehouse and without tiers)
+    w: np.ndarray | None = None  # shortage cost per unit
+
+    @property
+    def pos(self) -> np.ndarray:
+        """Inventory position: on hand + on order."""
+        return self.on_hand + self.on_order
+
+
+@dataclass
+class _Roles:
+    """Who receives and who ships, per levels row."""
+
+    gap: np.ndarray  # units a dealer is below target (0 for the warehouse and sources)
+    recv: np.ndarray  # receivers
+    src: np.ndarray  # sources
+    free: np.ndarray  # units a source ships without going below its target
+    dip: np.ndarray  # units a source can ship from below its target
+    short0: np.ndarray  # units short before any move (all locations)
+
+
+@dataclass
+class _Answer:
+    """The solver's answer: status in the :mod:`partsforecast.solvers` vocabulary, the
+    values of the model's columns (zeros without a plan), and notes."""
+
+    status: str
+    gap: float
+    solver: str
+    solver_status: str
+    values: np.ndarray
+    note: str
 
 
 def plan_transfers(
@@ -749,7 +739,8 @@ def plan_transfers(
         ``ship_by = as_of + handling_days``, or ``+ urgent_handling_days`` when the receiver
         is urgent: nothing on hand, or a position at most half its target.
     solver : {"highs", "cbc"}
-        HiGHS through highspy (default; falls back to pulp's CBC when unavailable) or CBC.
+        HiGHS through highspy (default; falls back to the HiGHS executable, then CBC, when
+        unavailable) or CBC.
     time_limit : float
         Seconds the solver may run.
     mip_gap : float
@@ -798,7 +789,30 @@ def plan_transfers(
     >>> print(plan.report)  # doctest: +SKIP
     """
     t0 = time.perf_counter()
-    # ---- settings -------------------------------------------------------------------
+    cfg = _settings(warehouse_id, as_of, tier_weights=tier_weights, warehouse_weight=warehouse_weight,
+                    shortage_cost_rate=shortage_cost_rate, shortage_base_cost=shortage_base_cost,
+                    fairness=fairness, use_fixed_costs=use_fixed_costs, handling_days=handling_days,
+                    urgent_handling_days=urgent_handling_days, solver=solver, time_limit=time_limit,
+                    mip_gap=mip_gap, msg=msg, max_milp_integers=max_milp_integers)
+    ln = _read_lanes(lanes)
+    lv = _read_levels(levels, ln, warehouse_id, tiers)
+    lv.tier, lv.w = _shortage_costs(lv, tiers, unit_cost, cfg)
+    roles = _roles(lv, ln, warehouse_id)
+    a_lane, a_src, a_rcv = _arcs(lv, roles, ln, warehouse_id)
+    m, too_big = _model(a_lane, a_src, a_rcv, lv, roles, ln, cfg)
+    prob, variables = _pulp_problem(m)
+    build_s = time.perf_counter() - t0
+
+    t1 = time.perf_counter()
+    ans = _solve(prob, variables, m, cfg, too_big)
+    return _read_back(ans, m, a_lane, a_src, a_rcv, lv, roles, ln, cfg, too_big=too_big, build_s=build_s,
+                      t1=t1, tiers_given=tiers is not None, warehouse_id=warehouse_id, prob=prob)
+
+
+def _settings(warehouse_id: Any, as_of: Any, *, tier_weights, warehouse_weight, shortage_cost_rate,
+              shortage_base_cost, fairness, use_fixed_costs, handling_days, urgent_handling_days, solver,
+              time_limit, mip_gap, msg, max_milp_integers) -> _Settings:
+    """Chapter "settings": every scalar checked, the planning date read."""
     phi = _check_scalar("fairness", fairness, 0.0)
     rate = _check_scalar("shortage_cost_rate", shortage_cost_rate, 0.0)
     base_cost = _check_scalar("shortage_base_cost", shortage_base_cost, 0.0)
@@ -809,7 +823,7 @@ def plan_transfers(
     hd = int(_check_scalar("handling_days", handling_days, 0.0))
     uhd = int(_check_scalar("urgent_handling_days", urgent_handling_days, 0.0))
     solver_key = str(solver).lower()
-    if solver_key not in ("highs", "cbc"):
+    if solver_key not in solvers.SOLVERS:
         _fail(f"solver must be 'highs' or 'cbc', got {solver!r}")
     if not isinstance(warehouse_id, str) or not warehouse_id:
         _fail(f"warehouse_id must be a non-empty string, got {warehouse_id!r}")
@@ -822,8 +836,13 @@ def plan_transfers(
     weights = dict(DEFAULT_TIER_WEIGHTS if tier_weights is None else tier_weights)
     for t, v in weights.items():
         _check_scalar(f"tier_weights[{t!r}]", v, 0.0)
+    return _Settings(phi=phi, rate=rate, base_cost=base_cost, wh_weight=wh_weight, time_limit=time_limit,
+                     mip_gap=mip_gap, max_milp_integers=max_milp_integers, hd=hd, uhd=uhd, solver=solver_key,
+                     as_of=as_of_ts, weights=weights, use_fixed_costs=use_fixed_costs, msg=msg)
 
-    # ---- lanes ------------------------------------------------------------------------
+
+def _read_lanes(lanes: pd.DataFrame) -> _Lanes:
+    """Chapter "lanes": columns checked, no duplicate lane, no loop."""
     _require_columns(lanes, "lanes", ("from_id", "to_id", "lead_time_days", "cost_per_unit"),
                      "lanes need from_id, to_id, lead_time_days, cost_per_unit "
                      "(cost_per_shipment optional)")
@@ -848,8 +867,12 @@ def plan_transfers(
     loop = ln_from == ln_to
     if loop.any():
         _fail(f"lanes has a lane from a location to itself: {ln_keys[loop][0]}; drop it")
+    return _Lanes(ln_from, ln_to, ln_lead, ln_cpu, ln_fix)
 
-    # ---- levels -----------------------------------------------------------------------
+
+def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any) -> _Levels:
+    """Chapter "levels": columns checked, one row per pair, known locations, canonical order
+    (part, location) so that the input row order never matters."""
     _require_columns(levels, "levels", ("location_id", "part_number", "target", "on_hand"),
                      "levels need location_id, part_number, target, on_hand "
                      "(on_order, shortage_cost optional)")
@@ -869,7 +892,7 @@ def plan_transfers(
     if dup.any():
         _fail(f"levels has {int(dup.sum())} duplicate (location_id, part_number) row(s), e.g. "
               f"{keys[dup][0]}: give one row per pair (sum the stock first)")
-    known = pd.Index(np.concatenate([ln_from, ln_to, [warehouse_id]])).unique()
+    known = pd.Index(np.concatenate([ln.from_id, ln.to_id, [warehouse_id]])).unique()
     if tiers is not None and isinstance(tiers, pd.Series):
         known = known.union(tiers.index.astype(str))
     unknown = ~pd.Index(lv_loc).isin(known)
@@ -878,23 +901,23 @@ def plan_transfers(
         _fail(f"levels.location_id has {len(bad)} unknown location(s) {list(bad[:5])}: each "
               f"must be the warehouse {warehouse_id!r} or a dealer on some lane; fix the id "
               f"or add its lanes")
-    if not (lv_loc == warehouse_id).any() and not (ln_from == warehouse_id).any():
+    if not (lv_loc == warehouse_id).any() and not (ln.from_id == warehouse_id).any():
         _fail(f"warehouse_id {warehouse_id!r} appears neither in levels.location_id nor in "
               f"lanes.from_id: check the warehouse id")
-
-    # Canonical order (part, location) so that the input row order never matters.
     order = np.lexsort((lv_loc, lv_part))
-    lv_loc, lv_part, keys = lv_loc[order], lv_part[order], keys[order]
-    target = target[order].astype(np.int64)
-    on_hand = on_hand[order].astype(np.int64)
-    on_order = on_order[order].astype(np.int64)
-    is_wh = lv_loc == warehouse_id
-    pos = on_hand + on_order
+    lv_loc = lv_loc[order]
+    return _Levels(loc=lv_loc, part=lv_part[order], target=target[order].astype(np.int64),
+                   on_hand=on_hand[order].astype(np.int64), on_order=on_order[order].astype(np.int64),
+                   given_w=None if given_w is None else given_w[order], is_wh=lv_loc == warehouse_id)
 
-    # tiers, weights, shortage cost per unit
+
+def _shortage_costs(lv: _Levels, tiers: Any, unit_cost: Any, cfg: _Settings) -> tuple[np.ndarray, np.ndarray]:
+    """Chapter "levels", continued: each row's tier and shortage cost per unit ``w``
+    (the given ``shortage_cost``, else tier weight x (base cost + rate x unit cost))."""
+    is_wh = lv.is_wh
     if tiers is not None:
-        dealer_locs = lv_loc[~is_wh]
-        tier_vals = np.zeros(len(lv_loc), dtype=np.int64)
+        dealer_locs = lv.loc[~is_wh]
+        tier_vals = np.zeros(len(lv.loc), dtype=np.int64)
         tv = _series_lookup(tiers, dealer_locs, "tiers", "location_id",
                             "give every dealer in levels a tier (locations.tier)")
         tv = pd.to_numeric(pd.Series(tv), errors="coerce").to_numpy(dtype=float,
@@ -903,31 +926,34 @@ def plan_transfers(
             i = int(np.flatnonzero(~np.isfinite(tv))[0])
             _fail(f"tiers has no usable tier for dealer {dealer_locs[i]!r}: give tiers 1-4")
         tier_vals[~is_wh] = tv.astype(np.int64)
-        unknown_t = sorted(set(np.unique(tier_vals[~is_wh]).tolist()) - set(weights))
+        unknown_t = sorted(set(np.unique(tier_vals[~is_wh]).tolist()) - set(cfg.weights))
         if unknown_t:
             _fail(f"tiers has tier(s) {unknown_t} with no entry in tier_weights "
-                  f"{sorted(weights)}: add their weights")
-        tw = pd.Series(weights, dtype=float)
-        weight = np.where(is_wh, wh_weight, tw.reindex(tier_vals).to_numpy())
+                  f"{sorted(cfg.weights)}: add their weights")
+        tw = pd.Series(cfg.weights, dtype=float)
+        weight = np.where(is_wh, cfg.wh_weight, tw.reindex(tier_vals).to_numpy())
     else:
-        tier_vals = np.zeros(len(lv_loc), dtype=np.int64)
-        weight = np.where(is_wh, wh_weight, 1.0)
-    if given_w is not None:
-        w = given_w[order]
+        tier_vals = np.zeros(len(lv.loc), dtype=np.int64)
+        weight = np.where(is_wh, cfg.wh_weight, 1.0)
+    if lv.given_w is not None:
+        return tier_vals, lv.given_w
+    if unit_cost is not None:
+        uc = pd.to_numeric(pd.Series(_series_lookup(
+            unit_cost, lv.part, "unit_cost", "part_number",
+            "give every part in levels a unit cost (parts.unit_cost)")),
+            errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if not (np.isfinite(uc) & (uc >= 0)).all():
+            i = int(np.flatnonzero(~(np.isfinite(uc) & (uc >= 0)))[0])
+            _fail(f"unit_cost of part {lv.part[i]!r} is {uc[i]!r}: give a cost >= 0")
     else:
-        if unit_cost is not None:
-            uc = pd.to_numeric(pd.Series(_series_lookup(
-                unit_cost, lv_part, "unit_cost", "part_number",
-                "give every part in levels a unit cost (parts.unit_cost)")),
-                errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            if not (np.isfinite(uc) & (uc >= 0)).all():
-                i = int(np.flatnonzero(~(np.isfinite(uc) & (uc >= 0)))[0])
-                _fail(f"unit_cost of part {lv_part[i]!r} is {uc[i]!r}: give a cost >= 0")
-        else:
-            uc = np.ones(len(lv_loc))
-        w = weight * (base_cost + rate * uc)
+        uc = np.ones(len(lv.loc))
+    return tier_vals, weight * (cfg.base_cost + cfg.rate * uc)
 
-    # ---- roles ------------------------------------------------------------------------
+
+def _roles(lv: _Levels, ln: _Lanes, warehouse_id: str) -> _Roles:
+    """Chapter "roles": receivers (dealers below target) and sources (the warehouse, dealers
+    above target, with stock on hand); every receiver must have a lane into it."""
+    is_wh, target, on_hand, pos = lv.is_wh, lv.target, lv.on_hand, lv.pos
     gap = np.where(~is_wh, np.maximum(target - pos, 0), 0)
     recv = gap > 0
     src = (on_hand > 0) & (is_wh | (pos > target))
@@ -936,23 +962,28 @@ def plan_transfers(
     short0 = np.maximum(target - pos, 0)  # units short before any move (all locations)
 
     # needy dealers must be reachable by some lane (from anywhere, stock or not)
-    has_in = pd.Index(lv_loc).isin(pd.Index(ln_to[ln_from != ln_to]))
+    has_in = pd.Index(lv.loc).isin(pd.Index(ln.to_id[ln.from_id != ln.to_id]))
     stranded = recv & ~has_in
     if stranded.any():
         i = int(np.flatnonzero(stranded)[0])
-        bad = pd.unique(lv_loc[stranded])
-        _fail(f"levels: dealer(s) {list(bad[:5])} are below target (e.g. {lv_part[i]}: "
-              f"position {pos[i]} of target {target[i]} at {lv_loc[i]}) but lanes has no lane "
-              f"into them; add a lane (e.g. {warehouse_id} -> {lv_loc[i]}) or drop their rows")
+        bad = pd.unique(lv.loc[stranded])
+        _fail(f"levels: dealer(s) {list(bad[:5])} are below target (e.g. {lv.part[i]}: "
+              f"position {pos[i]} of target {target[i]} at {lv.loc[i]}) but lanes has no lane "
+              f"into them; add a lane (e.g. {warehouse_id} -> {lv.loc[i]}) or drop their rows")
+    return _Roles(gap=gap, recv=recv, src=src, free=free, dip=dip, short0=short0)
 
-    # ---- arcs: (lane, part) pairs from a source to a receiver of the same part ----------
-    locs = pd.Index(np.unique(np.concatenate([lv_loc, ln_from, ln_to])))
-    loc_code = locs.get_indexer(lv_loc)
-    part_codes, _ = pd.factorize(lv_part, sort=True)
-    ln_idx = np.flatnonzero(ln_to != warehouse_id)  # nothing flows into the factory
-    ln_tab = pd.DataFrame({"lane": ln_idx, "from_c": locs.get_indexer(ln_from[ln_idx]),
-                           "to_c": locs.get_indexer(ln_to[ln_idx])})
-    s_rows, r_rows = np.flatnonzero(src), np.flatnonzero(recv)
+
+def _arcs(lv: _Levels, roles: _Roles, ln: _Lanes,
+          warehouse_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chapter "arcs": the (lane, part) pairs from a source to a receiver of the same part,
+    as (lane, source row, receiver row) arrays sorted by part, receiver, source."""
+    locs = pd.Index(np.unique(np.concatenate([lv.loc, ln.from_id, ln.to_id])))
+    loc_code = locs.get_indexer(lv.loc)
+    part_codes, _ = pd.factorize(lv.part, sort=True)
+    ln_idx = np.flatnonzero(ln.to_id != warehouse_id)  # nothing flows into the factory
+    ln_tab = pd.DataFrame({"lane": ln_idx, "from_c": locs.get_indexer(ln.from_id[ln_idx]),
+                           "to_c": locs.get_indexer(ln.to_id[ln_idx])})
+    s_rows, r_rows = np.flatnonzero(roles.src), np.flatnonzero(roles.recv)
     s_tab = pd.DataFrame({"srow": s_rows, "part": part_codes[s_rows],
                           "from_c": loc_code[s_rows]})
     r_tab = pd.DataFrame({"rrow": r_rows, "part": part_codes[r_rows],
@@ -960,50 +991,57 @@ def plan_transfers(
     arcs = (s_tab.merge(ln_tab, on="from_c")
             .merge(r_tab, on=["part", "to_c"])
             .sort_values(["part", "to_c", "from_c"], kind="stable"))
-    a_lane = arcs["lane"].to_numpy(np.int64)
-    a_src = arcs["srow"].to_numpy(np.int64)
-    a_rcv = arcs["rrow"].to_numpy(np.int64)
+    return (arcs["lane"].to_numpy(np.int64), arcs["srow"].to_numpy(np.int64),
+            arcs["rrow"].to_numpy(np.int64))
+
+
+def _model(a_lane: np.ndarray, a_src: np.ndarray, a_rcv: np.ndarray, lv: _Levels, roles: _Roles,
+           ln: _Lanes, cfg: _Settings) -> tuple[_Model, str]:
+    """The model's arrays: the fixed-cost MILP when asked for and within
+    ``max_milp_integers``, else the freight LP (with the reason in the second item)."""
 
     def arrays(fixed: np.ndarray) -> _Model:
-        return _model_arrays(a_lane, a_src, a_rcv, gap=gap, free=free, dip=dip, short0=short0,
-                             on_hand=on_hand, target=target, w=w, phi=phi, ln_cpu=ln_cpu,
-                             ln_fix=fixed)
+        return _model_arrays(a_lane, a_src, a_rcv, gap=roles.gap, free=roles.free, dip=roles.dip,
+                             short0=roles.short0, on_hand=lv.on_hand, target=lv.target, w=lv.w,
+                             phi=cfg.phi, ln_cpu=ln.cpu, ln_fix=fixed)
 
-    m = arrays(ln_fix if use_fixed_costs else np.zeros_like(ln_fix))
-    too_big = ""
-    if m.n_integer > max_milp_integers:
-        too_big = (f"shipment costs not optimised: the fixed-cost MILP would have "
-                   f"{m.n_integer:,} integer variables (max_milp_integers = "
-                   f"{max_milp_integers:,}), so the freight LP was solved and the "
-                   f"shipment costs of the lanes it uses added")
-        m = arrays(np.zeros_like(ln_fix))
-    prob, variables = _pulp_problem(m)
-    build_s = time.perf_counter() - t0
+    m = arrays(ln.fix if cfg.use_fixed_costs else np.zeros_like(ln.fix))
+    if m.n_integer <= cfg.max_milp_integers:
+        return m, ""
+    too_big = (f"shipment costs not optimised: the fixed-cost MILP would have "
+               f"{m.n_integer:,} integer variables (max_milp_integers = "
+               f"{cfg.max_milp_integers:,}), so the freight LP was solved and the "
+               f"shipment costs of the lanes it uses added")
+    return arrays(np.zeros_like(ln.fix)), too_big
 
-    # ---- solve -------------------------------------------------------------------------
-    t1 = time.perf_counter()
-    note = too_big
-    use = solver_key
-    if use == "highs" and not _highs_available():
-        use = "cbc"
-        note = "HiGHS (highspy) unavailable: solved with CBC"
-    solver_name = "HiGHS" if use == "highs" else "CBC"
+
+def _solve(prob: pulp.LpProblem, variables: list, m: _Model, cfg: _Settings, too_big: str) -> _Answer:
+    """Chapter "solve": through :func:`partsforecast.solvers.solve` (the model is feasible by
+    construction: moving nothing is a plan), HiGHS loading the model from its arrays."""
     if not variables:
-        status, gap_rel, solver_text = "optimal", 0.0, "nothing to move"
-        values = np.zeros(0)
-    elif use == "highs":
-        status, gap_rel, solver_text, values = _solve_highs(prob, variables, m, time_limit,
-                                                            mip_gap, msg)
+        name, fallback = solvers.choose_solver(cfg.solver)
+        return _Answer(solvers.OPTIMAL, 0.0, name, "nothing to move", np.zeros(0),
+                       "; ".join(filter(None, [too_big, fallback])))
+    factory = (lambda **kw: _ArrayHiGHS(m, variables, **kw)) if _BULK_HIGHS else None
+    out = solvers.solve(prob, cfg.solver, time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, msg=cfg.msg,
+                        always_feasible=True, highs_factory=factory)
+    note = "; ".join(filter(None, [too_big, out.note]))
+    if out.has_solution:
+        values = np.array([np.nan if v.varValue is None else v.varValue for v in variables], dtype=float)
+        values = np.nan_to_num(values)
     else:
-        status, gap_rel, solver_text, values = _solve_cbc(prob, variables, time_limit,
-                                                          mip_gap, msg)
-    if status not in ("optimal", "feasible"):
         values = np.zeros(len(variables))
         note = "; ".join(filter(None, [note, "no plan: the solver found no solution"]))
+    return _Answer(out.status, out.gap, out.solver, out.solver_status, values, note)
 
-    # ---- read the answer back ----------------------------------------------------------
+
+def _read_back(ans: _Answer, m: _Model, a_lane: np.ndarray, a_src: np.ndarray, a_rcv: np.ndarray,
+               lv: _Levels, roles: _Roles, ln: _Lanes, cfg: _Settings, *, too_big: str, build_s: float,
+               t1: float, tiers_given: bool, warehouse_id: str, prob: pulp.LpProblem) -> TransferPlan:
+    """Chapter "read the answer back": whole-unit moves, the transfers table, the penalties
+    before and after, the objective and the report."""
     n_x = a_lane.size
-    xq = values[:n_x]
+    xq = ans.values[:n_x]
     viol = float(np.abs(xq - np.round(xq)).max()) if n_x else 0.0
     if viol > _INT_TOL:
         raise RuntimeError(
@@ -1011,49 +1049,58 @@ def plan_transfers(
             f"{'MILP' if m.n_integer else 'LP (totally unimodular)'} should never do this -- "
             f"please report it with the input")
     q = np.round(xq).astype(np.int64)
-    received = np.bincount(a_rcv, weights=q, minlength=len(lv_loc)).astype(np.int64)
-    shipped = np.bincount(a_src, weights=q, minlength=len(lv_loc)).astype(np.int64)
-    short_after = np.where(is_wh, short0 + np.maximum(shipped - free, 0),
-                           np.maximum(target - pos - received, 0) + np.maximum(shipped - free, 0))
+    nrow = len(lv.loc)
+    received = np.bincount(a_rcv, weights=q, minlength=nrow).astype(np.int64)
+    shipped = np.bincount(a_src, weights=q, minlength=nrow).astype(np.int64)
+    w, target, phi, free, short0 = lv.w, lv.target, cfg.phi, roles.free, roles.short0
+    short_after = np.where(lv.is_wh, short0 + np.maximum(shipped - free, 0),
+                           np.maximum(target - lv.pos - received, 0) + np.maximum(shipped - free, 0))
     pen_before = float(_penalty(w, target, np.zeros_like(short0), short0, phi).sum())
     pen_after = float(_penalty(w, target, np.zeros_like(short_after), short_after, phi).sum())
 
     moved = q > 0
     out = _transfer_table(
-        as_of_ts, hd, uhd, q[moved], a_lane[moved], a_src[moved], a_rcv[moved],
-        lv_loc, lv_part, tier_vals, pos, target, on_hand, w, phi, free, shipped, is_wh,
-        ln_from, ln_to, ln_lead, ln_cpu, ln_fix, tiers is not None)
+        cfg.as_of, cfg.hd, cfg.uhd, q[moved], a_lane[moved], a_src[moved], a_rcv[moved],
+        lv.loc, lv.part, lv.tier, lv.pos, target, lv.on_hand, w, phi, free, shipped, lv.is_wh,
+        ln.from_id, ln.to_id, ln.lead, ln.cpu, ln.fix, tiers_given)
     freight = float(out["cost"].sum()) if len(out) else 0.0
-    if status in ("optimal", "feasible"):
-        # the model's own objective: solver values plus the gaps no arc can reach
-        unreachable = recv.copy()
-        unreachable[m.r_use] = False
-        const = float(_penalty(w[unreachable], target[unreachable],
-                               np.zeros(int(unreachable.sum())), gap[unreachable], phi).sum())
-        const += float(_penalty(w[is_wh], target[is_wh], np.zeros(int(is_wh.sum())),
-                                short0[is_wh], phi).sum())
-        objective = float(m.cost @ values) + const
+    status, gap_rel = ans.status, ans.gap
+    if status in (solvers.OPTIMAL, solvers.FEASIBLE):
+        objective = _objective(ans.values, m, lv, roles, cfg.phi)
         if too_big:
             # the LP left the shipment costs out: add those of the lanes used, and claim no
             # optimality for the model that was asked for
             used = np.unique(a_lane[q > 0])
-            objective += float(ln_fix[used].sum())
-            status, gap_rel = "feasible", math.nan
+            objective += float(ln.fix[used].sum())
+            status, gap_rel = solvers.FEASIBLE, math.nan
     else:
         objective = math.nan
     solve_s = time.perf_counter() - t1
 
     report = TransferReport(
-        status=status, objective=objective, gap=float(gap_rel), solver=solver_name,
-        solver_status=solver_text, build_seconds=build_s, solve_seconds=solve_s,
+        status=status, objective=objective, gap=float(gap_rel), solver=ans.solver,
+        solver_status=ans.solver_status, build_seconds=build_s, solve_seconds=solve_s,
         n_variables=m.n_cols, n_constraints=m.n_rows, n_integer=m.n_integer,
-        shortage_units_before=int(gap.sum()),
-        unmet_shortage_units=int(np.maximum(gap - received, 0).sum()),
+        shortage_units_before=int(roles.gap.sum()),
+        unmet_shortage_units=int(np.maximum(roles.gap - received, 0).sum()),
         units_moved=int(q.sum()),
         below_target_units_at_sources=int(np.maximum(shipped - free, 0).sum()),
         transport_cost=freight, shortage_cost_before=pen_before, shortage_cost_after=pen_after,
-        time_limit=time_limit, mip_gap=mip_gap, message=note)
+        time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, message=ans.note)
     return TransferPlan(transfers=out, report=report, warehouse_id=warehouse_id, problem=prob)
+
+
+def _objective(values: np.ndarray, m: _Model, lv: _Levels, roles: _Roles, phi: float) -> float:
+    """The model's own objective: solver values plus the gaps no arc can reach (and the
+    warehouse's own shortage, which no move changes)."""
+    w, target, gap, is_wh = lv.w, lv.target, roles.gap, lv.is_wh
+    unreachable = roles.recv.copy()
+    unreachable[m.r_use] = False
+    const = float(_penalty(w[unreachable], target[unreachable],
+                           np.zeros(int(unreachable.sum())), gap[unreachable], phi).sum())
+    const += float(_penalty(w[is_wh], target[is_wh], np.zeros(int(is_wh.sum())),
+                            roles.short0[is_wh], phi).sum())
+    return float(m.cost @ values) + const
 
 
 def _transfer_table(as_of: pd.Timestamp, hd: int, uhd: int, q: np.ndarray, lane: np.ndarray,

@@ -10,11 +10,9 @@ from partsforecast import FailureModel, forecast_demand, lead_time_demand
 from partsforecast.lives import component_lives
 
 
-class _TrueModel:
-    """The generating parameters, as a fitted model (params_ is all forecast_demand reads)."""
-
-    def __init__(self, fleet):
-        self.params_ = fleet.truth["lifetimes"][["machine_model", "component", "shape", "scale"]]
+def _TrueModel(fleet) -> FailureModel:
+    """The generating parameters, as a model to forecast with."""
+    return FailureModel.from_params(fleet.truth["lifetimes"])
 
 
 @pytest.fixture(scope="module")
@@ -235,14 +233,14 @@ def test_new_machines_with_exponential_lives_match_the_closed_form(sample_fleet)
     # Exponential lives (shape 1): a component fails at rate 1/η per operating hour whatever
     # its age, so a cohort of r machines entering mid-period c adds r·h·(days in service
     # during period p)/η failures in period p, exactly. All current machines retire today.
-    class Expo:
-        params_ = sample_fleet.truth["lifetimes"][["machine_model", "component"]].assign(shape=1.0, scale=5000.0)
+    expo = FailureModel.from_params(
+        sample_fleet.truth["lifetimes"][["machine_model", "component"]].assign(shape=1.0, scale=5000.0))
 
     dealer = sample_fleet.dealers["location_id"].iloc[2]
     new = pd.DataFrame({"machine_model": ["EX200", "EX200"], "location_id": [dealer, dealer],
                         "per_period": [2.0, 1.5], "hours_per_day": [8.0, 8.0]})
     gone = sample_fleet.machines[["serial"]].assign(retired_date=sample_fleet.as_of)
-    fc = forecast_demand(Expo(), sample_fleet, horizon=4, by="component", new_machines=new, retirements=gone)
+    fc = forecast_demand(expo, sample_fleet, horizon=4, by="component", new_machines=new, retirements=gone)
     assert set(fc["location_id"].astype(str)) == {dealer}
     one = fc[fc["component"] == fc["component"].iloc[0]].sort_values("period")
     days = np.array([31.0, 31.0, 30.0, 31.0])  # Jul–Oct

@@ -9,6 +9,7 @@ import pytest
 
 from partsforecast import evaluate as ev
 from partsforecast import intermittent as it
+from partsforecast._panel import to_panel
 
 Y = [1, 2, 3]
 YHAT = [2, 2, 2]
@@ -336,7 +337,7 @@ def test_backtest_no_peeking(history):
 
 def test_backtest_actuals_and_refit(history):
     out = ev.backtest(history, h=2, n_windows=2, step=1, forecaster=["croston"])
-    dense = it._to_panel(history)
+    dense = to_panel(history)
     # actuals: the row's y, or 0 for a hole inside the series
     lookup = history.set_index(["unique_id", "ds"])["y"]
     for r in out.itertuples():

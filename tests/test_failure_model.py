@@ -114,7 +114,12 @@ def test_params_contract(fitted, sample_fleet):
     assert (p["shape_lower"] <= p["shape"]).all() and (p["shape"] <= p["shape_upper"]).all()
     assert (p["scale_lower"] <= p["scale"]).all() and (p["scale"] <= p["scale_upper"]).all()
     assert p["n_failures"].sum() == len(sample_fleet.truth["failures"])
-    assert "groups" in repr(fitted) and "mle" in repr(fitted)
+    text = repr(fitted)
+    assert text.startswith("FailureModel(") and "\n" not in text and len(text) < 200
+    assert f"groups={len(p)}" in text and f"failures={int(p['n_failures'].sum()):,}" in text
+    assert "pooling=shrink" in text
+    page = fitted._repr_html_()
+    assert "<table" in page and "mle" in page and "more rows" in page and len(page) < 20_000
 
 
 # --- interval coverage against the truth, every pooling and every fitting method ----------
@@ -304,6 +309,7 @@ def test_not_fitted_and_bad_settings(sample_fleet):
     with pytest.raises(ValueError, match="distribution"):
         FailureModel(distribution="lognormal").fit(sample_fleet)
     assert "not fitted" in repr(FailureModel())
+    assert "not fitted" in FailureModel()._repr_html_()
 
 
 def test_plots(fitted):

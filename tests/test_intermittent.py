@@ -13,6 +13,7 @@ from scipy import stats
 from scipy.optimize import minimize_scalar
 
 from partsforecast import intermittent as it
+from partsforecast._panel import to_panel
 
 
 def long(series: dict[str, list[float]] | list[list[float]], start="2022-01-01", freq="MS"):
@@ -258,7 +259,7 @@ def test_croston_opt_grid_finds_good_constants(panel):
     df, series = panel
     uids = [u for u in list(series)[:60] if (series[u] > 0).sum() >= 2][:30]
     sub = df[df.unique_id.isin(uids)]
-    pnl = it._to_panel(sub)
+    pnl = to_panel(sub)
     grid = np.linspace(0.05, 0.3, 26)
     for cost in ("mar", "mse"):
         fc, a_s, a_i = it._croston_opt_grid(pnl.y, pnl.start, (0.05, 0.3), cost)
@@ -310,7 +311,7 @@ def tsint_cost(y, a_size, a_int, cost):
 def test_croston_opt_direct_cost_value():
     # Check the vectorised cost against the per-series one for one pair of constants.
     y = np.array([0, 3, 0, 0, 1, 2, 0, 0, 0, 4, 0, 1], float)
-    panel = it._to_panel(long({"a": y}))
+    panel = to_panel(long({"a": y}))
     for cost in ("mar", "msr", "mse", "mae"):
         target = it._rate_target(panel.y, panel.start) if cost in ("mar", "msr") else None
         got = it._croston_grid_cost(panel.y, panel.start, np.array([[0.07]]), np.array([[0.21]]),
@@ -518,3 +519,14 @@ def test_vectorised_speed_smoke():
     assert elapsed < 5.0
     ref = np.array([ref_croston(y[i]) for i in range(0, S, 997)])
     np.testing.assert_allclose(out["croston"].to_numpy()[::6][::997], ref, rtol=1e-12, atol=1e-14)
+
+
+def test_check_methods_is_the_validation_forecast_uses():
+    assert it.check_methods("sba") == ["sba"]
+    assert it.check_methods(("croston", "tsb")) == ["croston", "tsb"]
+    for bad, msg in (([], "methods is empty"), (["SBA"], "unknown method 'SBA'"),
+                     (["sba", "sba"], "lists a method twice")):
+        with pytest.raises(ValueError, match=msg):
+            it.check_methods(bad)
+        with pytest.raises(ValueError, match=msg):
+            it.forecast(long({"a": [1.0, 0.0, 2.0]}), 1, methods=bad)

@@ -53,17 +53,31 @@ def notebook(tmp_path_factory):
 
 def test_backtest_is_calibrated(notebook):
     ns, results, _ = notebook
-    cells = ns["cells"]
-    # The cell-by-cell comparison covers every forecast cell of the year held out ...
-    assert len(cells) == len(ns["back"]) > 0
-    assert (cells["period"] >= ns["cut"]).all()
-    # ... and at least 90% of them stayed at or below the 90% quantile, as the text says.
-    assert (cells["quantity"] <= cells["q0.9"]).mean() >= 0.9
+    fleet, back = ns["fleet"], ns["back"]
+    cut = fleet.as_of - pd.DateOffset(years=1)
+    # The backtest forecast the year held out from the data before it: one cutoff a year
+    # before the end, every dealer × part pair of the forecast in each of the 12 months ...
+    assert (back["cutoff"] == cut).all()
+    assert list(pd.DatetimeIndex(back["period"].unique())) == list(pd.date_range(cut, periods=12, freq="MS"))
+    pairs = back[["location_id", "part_number"]].drop_duplicates()
+    assert len(back) == 12 * len(pairs) > 0
+    # ... and its actuals are that year's tickets, summed here by hand: per month over the
+    # pairs the forecast covers (nearly all the units).
+    later = fleet.tickets[fleet.tickets["opened_at"] >= cut]
+    later = later.assign(period=later["opened_at"].dt.to_period("M").dt.start_time)
+    covered = later.merge(pairs, on=["location_id", "part_number"])
+    by_month = covered.groupby("period")["quantity"].sum()
+    assert back.groupby("period")["y"].sum().to_dict() == by_month.to_dict()
+    assert covered["quantity"].sum() >= 0.99 * later["quantity"].sum()
+    # At least 90% of the cells stayed at or below the 90% quantile, as the text says, and
+    # the PIT fills the central 80% band to within three points.
+    assert (back["y"] <= back["q0.9"]).mean() >= 0.9
+    assert abs(ns["pit_coverage"](back["cdf_below"], back["cdf_at"], 0.8) - 0.8) < 0.03
     # The monthly table the cell shows: actual units against the forecast's mean.
     table = results["cell-09"]
     assert list(table.columns) == ["actual", "forecast"] and len(table) == 12
-    assert table["actual"].sum() == cells["quantity"].sum() > 0
-    assert table["forecast"].sum() == pytest.approx(ns["back"]["mean"].sum(), abs=0.05 * len(table))
+    assert table["actual"].to_dict() == by_month.to_dict()
+    assert table["forecast"].sum() == pytest.approx(back["mean"].sum(), abs=0.05 * len(table))
     assert abs(table["forecast"].sum() / table["actual"].sum() - 1) < 0.15
 
 
@@ -114,6 +128,26 @@ def test_simulated_service_matches_the_targets(notebook):
     assert abs(bt.loc["all", "fill_rate"] - plan.stocking.system_fill_rate) < 0.02
     assert bt.loc["all", "demand"] == pytest.approx(bt.loc[[1, 2, 3, 4], "demand"].sum())
     assert sim.transfer_cost == pytest.approx(plan.transfers["cost"].sum())
+
+
+def test_simulation_displays(notebook):
+    ns, _, _ = notebook
+    sim = ns["sim"]
+    from partsforecast._display import fmt
+
+    text = repr(sim)
+    all_dealers, wh = sim.by_tier.loc["all"], sim.by_tier.loc["warehouse"]
+    assert text == (f"SimulationResult(days=180, replications=10, seed=0, "
+                    f"dealer_fill_rate={fmt(float(all_dealers['fill_rate']))}, "
+                    f"dealer_wait_days={fmt(float(all_dealers['wait_days']))}, "
+                    f"warehouse_fill_rate={fmt(float(wh['fill_rate']))})")
+    page = sim._repr_html_()
+    assert page.startswith("<div>") and page.count("<table") == 2
+    assert ">180<" in page and ">10<" in page and "transfer_cost" in page
+    # the per-tier table: one row per tier, all dealers and the warehouse
+    for tier in [1, 2, 3, 4, "all", "warehouse"]:
+        assert f"<td>{tier}</td>" in page, tier
+    assert "fill_rate_lo" in page and "inventory_value" in page
 
 
 def test_written_plan_is_the_plan(notebook):

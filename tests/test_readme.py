@@ -176,3 +176,21 @@ def test_intermittent_baselines(tour):
     np.testing.assert_allclose(fc["sba"], 0.95 * fc["croston"], rtol=1e-12)
     for m in ("croston", "sba", "tsb", "imapa"):
         assert (fc[m] >= 0).all() and np.isfinite(fc[m]).all()
+
+
+def test_known_parameters_backtest_and_plan_card(tour):
+    ns, values, _, _, _ = tour
+    got = ns["truth"].weibull_params().set_index(["machine_model", "component"]).sort_index()
+    want = ns["big"].truth["lifetimes"].set_index(["machine_model", "component"]).sort_index()
+    assert got.index.equals(want.index)
+    np.testing.assert_array_equal(got[["shape", "scale"]].to_numpy(), want[["shape", "scale"]].to_numpy())
+    bt, fleet = ns["bt"], ns["fleet"]
+    assert {"cutoff", "location_id", "part_number", "period", "y", "mean", "var"} <= set(bt.columns)
+    assert bt["cutoff"].nunique() == 1 and bt["period"].nunique() == 12
+    # the held-out actuals are the tickets of those twelve months
+    cut = bt["cutoff"].iloc[0]
+    held = fleet.tickets[(fleet.tickets["opened_at"] >= cut) & (fleet.tickets["opened_at"] < bt["period"].max()
+                                                                + pd.offsets.MonthBegin(1))]
+    assert bt["y"].sum() <= held["quantity"].sum() and bt["y"].sum() >= 0.99 * held["quantity"].sum()
+    card = values["plan"]  # the bare `plan` line shows the plan's card
+    assert repr(card).startswith("StockPlan(") and f"transfers={len(card.transfers):,}" in repr(card)

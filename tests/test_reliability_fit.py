@@ -223,7 +223,7 @@ def test_ml_intervals_cover_where_wald_does_not():
     # Few failures under heavy censoring (median 5 failures of 30 lives): the scale is an
     # extrapolation and Wald intervals on the log scale cover it ~87% of the time; the
     # likelihood-ratio intervals cover both parameters at the nominal rate (two-sided).
-    from partsforecast.reliability import _fit_core
+    from partsforecast.reliability.groups import fit_core
     rng = np.random.default_rng(20240602)
     reps, n, k, eta = 1000, 30, 1.5, 1000.0
     g = np.repeat(np.arange(reps), n)
@@ -236,7 +236,7 @@ def test_ml_intervals_cover_where_wald_does_not():
     cover_k = ((df.shape_lower < k) & (k < df.shape_upper))[m].mean()
     cover_e = ((df.scale_lower < eta) & (eta < df.scale_upper))[m].mean()
     assert 0.93 <= cover_k <= 0.97 and 0.93 <= cover_e <= 0.97, (cover_k, cover_e)
-    wald = pd.DataFrame(_fit_core(g, np.minimum(t, c), d, np.ones_like(t), reps, None, 0.95, ml_ci="wald"))
+    wald = pd.DataFrame(fit_core(g, np.minimum(t, c), d, np.ones_like(t), reps, None, 0.95, ml_ci="wald"))
     assert ((wald.scale_lower < eta) & (eta < wald.scale_upper))[m].mean() < 0.90
 
 

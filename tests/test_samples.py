@@ -11,7 +11,7 @@ from partsforecast.data import Fleet, read_fleet
 from partsforecast.samples import (
     SAMPLE_SETTINGS,
     WAREHOUSE_ID,
-    _sample_path,
+    sample_path,
     generate_tables,
     load_sample,
     make_fleet,
@@ -473,7 +473,7 @@ def test_write_sample_regenerates_the_bundled_sample(tmp_path):
     # makes), and it reads back as load_sample() does.
     out = write_sample(tmp_path / "sample")
     assert out == tmp_path / "sample"
-    shipped = _sample_path()
+    shipped = sample_path()
     written = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file())
     assert {str(p) for p in written} >= {f"{t}.csv" for t in CONTRACT} | {

@@ -80,12 +80,9 @@ def test_bad_inputs():
 @pytest.fixture(scope="module")
 def true_forecast(sample_fleet):
     """Forecast of the sample fleet's TRUE failure model (what the simulation draws)."""
-    from partsforecast import forecast_demand
+    from partsforecast import FailureModel, forecast_demand
 
-    class TrueModel:
-        params_ = sample_fleet.truth["lifetimes"]
-
-    return forecast_demand(TrueModel(), sample_fleet, horizon=4)
+    return forecast_demand(FailureModel.from_params(sample_fleet.truth["lifetimes"]), sample_fleet, horizon=4)
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import re
 
 import numpy as np
-import pulp
 import pytest
 from scipy import stats
 
 from partsforecast import stocking as sk
 from partsforecast.stocking import InfeasiblePlanError
+from partsforecast.stocking import optimiser
+from partsforecast.stocking.problem import prepare_problem
+from partsforecast.stocking.scan import pair_state, scan
 
 TIERS = {1: 0.95, 2: 0.93, 3: 0.90, 4: 0.90}
 
@@ -546,10 +547,10 @@ def test_fast_scan_equals_per_pair_brute_force(objective):
     var = np.array([0.002, 0.5, 0.3, 5.0, 2.0, 40.0, 12.0, 400.0, 1000.0, 2700.0])
     lam = np.full(mean.size, 0.7)
     cost = np.array([1.0, 3.0, 0.5, 2.0, 1.0, 4.0, 10.0, 2.0, 1.0, 1.0])
-    st = sk._pair_state(mean, var)
+    st = pair_state(mean, var)
     for theta in (0.5, 5.0, 50.0, 5e3, 5e6):
         mult = lam * theta if objective == "fill" else np.full(mean.size, theta)
-        out = sk._scan(st, mult, cost, 1.0, objective)
+        out = scan(st, mult, cost, 1.0, objective)
         for i in range(mean.size):
             s = np.arange(0, int(mean[i] + 100 * math.sqrt(var[i]) + 300))
             if objective == "fill":
@@ -564,16 +565,16 @@ def test_fast_scan_equals_per_pair_brute_force(objective):
 
 def test_two_echelon_warehouse_search_equals_enumeration():
     lam, c, T, T0 = _network(4, 6, 5, scale=0.2)
-    prob = sk._prepare(c, lam, T, T0, None, None, "vari-metric")
+    prob = prepare_problem(c, lam, T, T0, None, None, "vari-metric")
     theta = np.full(prob.plam.size, 4.0 * c.mean() / 0.05)
     for objective in ("fill", "ebo"):
         th = theta * (1.0 if objective == "fill" else 0.05)
-        s0 = sk._optimise_wh(prob, np.zeros(prob.P, dtype=np.int64), th, objective, np.full(prob.P, 8.0))
+        s0 = optimiser._optimise_wh(prob, np.zeros(prob.P, dtype=np.int64), th, objective, np.full(prob.P, 8.0))
         grid = np.arange(0, 60)
-        G = np.array([sk._lagrangian_part_values(prob, np.arange(prob.P), np.full(prob.P, g), th, objective)
+        G = np.array([optimiser._lagrangian_part_values(prob, np.arange(prob.P), np.full(prob.P, g), th, objective)
                       for g in grid])
         best = G.min(0)
-        got = sk._lagrangian_part_values(prob, np.arange(prob.P), s0, th, objective)
+        got = optimiser._lagrangian_part_values(prob, np.arange(prob.P), s0, th, objective)
         np.testing.assert_allclose(got, best, rtol=1e-9, atol=1e-9)
 
 
@@ -698,7 +699,7 @@ def test_milp_equals_brute_force_with_shelf_limit():
     for solver in ("highs", "cbc"):
         res = sk.optimize_stock_milp(c, lam, T, budget=40.0, shelf_units=shelf, start=start, window=window,
                                      solver=solver)
-        assert res.status == "Optimal"
+        assert res.status == "optimal"
         # brute force over the same candidate windows
         cen = start.s_dealer.ravel()
         lo = np.maximum(cen - 2, 0)
@@ -737,7 +738,7 @@ def test_milp_fill_targets_equal_brute_force(solver):
         if (lam.ravel() * sk.fill_rate(p, mu)).sum() < 0.85 * lam.sum():
             continue
         best = min(best, float((np.repeat(c, 2) * p).sum()))
-    assert res.status == "Optimal"
+    assert res.status == "optimal"
     assert res.investment == pytest.approx(best, abs=1e-9)
     assert res.system_fill_rate >= 0.85 - 1e-9
     assert res.s_dealer[:, 0].sum() <= shelf[0]
@@ -749,7 +750,7 @@ def test_milp_targets_with_shelf_value_two_echelon():
     targets = {1: 0.95, 2: 0.90}
     g = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets)
     free = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g)
-    assert free.status == "Optimal"
+    assert free.status == "optimal"
     assert free.investment <= g.investment + 1e-6  # the greedy start lies inside the window
     assert free.investment >= 0.97 * g.investment  # ... and the greedy is close to optimal
     np.testing.assert_array_equal(free.s_wh, g.s_wh)  # warehouse held fixed
@@ -757,7 +758,7 @@ def test_milp_targets_with_shelf_value_two_echelon():
     cap = 0.9 * (c * g.s_dealer[:, 0]).sum()
     res = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g,
                                  shelf_value=[cap, np.inf, np.inf, np.inf])
-    assert res.status == "Optimal"
+    assert res.status == "optimal"
     assert (c * res.s_dealer[:, 0]).sum() <= cap + 1e-6
     assert res.s_dealer[:, 1].sum() > g.s_dealer[:, 1].sum()
     for t, f in targets.items():
@@ -774,61 +775,3 @@ def test_milp_infeasible_limits_report_reachable_service():
     with pytest.raises(InfeasiblePlanError, match=r"within the limits the window reaches fill rates of tier 1: 0\.\d+"):
         sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=[1, 2], fill_rate_targets={1: 0.95, 2: 0.9}, start=g,
                                shelf_units=tight, window=(10, 0))
-
-
-def _hard_model():
-    """Market-split-like MILP: a feasible solution is trivial (all zero, slack pays), proving
-    optimality is not -- so a short time limit stops the solver with a gap."""
-    rng = np.random.default_rng(0)
-    n, m = 60, 5
-    A = rng.integers(0, 100, (m, n))
-    b = A.sum(1) // 2
-    mdl = pulp.LpProblem("split", pulp.LpMinimize)
-    x = list(mdl.add_variable_dict("x", range(n), cat="Binary").values())
-    sp = list(mdl.add_variable_dict("sp", range(m), lowBound=0).values())
-    sm = list(mdl.add_variable_dict("sm", range(m), lowBound=0).values())
-    mdl += pulp.lpSum(sp) + pulp.lpSum(sm) + 1
-    for i in range(m):
-        mdl += pulp.lpSum(int(A[i, j]) * x[j] for j in range(n)) + sp[i] - sm[i] == int(b[i])
-    return mdl
-
-
-def test_highs_with_a_thread_count_runs_after_other_solves():
-    # HiGHS keeps one thread scheduler per process; highspy >= 1.16 refuses a solve whose
-    # thread count differs from the running scheduler's (status "Not Set", no plan) unless
-    # the scheduler is reset first, which _make_solver's HiGHS does.
-    lam, c, T, T0 = _network(9, 8, 2)
-    tier = np.array([1, 2])
-    targets = {1: 0.95, 2: 0.90}
-    g = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets)
-    first = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g)
-    one = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g, threads=1)
-    two = sk.optimize_stock_milp(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=targets, start=g, threads=2)
-    assert first.status == one.status == two.status == "Optimal"
-    assert one.investment == pytest.approx(first.investment) == two.investment
-
-
-@pytest.mark.parametrize("solver", ["highs", "cbc"])
-def test_time_limited_solve_is_never_reported_optimal(solver):
-    # Short limits, growing until the solver holds a plan (on a busy machine the first
-    # half second can pass before any is found): whatever it returns is never "optimal".
-    for limit in (0.5, 2.0, 5.0):
-        mdl = _hard_model()
-        s, name = sk._make_solver(solver, limit, 0.0, 1)
-        try:
-            mdl.solve(s)
-        except KeyError:
-            pass
-        out = sk._solver_outcome(mdl, s, name)
-        log = getattr(s, "optionsDict", {}).get("logPath")
-        if log and os.path.exists(log):
-            os.unlink(log)
-        assert not out["status"].lower().startswith("optimal"), (limit, out["status"])
-        if out["has_solution"]:
-            break
-        assert out["status"].startswith("No solution"), (limit, out["status"])
-    assert out["status"].startswith("Feasible (time limit reached")
-    assert out["has_solution"] and out["gap"] is not None and out["gap"] > 0
-    if name == "HiGHS":
-        # pulp itself calls this run "Optimal": the true status had to come from highspy
-        assert pulp.LpStatus[mdl.status] == "Optimal"

@@ -1,0 +1,538 @@
+"""Fleet level: :class:`FailureModel`, a lifetime model for every (machine_model, component).
+
+Built on the group engine (:mod:`partsforecast.reliability.groups`), the pooling estimators
+(:mod:`partsforecast.reliability.pooling`) and, for the constant-rate alternative,
+:mod:`partsforecast.reliability.constant_rate`. A fitted model is a
+:class:`~partsforecast.reliability.LifetimeModel` (and a Weibull one), which is what
+:func:`partsforecast.forecast_demand` reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from partsforecast._display import html_card, text_card
+from partsforecast.lives import fleet_lives
+from partsforecast.reliability._common import validate_level
+from partsforecast.reliability.constant_rate import GROUP_KEYS, fit_constant_rate
+from partsforecast.reliability.groups import fit_weibull_groups, group_loglik, group_setup
+from partsforecast.reliability.nonparametric import km_distance
+from partsforecast.reliability.plots import survival_plot, weibull_plot
+from partsforecast.reliability.pooling import borrowed_core, pooled_core, shrink_scale
+from partsforecast.reliability.single import WeibullFit
+
+__all__ = ["FailureModel", "NotFittedError"]
+
+_POOLING = ("shrink", "shape", "none")
+_DISTRIBUTIONS = ("weibull", "exponential")
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A model was used before ``fit``."""
+
+
+class FailureModel:
+    """Lifetime models for every (machine_model, component) of a fleet.
+
+    Lives come from the tickets (:func:`partsforecast.lives.component_lives`): a replacement
+    ends one life and starts the next, the life running at ``fleet.as_of`` is right-censored,
+    and a machine that never had a ticket for a component contributes its whole service life
+    as one censored observation. Lifetimes are operating hours.
+
+    Parameters
+    ----------
+    distribution : {"weibull", "exponential"}
+        Lifetime law of every group.
+    pooling : {"shrink", "shape", "none"}
+        How sparse groups borrow strength from their component family (the same component
+        on other machine models):
+
+        ``"shrink"`` (default)
+            A group with at least ``min_failures`` failures keeps its own maximum-likelihood
+            fit. Sparser groups take the family's pooled shape (:func:`pooled_shape`: one
+            shape, separate scales) and an empirical-Bayes gamma-Poisson shrinkage of their
+            rate towards the family (:func:`shrink_scale`, Clayton & Kaldor 1987).
+        ``"shape"``
+            Every group takes its family's pooled shape; scales are their own (Weibayes).
+        ``"none"``
+            Every group on its own; a group with fewer than two distinct failure times gets
+            Weibayes with shape 1 (an exponential fit, flagged).
+
+        Whatever the pooling, a group without failures still gets a usable scale: the
+        family's (shrunk) rate, or with ``"none"`` the zero-failure lower bound, and its
+        ``method`` says so.
+
+        Intervals (``level``) are built to cover each group's *own* shape and scale:
+        ``"mle"`` groups get likelihood-ratio intervals; a borrowed shape's interval adds the
+        spread of shapes between the groups of a family to the pool's sampling error
+        (:func:`borrowed_shape`); the scale interval of a pooled-shape or shrunk group adds
+        the borrowed shape's uncertainty (delta method) and, when shrunk, the error of the
+        fitted prior (:func:`shrink_scale`). A group whose shape is *assumed* (method ending
+        in ``"(shape 1 assumed)"``) gets no intervals (NaN): an assumption is not an
+        estimate. Measured coverage: ``docs/failure-models.md``.
+    min_failures : int
+        Failures a group needs to keep its own shape under ``"shrink"``.
+    level : float
+        Confidence level of the intervals.
+    covariates : sequence of {"tier", "usage"} or None
+        Terms of the constant-rate alternative: a Poisson GLM of failures per operating
+        hour with an exposure offset, one rate per group times a factor per market tier
+        and/or per band of usage (hours per day). ``None`` skips it.
+
+    Attributes
+    ----------
+    params_ : DataFrame
+        One row per group: machine_model, component, shape, scale, shape_lower,
+        shape_upper, scale_lower, scale_upper, n_failures, n_censored, method, borrowed
+        (bool), loglik, ks_distance (the largest gap between the Kaplan–Meier curve and the
+        fitted survival, a goodness-of-fit figure; ≤ ~1.36/√n is a good fit).
+    families_ : DataFrame
+        One row per component family: pooled shape and its interval, n_groups, n_failures,
+        and ``tau_log_shape``, the spread (sd of log shape) between groups of a family
+        (one value for the fleet).
+    glm_ : statsmodels GLMResults or None
+        The constant-rate Poisson GLM's covariate terms (tier, usage factors), fitted with
+        each group's rate profiled into the offset; ``glm_group_rates_`` holds those rates
+        (failures per operating hour at the baseline levels) and ``glm_terms_`` each term's
+        rate ratio with its profile-likelihood standard error and interval (use these, not
+        ``glm_.bse``, which treat the group rates as known).
+    comparison_ : DataFrame or None
+        Per group: log-likelihood and AIC of the Weibull fit and of the constant-rate GLM,
+        and the model chosen by AIC.
+    choice_ : str or None
+        The model preferred by total AIC over all groups: ``"weibull"`` or
+        ``"constant-rate"``.
+    lives_ : partsforecast.lives.Lives
+        The lives the model was fitted on, and the current ages (not set on a model made
+        by :meth:`from_params`).
+
+    Notes
+    -----
+    A fitted model, or one made from known parameters by :meth:`from_params`, is a
+    :class:`~partsforecast.reliability.LifetimeModel` with Weibull laws
+    (:meth:`lifetime_groups`, :meth:`expected_renewals`, :meth:`weibull_params`): the
+    interface :func:`partsforecast.forecast_demand` reads.
+
+    Examples
+    --------
+    >>> import partsforecast as pf
+    >>> model = pf.FailureModel().fit(pf.load_sample())        # doctest: +SKIP
+    >>> model.params_.head()                                    # doctest: +SKIP
+    >>> model.conditional_failure_prob(2000, 500, "EX200", "hydraulic pump")  # doctest: +SKIP
+    >>> truth = pf.FailureModel.from_params(fleet.truth["lifetimes"])  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        distribution: str = "weibull",
+        pooling: str = "shrink",
+        min_failures: int = 20,
+        level: float = 0.95,
+        covariates: Sequence[str] | None = ("tier",),
+    ) -> None:
+        self.distribution = distribution
+        self.pooling = pooling
+        self.min_failures = min_failures
+        self.level = level
+        self.covariates = covariates
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def _check_settings(self) -> None:
+        if self.distribution not in _DISTRIBUTIONS:
+            raise ValueError(f"distribution={self.distribution!r} is not supported; "
+                             f"use one of {', '.join(map(repr, _DISTRIBUTIONS))}")
+        if self.pooling not in _POOLING:
+            raise ValueError(f"pooling={self.pooling!r} is not supported; use one of "
+                             f"{', '.join(map(repr, _POOLING))}")
+        if not isinstance(self.min_failures, (int, np.integer)) or self.min_failures < 2:
+            raise ValueError(f"min_failures must be a whole number ≥ 2, got {self.min_failures!r}")
+        validate_level("FailureModel", self.level)
+        allowed = {"tier", "usage"}
+        if self.covariates is not None and not set(self.covariates) <= allowed:
+            raise ValueError(f"covariates={self.covariates!r}: allowed terms are 'tier' and 'usage' "
+                             "(or None to skip the constant-rate model)")
+
+    def fit(self, fleet) -> FailureModel:
+        """Fit every (machine_model, component) group of ``fleet``.
+
+        Parameters
+        ----------
+        fleet : Fleet
+            Its component lives (:meth:`partsforecast.Fleet.component_lives`) are computed
+            once per fleet and shared with the forecasts made on it.
+
+        Returns
+        -------
+        FailureModel
+            ``self``, fitted.
+        """
+        self._check_settings()
+        lives = fleet_lives(fleet)
+        lv = lives.lives
+        # Group codes from the categorical codes (factorising 10⁶ string pairs is slow).
+        mm, cc = lv["machine_model"].cat, lv["component"].cat
+        pair = mm.codes.to_numpy(np.int64) * len(cc.categories) + cc.codes.to_numpy(np.int64)
+        present = np.bincount(pair, minlength=1) > 0  # a small range: models × components
+        uniq = np.flatnonzero(present)
+        gcode = (np.cumsum(present) - 1)[pair]
+        groups = pd.MultiIndex.from_arrays([mm.categories[uniq // len(cc.categories)],
+                                            cc.categories[uniq % len(cc.categories)]])
+        G = len(groups)
+        fam, families = pd.factorize(groups.get_level_values(1))
+        F = len(families)
+        t = lv["duration"].to_numpy(float)
+        d = lv["failed"].to_numpy(bool)
+
+        if self.distribution == "exponential":
+            params = fit_weibull_groups(gcode, t, d, n_groups=G, shape=np.ones(G), level=self.level)
+            params["method"] = np.where(params["method"] == "weibayes", "mle", params["method"])
+            params["borrowed"] = False
+            fam_table = pd.DataFrame({"shape": np.ones(F)})
+        else:
+            params, fam_table = self._fit_weibull(gcode, t, d, G, fam, F)
+
+        params.insert(0, "machine_model", pd.array(groups.get_level_values(0), dtype="str"))
+        params.insert(1, "component", pd.array(groups.get_level_values(1), dtype="str"))
+        params["loglik"] = group_loglik(gcode, t, d, params["shape"].to_numpy(), params["scale"].to_numpy(), G)
+        params["ks_distance"] = km_distance(gcode, t, d, params["shape"].to_numpy(), params["scale"].to_numpy(), G)
+        cols = ["machine_model", "component", "shape", "scale", "shape_lower", "shape_upper",
+                "scale_lower", "scale_upper", "n_failures", "n_censored", "method", "borrowed",
+                "loglik", "ks_distance"]
+        self.params_ = params[cols].sort_values(GROUP_KEYS, ignore_index=True)
+        fam_table.insert(0, "component", pd.array(families, dtype="str"))
+        self.families_ = fam_table.reset_index(drop=True)
+        self.lives_ = lives
+        self.glm_ = self.comparison_ = self.choice_ = None
+        if self.covariates is not None:
+            cr = fit_constant_rate(fleet, lives, gcode, groups, params, self.covariates, self.level)
+            self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
+            self.comparison_, self.choice_ = cr.comparison, cr.choice
+        return self
+
+    @classmethod
+    def from_params(cls, table: pd.DataFrame) -> FailureModel:
+        """A model from known Weibull parameters, ready to forecast with (nothing is fitted).
+
+        For the parameters that generated a fleet (``fleet.truth["lifetimes"]``),
+        engineering estimates, or a fit made elsewhere.
+
+        Parameters
+        ----------
+        table : DataFrame
+            One row per (machine_model, component): columns ``machine_model``,
+            ``component``, ``shape`` and ``scale`` (operating hours), every shape and scale a
+            finite number > 0. Optional ``shape_lower``, ``shape_upper``, ``scale_lower``,
+            ``scale_upper`` are kept; other columns are ignored.
+
+        Returns
+        -------
+        FailureModel
+            With ``params_`` laid out as after :meth:`fit` (``method`` ``"given"``, no
+            failures counted, intervals NaN unless given); it has no ``lives_``,
+            ``families_`` or constant-rate GLM.
+
+        Raises
+        ------
+        TypeError
+            ``table`` is not a DataFrame.
+        ValueError
+            A column is missing, a row lacks its machine_model or component, a group is
+            given twice, or a shape or scale is not a finite number > 0; the message names
+            the row (its index label) and the group.
+
+        Examples
+        --------
+        >>> truth = FailureModel.from_params(fleet.truth["lifetimes"])  # doctest: +SKIP
+        >>> forecast_demand(truth, fleet, horizon=12)                  # doctest: +SKIP
+        """
+        where = "FailureModel.from_params"
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"{where}: table must be a DataFrame with columns machine_model, component, "
+                            f"shape and scale, got {type(table).__name__}")
+        missing = [c for c in (*GROUP_KEYS, "shape", "scale") if c not in table.columns]
+        if missing:
+            raise ValueError(f"{where}: table lacks column(s) {missing}; it needs machine_model, "
+                             "component, shape and scale (operating hours), one row per group")
+        if len(table) == 0:
+            raise ValueError(f"{where}: table has no rows; give one row per (machine_model, component)")
+
+        def plain(value):  # 2.0, not np.float64(2.0)
+            return value.item() if isinstance(value, np.generic) else value
+
+        def row_name(i: int) -> str:
+            keys = ", ".join(f"{k}={plain(table[k].iloc[i])!r}" for k in GROUP_KEYS)
+            return f"row {plain(table.index[i])!r} ({keys})"
+
+        for key in GROUP_KEYS:
+            blank = table[key].isna().to_numpy() | (table[key].astype(str).str.strip() == "").to_numpy()
+            if blank.any():
+                i = int(np.flatnonzero(blank)[0])
+                raise ValueError(f"{where}: {row_name(i)} has no {key}; every row needs a machine_model "
+                                 "and a component")
+        keys = table[GROUP_KEYS].astype(str)
+        dup = keys.duplicated(keep=False).to_numpy()
+        if dup.any():
+            first = int(np.flatnonzero(dup)[0])
+            same = np.flatnonzero(dup & (keys == keys.iloc[first]).all(axis=1).to_numpy())
+            raise ValueError(f"{where}: {row_name(first)} is given {same.size} times (rows "
+                             f"{', '.join(repr(plain(table.index[j])) for j in same)}); give one row per group")
+        values = {}
+        for col in ("shape", "scale", "shape_lower", "shape_upper", "scale_lower", "scale_upper"):
+            if col not in table.columns:
+                values[col] = np.full(len(table), np.nan)
+                continue
+            raw = table[col]
+            num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
+            if col in ("shape", "scale"):
+                bad = ~(np.isfinite(num) & (num > 0))
+                if bad.any():
+                    i = int(np.flatnonzero(bad)[0])
+                    more = f" ({int(bad.sum()) - 1} more rows like it)" if bad.sum() > 1 else ""
+                    raise ValueError(f"{where}: {row_name(i)} has {col}={plain(raw.iloc[i])!r}; every shape "
+                                     f"and scale must be a finite number > 0{more}")
+            values[col] = num
+        n = len(table)
+        params = pd.DataFrame({
+            "machine_model": pd.array(keys["machine_model"].to_numpy(), dtype="str"),
+            "component": pd.array(keys["component"].to_numpy(), dtype="str"),
+            **values,
+            "n_failures": np.full(n, np.nan), "n_censored": np.full(n, np.nan),
+            "method": pd.array(np.full(n, "given"), dtype="str"), "borrowed": np.zeros(n, bool),
+            "loglik": np.full(n, np.nan), "ks_distance": np.full(n, np.nan),
+        })
+        model = cls(covariates=None)
+        model.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
+        model.families_ = None
+        model.glm_ = model.comparison_ = model.choice_ = None
+        return model
+
+    def _fit_weibull(self, gcode, t, d, G, fam, F):
+        """Per-group Weibull fits under the pooling setting; see the class docstring and
+        docs/failure-models.md for how each method's intervals are built."""
+        own = fit_weibull_groups(gcode, t, d, n_groups=G, level=self.level)
+        own_ok = (own["method"] == "mle").to_numpy() & own["converged"].to_numpy()
+        w = np.ones_like(t, dtype=float)
+        S = group_setup(gcode.astype(np.int64), t.astype(float), d.astype(float), w, G)
+        pooled, info_g = pooled_core(S, fam, F, self.level)
+        fam_shape = pooled["shape"].to_numpy()
+        # A family with fewer than two distinct failure times has no shape to share:
+        # assume a constant hazard (shape 1), flagged in `method`.
+        fam_k = np.where(np.isfinite(fam_shape), fam_shape, 1.0)
+        # How far a borrowed shape may be from the group's own: the pool's sampling error plus
+        # the spread of shapes between the groups of a family (random effects, one spread for
+        # all families, estimated from the groups' own shapes).
+        bor = borrowed_core(S, fam, F, pooled, info_g)
+        fam_table = pooled[["shape", "shape_lower", "shape_upper", "n_groups", "n_failures", "method"]].copy()
+        fam_table["tau_log_shape"] = np.sqrt(bor["tau2"])
+        assumed = ~np.isfinite(fam_shape[fam])
+        no_ci = ["shape_lower", "shape_upper", "scale_lower", "scale_upper"]
+
+        if self.pooling == "none":
+            given = np.where(own_ok, np.nan, 1.0)
+            params = fit_weibull_groups(gcode, t, d, n_groups=G, shape=given, level=self.level)
+            params["borrowed"] = False
+            params.loc[~own_ok, "method"] = params.loc[~own_ok, "method"] + " (shape 1 assumed)"
+            # An assumed shape is not an estimate: no interval can claim coverage of the
+            # group's shape or scale (the one the shape-1 fit would give misses most of them).
+            params.loc[~own_ok, no_ci] = np.nan
+            return params, fam_table
+
+        k_g = fam_k[fam]
+        se_g = np.where(assumed, np.nan, bor["se"])
+        under_pool = fit_weibull_groups(gcode, t, d, n_groups=G, shape=k_g, level=self.level,
+                                        shape_log_se=np.nan_to_num(se_g))
+        under_pool["method"] = np.where(assumed, "pooled-shape (shape 1 assumed)", "pooled-shape")
+        under_pool["borrowed"] = True
+        under_pool.loc[assumed, no_ci] = np.nan
+        if self.pooling == "shape":
+            return under_pool, fam_table
+
+        shrunk = shrink_scale(gcode, t, d, shape=k_g, family=fam, n_groups=G, n_families=F, level=self.level,
+                              shape_log_se=np.nan_to_num(se_g))
+        sparse = ~(own_ok & (own["n_failures"].to_numpy() >= self.min_failures))
+        params = own.copy()
+        params["borrowed"] = False
+        has_shrunk = np.isfinite(shrunk["scale"].to_numpy())
+        take = sparse & has_shrunk
+        for c in ("shape", "shape_lower", "shape_upper", "method", "borrowed"):
+            params.loc[sparse, c] = under_pool.loc[sparse, c]
+        params.loc[sparse, ["scale", "scale_lower", "scale_upper"]] = under_pool.loc[
+            sparse, ["scale", "scale_lower", "scale_upper"]].to_numpy()
+        params.loc[take, ["scale", "scale_lower", "scale_upper"]] = shrunk.loc[
+            take, ["scale", "scale_lower", "scale_upper"]].to_numpy()
+        label = np.where(shrunk.loc[take, "method"].to_numpy() == "shrunk", "pooled-shape, shrunk scale",
+                         "pooled-shape, family rate")
+        params.loc[take, "method"] = np.where(assumed[take], np.char.add(label.astype(str), " (shape 1 assumed)"),
+                                              label)
+        params.loc[sparse & assumed, no_ci] = np.nan
+        return params, fam_table
+
+    # -- the LifetimeModel protocol: what a demand forecast reads -----------------------------
+
+    def _require_params(self) -> pd.DataFrame:
+        if not hasattr(self, "params_"):
+            raise NotFittedError("this FailureModel is not fitted yet: call .fit(fleet) first "
+                                 "(or build one from known parameters with FailureModel.from_params)")
+        return self.params_
+
+    def weibull_params(self) -> pd.DataFrame:
+        """Weibull shape and scale of every group with a usable fit.
+
+        The groups whose shape and scale are finite and > 0, in ``params_`` order (sorted by
+        machine_model, component); the rows of :meth:`lifetime_groups`.
+
+        Returns
+        -------
+        DataFrame
+            machine_model, component, shape, scale.
+        """
+        p = self._require_params()[[*GROUP_KEYS, "shape", "scale"]]
+        ok = np.isfinite(p["shape"]) & np.isfinite(p["scale"]) & (p["shape"] > 0) & (p["scale"] > 0)
+        return p[ok.to_numpy()].reset_index(drop=True)
+
+    def lifetime_groups(self) -> pd.DataFrame:
+        """The groups a forecast can use: machine_model, component (see :meth:`weibull_params`).
+
+        Returns
+        -------
+        DataFrame
+        """
+        return self.weibull_params()[GROUP_KEYS]
+
+    def expected_renewals(self, group, age, hours) -> np.ndarray:
+        """Expected failures of running components within ``hours`` operating hours from now.
+
+        The delayed Weibull renewal function of each row's group
+        (:func:`partsforecast.demand.expected_failures`).
+
+        Parameters
+        ----------
+        group : (R,) array of int
+            Row of :meth:`lifetime_groups` of each component.
+        age : (R,) array of float
+            Operating hours since the component was new.
+        hours : (R, P) array of float
+            Operating hours from now, non-decreasing along each row.
+
+        Returns
+        -------
+        (R, P) ndarray
+        """
+        from partsforecast.demand import expected_failures
+
+        p = self.weibull_params()
+        g = np.asarray(group, dtype=np.int64)
+        return expected_failures(age, hours, p["shape"].to_numpy(float)[g], p["scale"].to_numpy(float)[g])
+
+    # -- using the fit ---------------------------------------------------------------------
+
+    def _params_for(self, machine_model, component) -> tuple[np.ndarray, np.ndarray]:
+        idx = self._require_params().set_index(GROUP_KEYS)
+        key = pd.MultiIndex.from_arrays([np.atleast_1d(np.asarray(machine_model, dtype=object)),
+                                         np.atleast_1d(np.asarray(component, dtype=object))])
+        pos = idx.index.get_indexer(key)
+        if (pos < 0).any():
+            bad = key[np.flatnonzero(pos < 0)[0]]
+            raise KeyError(f"no fitted group for machine_model={bad[0]!r}, component={bad[1]!r}; "
+                           "see params_ for the groups")
+        return idx["shape"].to_numpy()[pos], idx["scale"].to_numpy()[pos]
+
+    def cumulative_hazard(self, t, machine_model, component) -> np.ndarray:
+        """H(t) = (t/scale)^shape of a group, for operating hours ``t`` (broadcasts)."""
+        k, eta = self._params_for(machine_model, component)
+        return np.power(np.asarray(t, float) / eta, k)
+
+    def survival(self, t, machine_model, component) -> np.ndarray:
+        """Probability that a new component survives ``t`` operating hours."""
+        return np.exp(-self.cumulative_hazard(t, machine_model, component))
+
+    def hazard(self, t, machine_model, component) -> np.ndarray:
+        """Failure rate (per operating hour) of a component aged ``t`` hours."""
+        k, eta = self._params_for(machine_model, component)
+        t = np.asarray(t, float)
+        return k / eta * np.power(t / eta, k - 1)
+
+    def conditional_failure_prob(self, age, horizon, machine_model, component) -> np.ndarray:
+        """Probability that a component aged ``age`` hours fails within the next ``horizon`` hours.
+
+        ``1 − S(age + horizon) / S(age)`` (the first failure only; see
+        :func:`partsforecast.demand.expected_failures` for renewals).
+        """
+        k, eta = self._params_for(machine_model, component)
+        age = np.asarray(age, float)
+        return -np.expm1(-(np.power((age + np.asarray(horizon, float)) / eta, k) - np.power(age / eta, k)))
+
+    def group_fit(self, machine_model: str, component: str) -> WeibullFit:
+        """The fit of one group as a :class:`WeibullFit` (prints a summary, plots)."""
+        k, eta = self._params_for(machine_model, component)
+        row = self.params_[(self.params_["machine_model"] == machine_model)
+                           & (self.params_["component"] == component)].iloc[0]
+        nan = float("nan")
+        return WeibullFit(
+            distribution=self.distribution, method=str(row["method"]), shape=float(k[0]), scale=float(eta[0]),
+            se_shape=nan, se_scale=nan, shape_lower=float(row["shape_lower"]), shape_upper=float(row["shape_upper"]),
+            scale_lower=float(row["scale_lower"]), scale_upper=float(row["scale_upper"]),
+            cov_log_shape_scale=nan, rate_upper=nan, loglik=float(row["loglik"]),
+            n_failures=float(row["n_failures"]), n_censored=float(row["n_censored"]), level=self.level,
+            converged=True, n_iter=0)
+
+    def group_lives(self, machine_model: str, component: str) -> pd.DataFrame:
+        """The lives (duration, failed, ...) the group was fitted on."""
+        if not hasattr(self, "lives_"):
+            if hasattr(self, "params_"):
+                raise NotFittedError("this FailureModel was made from known parameters "
+                                     "(FailureModel.from_params): it has no lives; fit it on a fleet")
+            raise NotFittedError("this FailureModel is not fitted yet: call .fit(fleet) first")
+        lv = self.lives_.lives
+        return lv[(lv["machine_model"] == machine_model) & (lv["component"] == component)]
+
+    def plot(self, machine_model: str, component: str, kind: str = "probability", ax=None):
+        """Weibull probability plot (``kind="probability"``) or Kaplan–Meier against the
+        fitted survival (``kind="survival"``) of one group; returns the Axes."""
+        lv = self.group_lives(machine_model, component)
+        fit = self.group_fit(machine_model, component)
+        if kind == "probability":
+            ax = weibull_plot(lv["duration"], lv["failed"], fit, ax=ax)
+        elif kind == "survival":
+            ax = survival_plot(lv["duration"], lv["failed"], fit, ax=ax, level=self.level)
+        else:
+            raise ValueError(f"kind must be 'probability' or 'survival', got {kind!r}")
+        ax.set_title(f"{machine_model} · {component}: {ax.get_title()}")
+        ax.set_xlabel("operating hours")
+        return ax
+
+    def summary(self) -> pd.DataFrame:
+        """Groups per fitting method, with failures and median shape: what was borrowed."""
+        return (self._require_params().groupby("method")
+                .agg(groups=("component", "size"), failures=("n_failures", "sum"),
+                     median_shape=("shape", "median"), median_ks=("ks_distance", "median"))
+                .sort_values("groups", ascending=False))
+
+    # -- display -------------------------------------------------------------------------------
+
+    def _facts(self) -> dict:
+        if not hasattr(self, "params_"):
+            return {"status": "not fitted", "distribution": self.distribution, "pooling": self.pooling}
+        p = self.params_
+        if not hasattr(self, "lives_"):
+            return {"groups": len(p), "parameters": "given"}
+        facts = {"groups": len(p), "failures": int(p["n_failures"].sum()),
+                 "censored": int(p["n_censored"].sum()), "borrowing": int(p["borrowed"].sum()),
+                 "distribution": self.distribution, "pooling": self.pooling}
+        if self.choice_ is not None:
+            facts["by_aic"] = self.choice_
+        return facts
+
+    def __repr__(self) -> str:
+        return text_card("FailureModel", self._facts())
+
+    def _repr_html_(self) -> str:
+        facts = self._facts()
+        if not hasattr(self, "params_"):
+            return html_card("FailureModel (not fitted)", facts)
+        cols = [*GROUP_KEYS, "shape", "scale", "n_failures", "method"]
+        return html_card("FailureModel", facts, self.params_[cols], max_rows=10)
