@@ -106,7 +106,7 @@ def test_bad_settings_say_what_is_allowed(kwargs, match):
 
 
 # ---------------------------------------------------------------------------------------
-# The data contract of DESIGN.md
+# The data contract (docs/data-contract.md)
 # ---------------------------------------------------------------------------------------
 
 
