@@ -21,6 +21,17 @@ from partsforecast.reliability.groups import group_setup, shape_search
 __all__ = ["pooled_shape", "borrowed_shape", "shrink_scale"]
 
 
+
+def _pooled_inputs(func, group, time, failed, pool, weights, n_groups, n_pools, level):
+    """The checked inputs of a pooled fit: group statistics, pool codes, pool count, level."""
+    t, d, w = validate(func, time, failed, weights, allow_empty=True)
+    g, G = validate_codes(func, "group", group, t.shape[0], "time", n_groups, "n_groups")
+    pl, P = validate_codes(func, "pool", pool, None, "", n_pools, "n_pools")
+    if pl.shape[0] != G:
+        raise ValueError(f"{func}: pool has {pl.shape[0]} values but there are {G} groups; pass one "
+                         "pool code per group (pool[g] is the pool of group g)")
+    return group_setup(g, t, d, w, G), pl, P, validate_level(func, level)
+
 def pooled_shape(
     group: Any,
     time: Any,
@@ -70,14 +81,7 @@ def pooled_shape(
         ``shape_lower``, ``shape_upper``, ``loglik`` (the pool's profile log-likelihood).
     """
     func = "pooled_shape"
-    t, d, w = validate(func, time, failed, weights, allow_empty=True)
-    g, G = validate_codes(func, "group", group, t.shape[0], "time", n_groups, "n_groups")
-    pl, P = validate_codes(func, "pool", pool, None, "", n_pools, "n_pools")
-    if pl.shape[0] != G:
-        raise ValueError(f"{func}: pool has {pl.shape[0]} values but there are {G} groups; pass one "
-                         "pool code per group (pool[g] is the pool of group g)")
-    lv = validate_level(func, level)
-    S = group_setup(g, t, d, w, G)
+    S, pl, P, lv = _pooled_inputs(func, group, time, failed, pool, weights, n_groups, n_pools, level)
     return pooled_core(S, pl, P, lv)[0]
 
 
@@ -290,14 +294,8 @@ def borrowed_shape(
         ``tau_log_shape`` (the same for every group).
     """
     func = "borrowed_shape"
-    t, d, w = validate(func, time, failed, weights, allow_empty=True)
-    g, G = validate_codes(func, "group", group, t.shape[0], "time", n_groups, "n_groups")
-    pl, P = validate_codes(func, "pool", pool, None, "", n_pools, "n_pools")
-    if pl.shape[0] != G:
-        raise ValueError(f"{func}: pool has {pl.shape[0]} values but there are {G} groups; pass one "
-                         "pool code per group (pool[g] is the pool of group g)")
-    lv = validate_level(func, level)
-    S = group_setup(g, t, d, w, G)
+    S, pl, P, lv = _pooled_inputs(func, group, time, failed, pool, weights, n_groups, n_pools, level)
+    G = pl.shape[0]
     pooled, info_g = pooled_core(S, pl, P, lv)
     b = borrowed_core(S, pl, P, pooled, info_g)
     z = stats.norm.ppf(0.5 + lv / 2.0)
