@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["atomic_dir", "write_frame_atomic", "write_frame", "frame_to_csv_bytes", "safe_file_names",
-           "neutralise_cells", "unescape_cells", "FORMULA_TRIGGERS"]
+           "neutralise_cells", "unescape_cells", "round_for_people", "FORMULA_TRIGGERS", "MONEY_COLUMNS"]
 
 log = logging.getLogger("partsforecast")
 
@@ -92,6 +92,22 @@ def frame_to_csv_bytes(frame: pd.DataFrame) -> bytes:
     that would start a formula are escaped (:func:`neutralise_cells`).
     """
     return neutralise_cells(frame).to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+#: Column names that hold money: written to the cent.
+MONEY_COLUMNS = frozenset({"inventory_value", "cost", "unit_cost", "value", "investment", "transport_cost"})
+
+
+def round_for_people(frame: pd.DataFrame, decimals: int = 6) -> pd.DataFrame:
+    """``frame`` with money columns (:data:`MONEY_COLUMNS`) rounded to cents and every other
+    float column to ``decimals`` decimals: the precision a person reads, and the same bytes
+    whichever source (CSV, Parquet, a database) the inputs came from."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            out[name] = col.round(2 if name in MONEY_COLUMNS else decimals)
+    return frame.assign(**out) if out else frame
 
 
 # Names that Windows refuses as files whatever the extension, and our own index file.

@@ -1,7 +1,9 @@
 """The ``partsforecast`` command.
 
-Exit codes: 0 success, 2 bad input (the problem list goes to stderr), 3 infeasible plan,
-1 anything else. No traceback reaches the user unless ``--debug`` is given.
+Exit codes: 0 success, 2 bad input or a bad setting (the problem list goes to stderr), 3
+infeasible plan, 4 plan written but it misses a service target (the warnings are on stdout,
+in run.json and in the report), 1 anything else. No traceback reaches the user unless
+``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 from partsforecast import __version__
 from partsforecast.data import Fleet, InputError, Problem, read_fleet
 
-EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_WARNINGS = 0, 1, 2, 3, 4
 
 log = logging.getLogger("partsforecast")
 
@@ -184,7 +186,14 @@ def _load_for_run(args: argparse.Namespace) -> Fleet:
         fleet = load_sample()
     else:
         fleet = read_fleet(args.data)
-    return fleet.until(args.as_of) if args.as_of else fleet
+    if not args.as_of:
+        return fleet
+    cut = fleet.until(args.as_of)
+    if cut.as_of > fleet.as_of and not getattr(args, "force_as_of", False):
+        raise _setting_error("--as-of", args.as_of,
+                             f"after the end of the data ({fleet.as_of.date()}): the plan would not see "
+                             "the demand in between; give an earlier date, or --force-as-of to plan anyway")
+    return cut
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -202,7 +211,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     files = plan.dealer_files()
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
           f"for {len(files)} dealers; transfer solver: {plan.transfer_report.status}")
-    return EXIT_OK
+    for line in plan.warnings:
+        print(f"warning: {line}")
+    return EXIT_WARNINGS if plan.warnings else EXIT_OK
 
 
 def _fitted(args: argparse.Namespace):
@@ -216,21 +227,21 @@ def _fitted(args: argparse.Namespace):
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from partsforecast._io import write_frame_atomic
+    from partsforecast._io import round_for_people, write_frame_atomic
 
     _, _, model = _fitted(args)
-    write_frame_atomic(model.params_, args.out)
+    write_frame_atomic(round_for_people(model.params_), args.out)
     print(f"{len(model.params_)} failure models written to {args.out}")
     return EXIT_OK
 
 
 def _cmd_forecast(args: argparse.Namespace) -> int:
-    from partsforecast._io import write_frame_atomic
+    from partsforecast._io import round_for_people, write_frame_atomic
     from partsforecast.demand import forecast_demand
 
     settings, fleet, model = _fitted(args)
     fc = forecast_demand(model, fleet, horizon=settings.horizon, freq=settings.freq)
-    write_frame_atomic(fc, args.out)
+    write_frame_atomic(round_for_people(fc), args.out)
     print(f"forecast of {len(fc)} (location, part, period) rows written to {args.out}")
     return EXIT_OK
 
@@ -249,6 +260,8 @@ def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | N
                    help="TOML file with a [plan] table of settings (keys and ranges: docs/data-contract.md)")
     p.add_argument("--as-of", dest="as_of", default=None,
                    help="plan as of this date (YYYY-MM-DD), with only the data known then")
+    p.add_argument("--force-as-of", dest="force_as_of", action="store_true",
+                   help="accept an --as-of date after the end of the data")
     p.add_argument("--out", type=Path, required=out_default is None, default=out_default, help=out_help)
     p.add_argument("--horizon", type=int, default=None, help="forecast periods (default 12)")
     p.add_argument("--pooling", choices=["shrink", "shape", "none"], default=None,

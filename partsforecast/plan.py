@@ -13,7 +13,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pandas as pd
 
 from partsforecast.data import Fleet, InputError, Problem
 from partsforecast._display import html_card, text_card
-from partsforecast._io import atomic_dir, frame_to_csv_bytes, safe_file_names, write_frame
+from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
 from partsforecast.stocking import StockingResult, optimize_stock
@@ -232,6 +232,7 @@ class StockPlan:
     stocking: StockingResult
     transfer_report: Any
     warehouse_id: str
+    warnings: list = field(default_factory=list)
 
     def dealer_files(self) -> dict[str, pd.DataFrame]:
         """Each dealer's transfer table (send and receive rows), by location_id."""
@@ -250,7 +251,8 @@ class StockPlan:
         return Path(path)
 
     def _write_into(self, folder: Path) -> None:
-        (folder / "stock_plan.csv").write_bytes(frame_to_csv_bytes(self.levels[STOCK_PLAN_COLUMNS]))
+        (folder / "stock_plan.csv").write_bytes(
+            frame_to_csv_bytes(round_for_people(self.levels[STOCK_PLAN_COLUMNS])))
         tdir = folder / "transfers"
         tdir.mkdir()
         index = []
@@ -258,7 +260,7 @@ class StockPlan:
         # An id never chooses a path: names are derived, unique, and the index maps them.
         names = safe_file_names(files)
         for loc, frame in sorted(files.items()):
-            (tdir / names[loc]).write_bytes(frame_to_csv_bytes(frame))
+            (tdir / names[loc]).write_bytes(frame_to_csv_bytes(round_for_people(frame)))
             index.append({"location_id": loc, "file": names[loc],
                           "send": int((frame["direction"] == "send").sum()),
                           "receive": int((frame["direction"] == "receive").sum()),
@@ -389,7 +391,27 @@ def plan_stock(
     levels["order_qty"] = _order_quantities(levels, tplan.transfers, wh)
     levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
     return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,
-                     transfer_report=tplan.report, warehouse_id=wh)
+                     transfer_report=tplan.report, warehouse_id=wh,
+                     warnings=_missed_targets(result, targets, budget))
+
+
+def _missed_targets(result: StockingResult, targets, budget) -> list[str]:
+    """One line per dealer tier whose expected fill rate is below the planner's target.
+
+    The planner's targets are the ones given, or :data:`DEFAULT_TARGETS` for a plan that
+    only had a budget (the best service it buys is still held against them).
+    """
+    checked = dict(DEFAULT_TARGETS) if targets is None else (
+        {t: float(targets) for t in DEFAULT_TARGETS} if np.isscalar(targets) else dict(targets))
+    achieved = result.summary()["fill_rate"]
+    out = []
+    for tier, target in sorted(checked.items()):
+        if tier in achieved.index and achieved[tier] < target - 5e-4:
+            why = (f"; the budget of {budget:,.2f} binds: the targets need more stock"
+                   if budget is not None else "")
+            out.append(f"tier {tier}: expected fill rate {achieved[tier]:.3f} is below its target "
+                       f"{target:.2f}{why}")
+    return out
 
 
 def _check_plan_args(forecast: Any, fleet: Any) -> None:
@@ -483,22 +505,23 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     with atomic_dir(out) as tmp:
         with stage("write"):
             plan._write_into(tmp)
-            write_frame(fc, tmp / f"forecast.{s.forecast_format}")
-            (tmp / "failure_models.csv").write_bytes(frame_to_csv_bytes(model.params_))
+            write_frame(round_for_people(fc), tmp / f"forecast.{s.forecast_format}")
+            (tmp / "failure_models.csv").write_bytes(frame_to_csv_bytes(round_for_people(model.params_)))
             if report:
                 from partsforecast.plot import write_report
                 write_report(tmp / "report.html", fleet, model, fc, plan)
         run = {
             "as_of": fleet.as_of.isoformat(),
             "inputs": _checksums(source),
-            "settings": asdict(s),
+            "settings": _applied_settings(s),
+            "warnings": list(plan.warnings),
             "versions": _versions(),
             "timings_seconds": timings,
             "stocking": {"status": str(plan.stocking.status),
-                         "investment": float(plan.stocking.investment)},
+                         "investment": round(float(plan.stocking.investment), 2)},
             "transfers": {"status": plan.transfer_report.status,
-                          "gap": _finite(plan.transfer_report.gap),
-                          "objective": _finite(plan.transfer_report.objective),
+                          "gap": _finite(plan.transfer_report.gap, 6),
+                          "objective": _finite(plan.transfer_report.objective, 2),
                           "n_transfers": int(len(plan.transfers)),
                           "solver_status": plan.transfer_report.solver_status,
                           "message": plan.transfer_report.message},
@@ -568,12 +591,22 @@ class _Stage:
             self.owner.log.info("%s done in %.1f s", self.name, self.owner.timings[self.name])
 
 
-def _finite(x) -> float | None:
+def _finite(x, decimals: int) -> float | None:
     try:
         x = float(x)
     except (TypeError, ValueError):
         return None
-    return x if np.isfinite(x) else None
+    return round(x, decimals) if np.isfinite(x) else None
+
+
+def _applied_settings(s: PlanSettings) -> dict[str, Any]:
+    """The settings as the run applied them: defaults filled in (the fill-rate targets the
+    optimiser used, or those a budget-only plan is checked against)."""
+    out = asdict(s)
+    if s.fill_rate_targets is None and s.budget is None:
+        out["fill_rate_targets"] = dict(DEFAULT_TARGETS)
+    out["targets_checked"] = dict(DEFAULT_TARGETS if out["fill_rate_targets"] is None else out["fill_rate_targets"])
+    return out
 
 
 def _versions() -> dict[str, str]:

@@ -122,6 +122,15 @@ def _png(ax) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _warnings_html(warnings: list) -> str:
+    """The plan's warnings (targets missed) first, where the planner looks."""
+    if not warnings:
+        return ""
+    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
+    return (f"<div style='border:2px solid #b00;padding:4px 12px;margin:8px 0'><strong>"
+            f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}</strong><ul>{items}</ul></div>")
+
+
 def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan) -> Path:
     """A self-contained HTML page with the key figures and plots of a planning run."""
     levels = plan.levels
@@ -141,7 +150,8 @@ def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan) -
     parts = ["<!doctype html><html><head><meta charset='utf-8'><title>partsforecast plan</title>",
              "<style>body{font-family:sans-serif;max-width:960px;margin:auto}"
              "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>",
-             "</head><body><h1>Stocking plan</h1>", key.to_html(index=False),
+             "</head><body><h1>Stocking plan</h1>", _warnings_html(getattr(plan, "warnings", [])),
+             key.to_html(index=False),
              "<h2>Service by tier</h2>", plan.summary().to_html(float_format=lambda x: f"{x:,.3f}")]
     for title, ax in figures.items():
         parts.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{_png(ax)}'>")

@@ -83,7 +83,24 @@ def test_cli_plan_from_sqlite(sqlite_url, tmp_path):
                         "--out", tmp_path / "out", "--horizon", "3", "--no-report"],
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    assert (tmp_path / "out" / "stock_plan.csv").exists()
+    # The same plan from the folder: the same bytes in every file a dealer or purchasing
+    # loads (numbers at the precision people read, so a float parsed from text or read from a
+    # database gives one file). The failure models and forecast agree to 1e-5 but may differ
+    # in their last printed digits: the database's rows come in key order, so sums run in
+    # another order and tied lives sort differently (the KS fit statistic moves by up to 1e-4).
+    r = subprocess.run([sys.executable, "-m", "partsforecast", "plan", "--out", tmp_path / "folder",
+                        "--horizon", "3", "--no-report"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    csvs = sorted(p.relative_to(tmp_path / "out") for p in (tmp_path / "out").rglob("*.csv")
+                  if p.name not in ("failure_models.csv", "forecast.csv"))
+    assert len(csvs) >= 30
+    for rel in csvs:
+        assert (tmp_path / "out" / rel).read_bytes() == (tmp_path / "folder" / rel).read_bytes(), rel
+    for name, cols in (("failure_models.csv", ["shape", "scale", "shape_lower", "scale_upper", "n_failures"]),
+                       ("forecast.csv", ["mean", "var", "q0.5", "q0.99"])):
+        a, b = pd.read_csv(tmp_path / "out" / name), pd.read_csv(tmp_path / "folder" / name)
+        assert len(a) == len(b)
+        pd.testing.assert_frame_equal(a[cols], b[cols], check_exact=False, rtol=1e-9, atol=1e-5)
     r = subprocess.run([sys.executable, "-m", "partsforecast", "forecast", "--db", "sqlite:///" + str(tmp_path / "none.db"),
                         "--out", tmp_path / "f.csv"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 2 and "missing from the database" in r.stderr and "Traceback" not in r.stderr
