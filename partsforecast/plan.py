@@ -224,6 +224,9 @@ class StockPlan:
     transfer_report : TransferReport
         Solver status (optimal / feasible with gap), costs and timings of the transfer model.
     warehouse_id : str
+    warnings : list of str
+        One line per dealer tier whose expected fill rate misses its target (the targets
+        given, or the default ones for a budget-only plan); empty when every target is met.
     """
 
     levels: pd.DataFrame
