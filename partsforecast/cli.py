@@ -72,12 +72,6 @@ class _SubParsers:
     def __init__(self, action: argparse._SubParsersAction) -> None:
         self.action = action
 
-    def __setattr__(self, name, value):
-        if name == "action":
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.action, name, value)
-
     def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
         p = self.action.add_parser(name, **kwargs)
         # SUPPRESS: a sub-command's own -v/-q only counts when given there.
@@ -95,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"partsforecast {__version__}")
     _output_options(parser, argparse.SUPPRESS)
     parser.set_defaults(verbose=0, quiet=False, debug=False)
-    sub = _SubParsers(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    sub.required = True
+    action = parser.add_subparsers(dest="command", metavar="COMMAND")
+    action.required = True
+    sub = _SubParsers(action)
 
     p = sub.add_parser("validate", help="check a folder of input tables against the data contract",
                        description="Check a folder of input tables; print a summary, or the "

@@ -398,11 +398,13 @@ def _absent(spec: _Col, index) -> pd.Series:
 
 def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestamp | None,
                  lanes_given: bool, raw: dict[str, pd.DataFrame | None] | None = None) -> None:
+    raw = raw or {}
+
     def rule(table, mask, column, text, values=None):
         if isinstance(mask, pd.Series):
             mask = mask.fillna(False).to_numpy(dtype=bool)
         if values is None and column is not None:  # show values as the user wrote them
-            values = _as_written(raw or {}, table, column)
+            values = _as_written(raw, table, column)
         col.add_mask(table, t[table], mask, column, text, values)
 
     def dupes(table):
@@ -444,9 +446,9 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
     if not dealer.any() and len(loc):
         col.add("locations", None, "kind", None,
                 "no dealer: at least one location needs kind 'dealer' to plan stock for")
-    _check_ranges(t, col, raw or {})
+    _check_ranges(t, col, raw)
     _check_text(t, col)
-    _check_dates(t, col, raw or {})
+    _check_dates(t, col, raw)
 
     # machines
     ref("machines", "location_id", "locations", "location_id", "location")
