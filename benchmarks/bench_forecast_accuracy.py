@@ -40,7 +40,8 @@ Columns: mean RMSSE over series (M5 scale on the training history); WRMSSE with 
 weights ∝ the last training year's value (units × unit_cost, M5's dollar sales) and ∝ its
 units; wQL (GluonTS mean weighted quantile loss over 0.1 … 0.9, pooled); the expected
 coverage of the central 80% / 95% intervals under the non-randomised PIT of Czado, Gneiting
-& Held (2009), from exact predictive CDFs (``evaluate.pit_coverage``); the naive share of
+& Held (2009), from the predictive CDFs of the laws the forecasts report
+(``counts.count_law``, ``evaluate.pit_coverage``); the naive share of
 actuals inside ``[q0.1, q0.9]`` / ``[q0.025, q0.975]``; bias (mean forecast − actual per
 series-period) and relative bias (Σ(forecast − actual) / Σ actual).
 """
@@ -52,10 +53,10 @@ import time
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from partsforecast import FailureModel, forecast_demand, intermittent, make_fleet
-from partsforecast.demand import compound_poisson_cdf, recent_sales
+from partsforecast.counts import count_law
+from partsforecast.demand import recent_sales
 from partsforecast.evaluate import (
     interval_coverage,
     pit_coverage,
@@ -116,66 +117,22 @@ def with_true_usage(past, fleet):
 # ----------------------------------------------------------------------------------------
 
 
-def installed_base_cdfs(by_component: pd.DataFrame, by_part: pd.DataFrame, bom: pd.DataFrame,
-                        ids: pd.Index, periods: pd.DatetimeIndex, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F(y − 1) and F(y) of the installed-base forecast, (series, period) arrays.
+def law_cdfs(frame: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex, y: np.ndarray,
+             ds: str = "period") -> tuple[np.ndarray, np.ndarray]:
+    """F(y − 1) and F(y) of a forecast frame's count law, (series, period) arrays.
 
-    Demand of a dealer × part × period is Σⱼ j·Nⱼ with Nⱼ ~ Poisson(the expected failures
-    of the components that take j units of the part each, by ``qty_per_replacement``):
-    the compound Poisson behind ``forecast_demand``'s quantiles. Checks that these CDFs
-    reproduce the reported means and quantiles of ``by_part``.
+    The law of each cell is ``partsforecast.counts.count_law(mean, var)``, the law every
+    forecast of the package reports its quantiles from (for the installed base exactly
+    q · Poisson(mean / q) for a part taken q units per failure; for the intermittent
+    methods the negative binomial with variance φ · mean, Poisson where φ = 1). Checks
+    that it reproduces every reported quantile (smallest n with F(n) ≥ τ).
     """
-    cells = by_component.merge(bom[["machine_model", "component", "part_number", "qty_per_replacement"]],
-                               on=["machine_model", "component"])
-    uid = cells["location_id"].astype(str) + "|" + cells["part_number"].astype(str)
-    i, t = ids.get_indexer(uid), periods.get_indexer(pd.to_datetime(cells["period"]))
-    ok = (i >= 0) & (t >= 0)
-    T = len(periods)
-    qty = cells["qty_per_replacement"].to_numpy(np.int64)
-    rates = np.zeros((len(ids) * T, int(qty.max())))
-    np.add.at(rates, ((i * T + t)[ok], qty[ok] - 1), cells["mean"].to_numpy(float)[ok])
-
-    mean = dense(by_part, ids, periods, "mean", "period").ravel()
-    assert np.allclose(rates @ np.arange(1, rates.shape[1] + 1), mean, rtol=1e-9, atol=1e-12), \
-        "compound-Poisson rates do not reproduce forecast_demand's part means"
+    law = count_law(dense(frame, ids, periods, "mean", ds), dense(frame, ids, periods, "var", ds))
     for lv in LEVELS:
-        q = dense(by_part, ids, periods, f"q{lv:g}", "period").ravel()
-        f_q, f_below = compound_poisson_cdf(rates, q), compound_poisson_cdf(rates, q - 1)
-        assert (f_q >= lv - TOL).all() and (f_below < lv + TOL).all(), \
-            f"compound-Poisson CDF does not reproduce forecast_demand's q{lv:g}"
-    yy = y.ravel().astype(np.int64)
-    at, below = compound_poisson_cdf(rates, yy), compound_poisson_cdf(rates, yy - 1)
-    return below.reshape(y.shape), at.reshape(y.shape)
-
-
-def count_cdf(k: np.ndarray, mean: np.ndarray, phi: np.ndarray) -> np.ndarray:
-    """CDF at ``k`` of the law ``intermittent.forecast_distribution`` reports.
-
-    Negative binomial with mean ``mean`` and variance ``phi * mean`` (scipy's ``nbinom``
-    with n = mean / (phi − 1), p = 1 / phi) where ``phi > 1``, Poisson where ``phi = 1``,
-    and all mass at 0 where ``mean = 0`` -- exactly the cases of its quantiles.
-    """
-    k, mean, phi = (np.asarray(a, float) for a in (k, mean, phi))
-    out = (k >= 0).astype(float)
-    pos = mean > 0
-    nb = pos & (phi > 1.0 + 1e-12)
-    po = pos & ~nb
-    out[nb] = stats.nbinom.cdf(k[nb], mean[nb] / (phi[nb] - 1.0), 1.0 / phi[nb])
-    out[po] = stats.poisson.cdf(k[po], mean[po])
-    return out
-
-
-def intermittent_cdfs(dist: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex,
-                      y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """F(y − 1) and F(y) of a ``forecast_distribution`` frame; checks its quantiles."""
-    mean = dense(dist, ids, periods, "mean")
-    phi = dense(dist, ids, periods, "dispersion")
-    for lv in LEVELS:
-        q = dense(dist, ids, periods, f"q{lv:g}")
-        f_q, f_below = count_cdf(q, mean, phi), count_cdf(q - 1, mean, phi)
-        assert (f_q >= lv - TOL).all() and (f_below < lv + TOL).all(), \
-            f"negative-binomial CDF does not reproduce forecast_distribution's q{lv:g}"
-    return count_cdf(y - 1, mean, phi), count_cdf(y, mean, phi)
+        q = dense(frame, ids, periods, f"q{lv:g}", ds)
+        assert (law.cdf(q) >= lv - TOL).all() and (law.cdf(q - 1) < lv + TOL).all(), \
+            f"count_law's CDF does not reproduce the forecast's q{lv:g}"
+    return law.cdf(y - 1), law.cdf(y)
 
 
 # ----------------------------------------------------------------------------------------
@@ -206,8 +163,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
         t0 = time.perf_counter()
         part = forecast_demand(model, fl, **kw)
         seconds = time.perf_counter() - t0
-        comp = forecast_demand(model, fl, by="component", **kw)
-        below, at = installed_base_cdfs(comp, part, fleet.bom, ids, p_test, y_test)
+        below, at = law_cdfs(part, ids, p_test, y_test)
         results[name] = {"mean": dense(part, ids, p_test, "mean", "period"),
                          "var": dense(part, ids, p_test, "var", "period"),
                          "q": {lv: dense(part, ids, p_test, f"q{lv:g}", "period") for lv in LEVELS},
@@ -244,7 +200,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
             seconds = time.perf_counter() - t0
             out[method] = {"mean": dense(dist, ids, p_test, "mean"),
                            "q": {lv: dense(dist, ids, p_test, f"q{lv:g}") for lv in LEVELS},
-                           "cdf": intermittent_cdfs(dist, ids, p_test, y_test), "seconds": seconds}
+                           "cdf": law_cdfs(dist, ids, p_test, y_test, ds="ds"), "seconds": seconds}
 
     # RMSSE is defined where the training history is not constant (non-zero naive scale).
     ok = np.mean(np.diff(y_train, axis=1) ** 2, axis=1) > 0

@@ -85,9 +85,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from partsforecast._panel import Panel, check_h, to_panel
+from partsforecast.counts import count_law
+from partsforecast.demand import lead_time_demand as demand_over_lead_time
 
 __all__ = [
     "METHODS",
@@ -765,21 +766,6 @@ def _dispersion(
     return np.maximum(phi, 1.0)
 
 
-def _count_quantiles(mean: np.ndarray, phi: np.ndarray, qs: Sequence[float]) -> np.ndarray:
-    """Quantiles (S, Q) of NB(mean, var = phi * mean), Poisson where phi == 1."""
-    out = np.zeros((mean.size, len(qs)))
-    pos = mean > 0
-    nb = pos & (phi > 1.0 + 1e-12)
-    po = pos & ~nb
-    q = np.asarray(qs, dtype=np.float64)[None, :]
-    if nb.any():
-        r = (mean[nb] / (phi[nb] - 1.0))[:, None]
-        out[nb] = stats.nbinom.ppf(q, r, (1.0 / phi[nb])[:, None])
-    if po.any():
-        out[po] = stats.poisson.ppf(q, mean[po][:, None])
-    return out
-
-
 def _check_quantiles(quantiles: Iterable[float]) -> list[float]:
     qs = list(quantiles)
     for q in qs:
@@ -826,10 +812,11 @@ def forecast_distribution(
 ) -> pd.DataFrame:
     """Per-period demand distributions around a point forecast.
 
-    The demand of each future period is negative binomial with mean ``mu`` (the point
-    forecast of ``method``) and variance ``phi * mu``; where ``phi <= 1`` (no
-    overdispersion) it is Poisson with mean ``mu``. ``phi`` is a per-series variance-to-mean
-    ratio:
+    The demand of each future period has mean ``mu`` (the point forecast of ``method``) and
+    variance ``phi * mu``, and the package's count law for them
+    (:func:`partsforecast.counts.count_law`): negative binomial, Poisson where ``phi = 1``
+    (no overdispersion), and ``phi * Poisson(mu / phi)`` in the rare case of a whole-number
+    ``phi >= 2``. ``phi`` is a per-series variance-to-mean ratio:
 
     * ``dispersion="errors"`` (default): ``sum (y_t - f_t)^2 / sum f_t`` over the in-sample
       one-step forecasts ``f_t`` of the method (periods after the first demand). For
@@ -867,7 +854,7 @@ def forecast_distribution(
     out["mean"] = np.repeat(mean, h)
     out["var"] = np.repeat(phi * mean, h)
     out["dispersion"] = np.repeat(phi, h)
-    qv = _count_quantiles(mean, phi, qs)
+    qv = count_law(mean, phi * mean).quantiles(qs)
     for j, q in enumerate(qs):
         out[_qname(q)] = np.repeat(qv[:, j], h)
     return out
@@ -885,11 +872,12 @@ def lead_time_demand(
 ) -> pd.DataFrame:
     """Distribution of the total demand over a lead time of ``L`` periods.
 
-    With per-period mean ``mu`` and variance-to-mean ratio ``phi`` as in
-    :func:`forecast_distribution`, the lead-time demand has mean ``mu * L`` and variance
-    ``phi * mu * L``. ``L`` may be fractional: the demand is taken as a negative binomial
-    (gamma-Poisson) process with constant ``phi``, whose increments over any length ``L``
-    are negative binomial with those moments (Poisson when ``phi = 1``).
+    The per-period forecasts of :func:`forecast_distribution` summed over the lead time by
+    the package's one lead-time demand, :func:`partsforecast.lead_time_demand` (periods
+    independent, the last one pro rata): the mean is ``mu * L`` and the variance
+    ``phi * mu * L``, ``L`` may be fractional, and the distribution is the count law of that
+    mean and variance (:func:`partsforecast.counts.count_law`; negative binomial, Poisson
+    where ``phi = 1``).
 
     Parameters
     ----------
@@ -907,7 +895,7 @@ def lead_time_demand(
         One row per series: ``unique_id``, ``lead_time``, ``mean``, ``var``,
         ``dispersion`` and the optional quantile columns.
     """
-    qs = _check_quantiles(quantiles) if quantiles is not None else []
+    qs = _check_quantiles(quantiles) if quantiles is not None else None
     panel, mean, phi = _dist_inputs(df, method, freq, params, dispersion, shrinkage)
     if isinstance(lead_time_periods, (Mapping, pd.Series)):
         lt_map = pd.Series(lead_time_periods, dtype=np.float64) if isinstance(
@@ -935,17 +923,24 @@ def lead_time_demand(
             f"lead_time_periods must be finite and >= 0; got {lt[i]!r} for unique_id "
             f"{panel.uids[i]!r}."
         )
-    out = pd.DataFrame(
-        {
-            "unique_id": panel.uids,
-            "lead_time": lt,
-            "mean": mean * lt,
-            "var": phi * mean * lt,
-            "dispersion": phi,
-        }
-    )
-    if qs:
-        qv = _count_quantiles(mean * lt, phi, qs)
-        for j, q in enumerate(qs):
-            out[_qname(q)] = qv[:, j]
+    # The per-period forecasts over enough numbered periods, summed by the one lead-time
+    # demand (a series' periods all have the same mean and variance).
+    h = max(1, int(np.ceil(lt.max(initial=0.0))))
+    uids = np.asarray(panel.uids)
+    per_period = pd.DataFrame({
+        "unique_id": np.repeat(uids, h),
+        "period": np.tile(np.arange(h, dtype=np.float64), uids.size),
+        "mean": np.repeat(mean, h),
+        "var": np.repeat(phi * mean, h),
+    })
+    summed = demand_over_lead_time(per_period, pd.Series(lt, index=uids), keys=["unique_id"], quantiles=qs)
+    out = summed.set_index("unique_id").reindex(uids)
+    out = pd.DataFrame({
+        "unique_id": panel.uids,
+        "lead_time": lt,
+        "mean": out["mean"].to_numpy(float),
+        "var": out["var"].to_numpy(float),
+        "dispersion": phi,
+        **{_qname(q): out[_qname(q)].to_numpy(np.int64) for q in qs or ()},
+    })
     return out

@@ -146,10 +146,15 @@ def test_bad_arguments(model, sample_fleet):
 
 def test_part_taken_in_two_quantities_is_compound_poisson(sample_fleet):
     # Make one part serve two components in different quantities (1 and 3 per failure):
-    # its demand is N₁ + 3·N₃, whose mean, variance and quantiles follow from the two
-    # groups' failure rates.
+    # its demand is N₁ + 3·N₃, whose mean and variance follow from the two groups' failure
+    # rates; its quantiles are the package's count law for them: the negative binomial
+    # where both quantities occur (var / mean not whole), 3 · Poisson or Poisson where one.
+    from partsforecast.counts import (
+        NEGATIVE_BINOMIAL,
+        compound_poisson_quantiles,
+        count_law,
+    )
     from partsforecast.data import Fleet
-    from partsforecast.demand import compound_poisson_quantiles
 
     bom = sample_fleet.bom
     a, b = bom.iloc[0], bom[bom["machine_model"] != bom.iloc[0]["machine_model"]].iloc[0]
@@ -173,11 +178,18 @@ def test_part_taken_in_two_quantities_is_compound_poisson(sample_fleet):
     l3 = lam[3].reindex(got.index, fill_value=0.0)
     np.testing.assert_allclose(got["mean"], l1 + 3 * l3, rtol=1e-12)
     np.testing.assert_allclose(got["var"], l1 + 9 * l3, rtol=1e-12)
-    rates = np.column_stack([l1, np.zeros(len(l1)), l3])
-    want = compound_poisson_quantiles(rates, levels)
-    np.testing.assert_array_equal(got[[f"q{lv:g}" for lv in levels]].to_numpy(), want)
-    both = (l1 > 0) & (l3 > 0)
+    law = count_law(l1 + 3 * l3, l1 + 9 * l3)
+    got_q = got[[f"q{lv:g}" for lv in levels]].to_numpy()
+    np.testing.assert_array_equal(got_q, law.quantiles(levels))
+    both = ((l1 > 0) & (l3 > 0)).to_numpy()
     assert both.sum() > 5  # dealers with both models: the mixed case is exercised
+    assert (law.kind[both] == NEGATIVE_BINOMIAL).all()
+    # where one quantity occurs the law is the exact compound Poisson; where both, the
+    # negative binomial with its two moments stays within a unit of it here
+    rates = np.column_stack([l1, np.zeros(len(l1)), l3])
+    exact = compound_poisson_quantiles(rates, levels)
+    np.testing.assert_array_equal(got_q[~both], exact[~both])
+    assert np.abs(got_q[both] - exact[both]).max() <= 1
 
 
 def test_forecast_is_identical_on_one_thread_and_in_blocks(model, sample_fleet, fc, monkeypatch):
@@ -221,12 +233,23 @@ def test_lead_time_quantiles_are_exact_for_single_quantity_parts(fc):
     assert (ltd["q0.99"] >= ltd["q0.9"]).all() and (ltd["q0.9"] >= ltd["q0.5"]).all()
 
 
-def test_scaled_poisson_quantiles_match_moments_for_mixed_quantities():
-    from partsforecast.demand import scaled_poisson_quantiles
+def test_lead_time_quantiles_follow_the_count_law_for_mixed_quantities():
+    from scipy import stats
 
-    # mean 2, var 5: s = 2.5, D ≈ 2.5 · Poisson(0.8); its q0.9 is 2.5 · 2 = 5 units.
-    got = scaled_poisson_quantiles(np.array([2.0, 0.0, 3.0]), np.array([5.0, 0.0, 3.0]), [0.5, 0.9])
-    np.testing.assert_array_equal(got, [[3, 5], [0, 0], [3, 5]])
+    # Two 30-day periods; over 45 days a series with mean 2 and variance 5 (var / mean 2.5:
+    # a part taken in several quantities) is negative binomial, one with variance 3 · mean
+    # is 3 · Poisson(mean / 3), one with no demand is 0.
+    period = pd.to_datetime(["2026-01-01", "2026-01-31"] * 3)
+    fc = pd.DataFrame({"location_id": ["A"] * 6, "part_number": ["m", "m", "q", "q", "z", "z"],
+                       "period": period, "mean": [4 / 3, 4 / 3, 1.0, 1.0, 0.0, 0.0],
+                       "var": [10 / 3, 10 / 3, 3.0, 3.0, 0.0, 0.0]})
+    got = lead_time_demand(fc, 45.0, quantiles=(0.5, 0.9)).set_index("part_number")
+    np.testing.assert_allclose(got["mean"], [2.0, 1.5, 0.0])
+    np.testing.assert_allclose(got["var"], [5.0, 4.5, 0.0])
+    r, p = 2.0**2 / (5.0 - 2.0), 2.0 / 5.0
+    assert got.loc["m", ["q0.5", "q0.9"]].tolist() == stats.nbinom.ppf([0.5, 0.9], r, p).tolist() == [1, 5]
+    assert got.loc["q", ["q0.5", "q0.9"]].tolist() == (3 * stats.poisson.ppf([0.5, 0.9], 0.5)).tolist()
+    assert got.loc["z", ["q0.5", "q0.9"]].tolist() == [0, 0]
 
 
 def test_new_machines_with_exponential_lives_match_the_closed_form(sample_fleet):

@@ -7,12 +7,8 @@ import pytest
 from scipy import stats
 from scipy.special import gamma
 
-from partsforecast.demand import (
-    compound_poisson_cdf,
-    compound_poisson_quantiles,
-    expected_failures,
-    renewal_function,
-)
+from partsforecast.counts import compound_poisson_cdf, compound_poisson_quantiles
+from partsforecast.reliability import expected_failures, renewal_function
 
 
 def test_renewal_function_exponential_is_linear():
@@ -138,7 +134,7 @@ def test_compound_poisson_zero_rate():
 
 
 def test_poisson_quantiles_equal_scipy():
-    from partsforecast.demand import poisson_quantiles
+    from partsforecast.counts import poisson_quantiles
 
     rng = np.random.default_rng(3)
     lam = np.concatenate([[0.0, 1e-9, 1e-3, 0.1053605156578263], rng.gamma(0.5, 3.0, 2000), [250.0, 4000.0]])

@@ -9,7 +9,8 @@ import pytest
 
 import partsforecast.lives
 from partsforecast import FailureModel, forecast_demand
-from partsforecast.demand import expected_failures, recent_sales
+from partsforecast.demand import recent_sales
+from partsforecast.reliability import expected_failures
 from partsforecast.reliability import LifetimeModel, NotFittedError, WeibullLifetimeModel
 
 KEYS = ["machine_model", "component"]

@@ -25,9 +25,13 @@ TIERS = {1: 0.95, 2: 0.93, 3: 0.90, 4: 0.90}
 
 
 def _pmf(mean, var):
-    """Explicit pmf over a long support, for brute-force sums."""
+    """Explicit pmf over a long support, for brute-force sums: scipy's law of the package's
+    rule (Poisson; q * Poisson(mean / q) when var / mean is a whole q >= 2; else NB)."""
     sd = math.sqrt(max(var, mean, 1.0))
     x = np.arange(0, int(mean + 60 * sd + 200))
+    q = round(var / mean) if mean > 0 else 1
+    if var > mean and q >= 2 and abs(var / mean - q) <= 1e-9 * q:
+        return x, np.where(x % q == 0, stats.poisson.pmf(x // q, mean / q), 0.0)
     if var > mean:
         p = mean / var
         return x, stats.nbinom.pmf(x, mean * mean / (var - mean), p)
@@ -137,7 +141,9 @@ def test_more_stock_fewer_backorders_and_more_service():
     for mean, var in [(3.0, None), (3.0, 12.0)]:
         ebo = sk.expected_backorders(s, mean, var)
         assert np.all(np.diff(ebo) < 0)
-        assert np.all(np.diff(ebo, 2) >= -1e-15)  # convex: what makes marginal analysis exact
+        # convex: what makes marginal analysis exact (var = 4 mean is 4 * Poisson(0.75),
+        # whose EBO is linear between multiples of 4: second differences 0 up to round-off)
+        assert np.all(np.diff(ebo, 2) >= -1e-13)
         assert np.all(np.diff(sk.fill_rate(s, mean, var)) >= 0)
 
 
@@ -561,6 +567,37 @@ def test_fast_scan_equals_per_pair_brute_force(objective):
             lv = out.level[i]
             assert out.ebo[i] == pytest.approx(sk.expected_backorders(lv, mean[i], var[i]), rel=1e-6, abs=1e-9)
             assert out.fill[i] == pytest.approx(sk.fill_rate(lv, mean[i], var[i]), abs=1e-9)
+
+
+@pytest.mark.parametrize("objective", ["ebo", "fill"])
+def test_fast_scan_walks_the_hull_of_batch_pipelines(objective):
+    # Pipelines of parts demanded q units at a time (var = q * mean: q * Poisson(mean / q))
+    # have a staircase fill rate whose steps rise and fall (N ~ Poisson(4) below its mode),
+    # so the scan must walk the concave hull of the levels 0, 1, q + 1, 2q + 1, ... (EBO:
+    # the multiples of q).  A fine grid of multipliers hits the non-concave stretch.
+    mean = np.array([40.0, 6.0, 0.9, 250.0])
+    var = mean * np.array([10.0, 3.0, 2.0, 5.0])
+    cost = np.array([1.0, 2.0, 1.0, 3.0])
+    lam = np.full(mean.size, 1.0)
+    st = pair_state(mean, var)
+    assert (st.unit == [10, 3, 2, 5]).all()
+    for theta in np.logspace(-0.5, 4.5, 61):
+        mult = lam * theta if objective == "fill" else np.full(mean.size, theta)
+        out = scan(st, mult, cost, 1.0, objective, record=True)
+        for i in range(mean.size):
+            s = np.arange(0, int(mean[i] + 40 * math.sqrt(var[i]) + 60))
+            if objective == "fill":
+                val = cost[i] * s - theta * lam[i] * sk.fill_rate(s, mean[i], var[i])
+            else:
+                val = cost[i] * s + theta * sk.expected_backorders(s, mean[i], var[i])
+            assert val[out.level[i]] == pytest.approx(val.min(), rel=1e-9, abs=1e-9), (i, theta)
+            assert out.fill[i] == pytest.approx(sk.fill_rate(out.level[i], mean[i], var[i]), abs=1e-12)
+        # the recorded steps of a pair add up to its level, their ratios never rise
+        e = out.entries
+        for i in range(mean.size):
+            mine = e["pair"] == i
+            assert e["units"][mine].sum() == out.level[i]
+            assert np.all(np.diff(e["ratio"][mine]) <= 1e-12)
 
 
 def test_two_echelon_warehouse_search_equals_enumeration():

@@ -18,7 +18,8 @@ import pandas as pd
 
 from partsforecast import intermittent
 from partsforecast._panel import check_h, dense_rows, positions, to_panel
-from partsforecast.demand import DEFAULT_QUANTILES, compound_poisson_cdf, forecast_demand
+from partsforecast.counts import count_law
+from partsforecast.demand import DEFAULT_QUANTILES, forecast_demand
 from partsforecast.reliability import FailureModel
 
 __all__ = ["Forecaster", "backtest", "backtest_forecast"]
@@ -207,8 +208,8 @@ def backtest_forecast(
         Quantile levels to forecast (columns ``q0.5`` ...).
     pit : bool
         Also compute ``cdf_below`` = P(D ≤ y − 1) and ``cdf_at`` = P(D ≤ y) of each actual
-        under the forecast's compound-Poisson law (from a second, per-component forecast
-        and the BOM quantities), the inputs of
+        under the forecast's count law (:func:`partsforecast.counts.count_law` of its mean
+        and variance, the law its quantiles come from), the inputs of
         :func:`~partsforecast.evaluate.pit_coverage` and
         :func:`~partsforecast.evaluate.pit_histogram`.
 
@@ -265,12 +266,11 @@ def backtest_forecast(
         block = _dense_forecast(fc, periods)
         block.insert(3, "y", _actuals(fleet.tickets, block, periods, end))
         if pit:
-            comp = forecast_demand(model, past, horizon=horizon, freq=freq, quantiles=(),
-                                   new_machines=nm, by="component")
-            rates = _unit_rates(comp, fleet.bom, block)
+            # the forecast's own law (the one its quantiles come from) at the actuals
+            law = count_law(block["mean"].to_numpy(float), block["var"].to_numpy(float))
             y = block["y"].to_numpy(np.int64)
-            block["cdf_below"] = compound_poisson_cdf(rates, y - 1)
-            block["cdf_at"] = compound_poisson_cdf(rates, y)
+            block["cdf_below"] = law.cdf(y - 1)
+            block["cdf_at"] = law.cdf(y)
         block.insert(0, "cutoff", past.as_of)
         block["unique_id"] = block["location_id"] + "|" + block["part_number"]
         block["ds"] = block["period"]
@@ -353,20 +353,3 @@ def _actuals(tickets: pd.DataFrame, cells: pd.DataFrame, periods: pd.DatetimeInd
     units = pd.Series(t["quantity"].to_numpy(np.int64), index=key).groupby(level=[0, 1, 2]).sum()
     where = pd.MultiIndex.from_frame(cells[["location_id", "part_number", "period"]])
     return units.reindex(where, fill_value=0).to_numpy(np.int64)
-
-
-def _unit_rates(comp: pd.DataFrame, bom: pd.DataFrame, cells: pd.DataFrame) -> np.ndarray:
-    """(rows of ``cells``, J) Poisson rates of failures taking j = 1..J units of the row's
-    part: the compound-Poisson law behind ``forecast_demand``'s part quantiles."""
-    lines = comp.astype({"location_id": str, "machine_model": str, "component": str}).merge(
-        bom[["machine_model", "component", "part_number", "qty_per_replacement"]].astype(
-            {"machine_model": str, "component": str, "part_number": str}),
-        on=["machine_model", "component"])
-    where = pd.MultiIndex.from_frame(cells[["location_id", "part_number", "period"]])
-    row = where.get_indexer(pd.MultiIndex.from_arrays(
-        [lines["location_id"], lines["part_number"], lines["period"]]))
-    qty = lines["qty_per_replacement"].to_numpy(np.int64)
-    ok = row >= 0
-    rates = np.zeros((len(cells), int(qty[ok].max()) if ok.any() else 1))
-    np.add.at(rates, (row[ok], qty[ok] - 1), lines["mean"].to_numpy(float)[ok])
-    return rates

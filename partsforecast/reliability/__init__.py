@@ -30,6 +30,10 @@ Nonparametric estimators
     :func:`kaplan_meier`, :func:`nelson_aalen`, :func:`median_ranks`.
 Plots
     :func:`weibull_plot`, :func:`survival_plot`.
+Renewals
+    :func:`renewal_function` (the ordinary Weibull renewal function) and
+    :func:`expected_failures` (expected failures of running components, every failure
+    replaced), the core of the installed-base forecast.
 Fleet level
     :class:`FailureModel` (one law per (machine_model, component), with pooling), and
     :class:`LifetimeModel` / :class:`WeibullLifetimeModel`, the protocol a demand forecast
@@ -37,7 +41,8 @@ Fleet level
 
 Modules: ``single`` (one data set), ``groups`` (the vectorised engine), ``profile``
 (likelihood-ratio intervals), ``pooling``, ``nonparametric``, ``plots``, ``constant_rate``
-(the Poisson-GLM alternative), ``model`` (:class:`FailureModel`) and ``protocol``. Every
+(the Poisson-GLM alternative), ``renewal`` (renewal functions), ``model``
+(:class:`FailureModel`) and ``protocol``. Every
 public name is importable from ``partsforecast.reliability`` itself.
 
 Method labels
@@ -89,6 +94,7 @@ from partsforecast.reliability.nonparametric import kaplan_meier, median_ranks, 
 from partsforecast.reliability.plots import survival_plot, weibull_plot
 from partsforecast.reliability.pooling import borrowed_shape, pooled_shape, shrink_scale
 from partsforecast.reliability.protocol import LifetimeModel, WeibullLifetimeModel
+from partsforecast.reliability.renewal import expected_failures, renewal_function
 from partsforecast.reliability.single import (
     WeibullExponentialTest,
     WeibullFit,
@@ -118,4 +124,6 @@ __all__ = [
     "median_ranks",
     "weibull_plot",
     "survival_plot",
+    "renewal_function",
+    "expected_failures",
 ]

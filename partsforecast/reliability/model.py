@@ -22,6 +22,7 @@ from partsforecast.reliability.groups import fit_weibull_groups, group_loglik, g
 from partsforecast.reliability.nonparametric import km_distance
 from partsforecast.reliability.plots import survival_plot, weibull_plot
 from partsforecast.reliability.pooling import borrowed_core, pooled_core, shrink_scale
+from partsforecast.reliability.renewal import expected_failures
 from partsforecast.reliability.single import WeibullFit
 
 __all__ = ["FailureModel", "NotFittedError"]
@@ -407,7 +408,7 @@ class FailureModel:
         """Expected failures of running components within ``hours`` operating hours from now.
 
         The delayed Weibull renewal function of each row's group
-        (:func:`partsforecast.demand.expected_failures`).
+        (:func:`partsforecast.reliability.expected_failures`).
 
         Parameters
         ----------
@@ -422,8 +423,6 @@ class FailureModel:
         -------
         (R, P) ndarray
         """
-        from partsforecast.demand import expected_failures
-
         p = self.weibull_params()
         g = np.asarray(group, dtype=np.int64)
         return expected_failures(age, hours, p["shape"].to_numpy(float)[g], p["scale"].to_numpy(float)[g])
@@ -460,7 +459,7 @@ class FailureModel:
         """Probability that a component aged ``age`` hours fails within the next ``horizon`` hours.
 
         ``1 − S(age + horizon) / S(age)`` (the first failure only; see
-        :func:`partsforecast.demand.expected_failures` for renewals).
+        :func:`partsforecast.reliability.expected_failures` for renewals).
         """
         k, eta = self._params_for(machine_model, component)
         age = np.asarray(age, float)

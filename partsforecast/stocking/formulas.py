@@ -1,8 +1,9 @@
 """Single-location textbook quantities of a base-stock (``S-1, S``) policy.
 
-The lead-time demand ("pipeline") of a one-for-one policy is Poisson, or negative binomial
-fitted to its mean and variance when the variance exceeds the mean
-(:class:`LeadTimeDemand`).  From it, in closed form and vectorised over any array shapes:
+The lead-time demand ("pipeline") of a one-for-one policy has the package's count law for its
+mean and variance (:func:`lead_time_law`, which is :func:`partsforecast.counts.count_law`):
+Poisson, ``q * Poisson(mean / q)`` for a part taken ``q`` units at a time (``var = q *
+mean``), or the negative binomial fitted to the two moments.  From it, in closed form and vectorised over any array shapes:
 :func:`expected_backorders`, :func:`backorder_variance`, :func:`fill_rate`,
 :func:`ready_rate`, :func:`expected_on_hand`, :func:`base_stock_level` and
 :func:`newsvendor_quantity` -- each with a worked example from the literature in its
@@ -17,11 +18,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import stats
+
+from partsforecast.counts import NEGATIVE_BINOMIAL, CountLaw, count_law
 
 __all__ = [
     "InfeasiblePlanError",
-    "LeadTimeDemand",
+    "lead_time_law",
     "check_nonneg",
     "check_levels",
     "expected_backorders",
@@ -32,11 +35,6 @@ __all__ = [
     "base_stock_level",
     "newsvendor_quantity",
 ]
-
-
-#: A variance this close above the mean is treated as Poisson; the NB fit r = m^2/(v-m)
-#: explodes as v -> m and the Poisson limit is then the better-conditioned answer.
-NB_RTOL = 1e-9
 
 
 class InfeasiblePlanError(ValueError):
@@ -84,83 +82,31 @@ def _scalar_or_array(x: np.ndarray) -> float | np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# Lead-time demand distribution: Poisson, or negative binomial fitted to (mean, var)
+# Lead-time demand distribution: the package's count law
 # ---------------------------------------------------------------------------------------
 
 
-class LeadTimeDemand:
-    """Poisson(mean), or NB(r, p) with r = m^2/(v-m), p = m/v when var > mean.
+def lead_time_law(mean: Any, var: Any = None) -> CountLaw:
+    """The law of the pipeline (lead-time) demand: :func:`partsforecast.counts.count_law`.
 
-    ``shift`` selects NB(r + shift, p) (for Poisson: the same Poisson).  The shifted laws give
-    the partial moments in closed form:  x p_r(x) = m p_{r+1}(x-1)  and
-    x (x-1) p_r(x) = E[D(D-1)] p_{r+2}(x-2),  so  sum_{x>s} x p(x) = m P(D_1 >= s)  -- the
-    "size-biased" identity that also gives Poisson EBO(s) = m P(D >= s) - s P(D > s).
+    Poisson when ``var`` is ``None`` or at most ``mean``; ``q * Poisson(mean / q)`` when
+    ``var / mean`` is a whole number ``q >= 2`` (a part taken ``q`` units at a time); the
+    negative binomial with that mean and variance otherwise.  Negative or non-finite inputs
+    raise :class:`InfeasiblePlanError` (a ``ValueError``) naming the argument.
+
+    Parameters
+    ----------
+    mean : float or array
+        Mean pipeline demand, >= 0.
+    var : float or array, optional
+        Its variance, >= 0.
+
+    Returns
+    -------
+    CountLaw
     """
-
-    def __init__(self, mean: Any, var: Any = None):
-        mean = check_nonneg(mean, "mean")
-        var = mean if var is None else check_nonneg(var, "var")
-        mean, var = np.broadcast_arrays(mean, var)
-        self.mean = mean.astype(float)
-        self.nb = (var > mean * (1.0 + NB_RTOL)) & (mean > 0)
-        # var <= mean is documented as "Poisson": the lead-time demand is then Poisson(mean).
-        self.var = np.where(self.nb, var, mean)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.p = np.where(self.nb, mean / self.var, 1.0)
-            self.r = np.where(self.nb, mean * mean / (self.var - mean), 1.0)
-
-    def cdf(self, k: np.ndarray, shift: int = 0) -> np.ndarray:
-        """P(D_shift <= k) for integer-valued k (0 for k < 0)."""
-        k, m, nb, r, p = np.broadcast_arrays(k, self.mean, self.nb, self.r, self.p)
-        out = np.zeros(k.shape)
-        ok = k >= 0
-        po, nn = ok & ~nb, ok & nb
-        out[po] = special.gammaincc(k[po] + 1.0, m[po])
-        out[nn] = special.betainc(r[nn] + shift, k[nn] + 1.0, p[nn])
-        return out
-
-    def sf(self, k: np.ndarray, shift: int = 0) -> np.ndarray:
-        """P(D_shift > k) computed directly (not 1 - cdf) to keep the tail accurate."""
-        k, m, nb, r, p = np.broadcast_arrays(k, self.mean, self.nb, self.r, self.p)
-        out = np.ones(k.shape)
-        ok = k >= 0
-        po, nn = ok & ~nb, ok & nb
-        out[po] = special.gammainc(k[po] + 1.0, m[po])
-        # I_{1-p}(k+1, r) = 1 - I_p(r, k+1); scipy's betaincc is ~10x slower than this form.
-        out[nn] = special.betainc(k[nn] + 1.0, r[nn] + shift, 1.0 - p[nn])
-        return out
-
-    def pmf(self, k: np.ndarray) -> np.ndarray:
-        # scipy's pmf, not exp(logpmf): for NB with large r the log form loses ~1e-9 to
-        # gammaln cancellation, which the Panjer recursion would carry into every level
-        k, m, nb, r, p = np.broadcast_arrays(k, self.mean, self.nb, self.r, self.p)
-        out = np.zeros(k.shape)
-        po, nn = ~nb, nb
-        out[po] = stats.poisson.pmf(k[po], m[po])
-        out[nn] = stats.nbinom.pmf(k[nn], r[nn], p[nn])
-        return out
-
-    # Partial expectations.  Each has an "upper" form (sums over x > s; tiny, accurate terms
-    # when s >= mean) and a "lower" form (sums over x <= s; accurate when s < mean).  Both
-    # are exact; picking per element avoids cancellation between large terms.
-
-    def loss(self, s: np.ndarray) -> np.ndarray:
-        """E[(D - s)^+]."""
-        s = np.asarray(s, dtype=float)
-        m = self.mean
-        upper = m * self.sf(s - 1, 1) - s * self.sf(s)
-        lower = (m - s) + s * self.cdf(s) - m * self.cdf(s - 1, 1)
-        return np.maximum(np.where(s >= m, upper, lower), 0.0)
-
-    def second_loss(self, s: np.ndarray) -> np.ndarray:
-        """E[((D - s)^+)^2]."""
-        s = np.asarray(s, dtype=float)
-        m, v = self.mean, self.var
-        a2 = v + m * m - m  # E[D(D-1)]
-        upper = a2 * self.sf(s - 2, 2) + (1 - 2 * s) * m * self.sf(s - 1, 1) + s * s * self.sf(s)
-        low_part = a2 * self.cdf(s - 2, 2) + (1 - 2 * s) * m * self.cdf(s - 1, 1) + s * s * self.cdf(s)
-        lower = v + (m - s) ** 2 - low_part
-        return np.maximum(np.where(s >= m, upper, lower), 0.0)
+    mean = check_nonneg(mean, "mean")
+    return count_law(mean, None if var is None else check_nonneg(var, "var"))
 
 
 # ---------------------------------------------------------------------------------------
@@ -172,8 +118,9 @@ def expected_backorders(s: Any, mean: Any, var: Any = None) -> float | np.ndarra
     """Expected backorders EBO(s) = E[(D - s)^+] of a base-stock level.
 
     For a one-for-one (``S-1, S``) policy the number of units in the resupply pipeline ``D``
-    (the lead-time demand) has mean ``mean``; backorders are ``(D - s)^+``.  ``D`` is Poisson,
-    or negative binomial fitted to ``mean`` and ``var`` when ``var > mean``.
+    (the lead-time demand) has mean ``mean``; backorders are ``(D - s)^+``.  ``D`` has the
+    law of :func:`lead_time_law`: Poisson, ``q * Poisson(mean / q)`` when ``var = q * mean``
+    for a whole ``q >= 2``, or the negative binomial fitted to ``mean`` and ``var``.
 
     Closed forms (no loop over ``x``):  EBO(s) = E[D] - sum_{x<s} P(D > x), evaluated as
     ``m P(D_1 >= s) - s P(D > s)`` with ``D_1`` = ``D`` for Poisson and NB(r+1, p) for
@@ -187,7 +134,8 @@ def expected_backorders(s: Any, mean: Any, var: Any = None) -> float | np.ndarra
     mean : float or array
         Mean pipeline (lead-time) demand, >= 0.
     var : float or array, optional
-        Variance of the pipeline demand.  ``None`` or ``var <= mean`` means Poisson.
+        Variance of the pipeline demand.  ``None`` or ``var <= mean`` means Poisson
+        (see :func:`lead_time_law` for the other laws).
 
     Returns
     -------
@@ -201,7 +149,7 @@ def expected_backorders(s: Any, mean: Any, var: Any = None) -> float | np.ndarra
     Axsäter (2015), Sec. 5.2 (one-for-one replenishment).
     """
     s = check_levels(s)
-    return _scalar_or_array(LeadTimeDemand(mean, var).loss(s))
+    return _scalar_or_array(lead_time_law(mean, var).loss(s))
 
 
 def backorder_variance(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
@@ -225,7 +173,7 @@ def backorder_variance(s: Any, mean: Any, var: Any = None) -> float | np.ndarray
     Sherbrooke (1986) and Sherbrooke (2004), Ch. 5 (VARI-METRIC, variance of backorders).
     """
     s = check_levels(s)
-    d = LeadTimeDemand(mean, var)
+    d = lead_time_law(mean, var)
     ebo = d.loss(s)
     return _scalar_or_array(np.maximum(d.second_loss(s) - ebo * ebo, 0.0))
 
@@ -234,8 +182,10 @@ def fill_rate(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
     """Fill rate: share of unit demands met from stock on hand, P(D <= s - 1).
 
     With Poisson demand an arriving unit demand sees the stationary pipeline (PASTA) and is
-    filled iff fewer than ``s`` units are outstanding.  For the NB pipeline the same formula
-    is used, as is usual with the two-moment approximation.  ``fill_rate(0, .) = 0``.
+    filled iff fewer than ``s`` units are outstanding.  For the other laws of
+    :func:`lead_time_law` the same formula is used, as is usual with the two-moment
+    approximation; for a part demanded ``q`` units at a time it counts the first unit of a
+    batch as filled when one unit is on hand.  ``fill_rate(0, .) = 0``.
 
     Parameters
     ----------
@@ -251,7 +201,7 @@ def fill_rate(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
     Sherbrooke (2004), Ch. 2 (fill rate of an (s-1, s) policy); Axsäter (2015), Sec. 5.2.
     """
     s = check_levels(s)
-    return _scalar_or_array(LeadTimeDemand(mean, var).cdf(s - 1))
+    return _scalar_or_array(lead_time_law(mean, var).cdf(s - 1))
 
 
 def ready_rate(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
@@ -271,7 +221,7 @@ def ready_rate(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
     Axsäter (2015), Sec. 5.2 ("ready rate"); Sherbrooke (2004), Ch. 2.
     """
     s = check_levels(s)
-    return _scalar_or_array(LeadTimeDemand(mean, var).cdf(s))
+    return _scalar_or_array(lead_time_law(mean, var).cdf(s))
 
 
 def expected_on_hand(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
@@ -291,33 +241,8 @@ def expected_on_hand(s: Any, mean: Any, var: Any = None) -> float | np.ndarray:
     Sherbrooke (2004), Ch. 2 (on hand + due in - backorders = s).
     """
     s = check_levels(s)
-    d = LeadTimeDemand(mean, var)
+    d = lead_time_law(mean, var)
     return _scalar_or_array(np.maximum(s - d.mean + d.loss(s), 0.0))
-
-
-def _quantile(d: LeadTimeDemand, q: np.ndarray) -> np.ndarray:
-    """Smallest integer k >= 0 with P(D <= k) >= q, using the same cdf as the other blocks
-    (so that base_stock_level and fill_rate never disagree on a boundary)."""
-    q = np.asarray(q, dtype=float)
-    shape = np.broadcast_shapes(q.shape, d.mean.shape)
-    if shape != d.mean.shape:
-        d = LeadTimeDemand(np.broadcast_to(d.mean, shape), np.broadcast_to(d.var, shape))
-    q = np.broadcast_to(q, shape)
-    m, v = d.mean, d.var
-    hi = np.ceil(m + 6.0 * np.sqrt(v) + 5.0)
-    # Grow the bracket until it holds the quantile (only heavy NB tails need this).
-    while True:
-        short = d.cdf(hi) < q
-        if not short.any():
-            break
-        hi = np.where(short, 2.0 * hi + 1.0, hi)
-    lo = np.full(q.shape, -1.0)  # cdf(-1) = 0 < q for q > 0; q <= 0 answers 0 below
-    while np.any(hi - lo > 1):
-        mid = np.floor((lo + hi) / 2.0)
-        ge = d.cdf(mid) >= q
-        hi = np.where(ge, mid, hi)
-        lo = np.where(ge, lo, mid)
-    return np.where(q <= 0, 0.0, hi)
 
 
 def base_stock_level(
@@ -358,7 +283,7 @@ def base_stock_level(
     t = np.asarray(target, dtype=float)
     if np.any(~np.isfinite(t) | (t < 0) | (t > 1)):
         raise ValueError(f"service targets must lie in [0, 1]; got {target!r}")
-    d = LeadTimeDemand(mean, var)
+    d = lead_time_law(mean, var)
     t = np.broadcast_to(t, np.broadcast_shapes(t.shape, d.mean.shape))
     m = np.broadcast_to(d.mean, t.shape)
     if np.any((t >= 1) & (m > 0)):
@@ -366,7 +291,7 @@ def base_stock_level(
             "a service target of 100% needs unbounded stock when lead-time demand is Poisson "
             "or negative binomial with positive mean; use a target below 1 (e.g. 0.999)"
         )
-    k = _quantile(d, np.minimum(t, 1.0))
+    k = d.ppf(np.minimum(t, 1.0)).astype(float)
     if fill_rate is not None:
         # fill_rate(s) = P(D <= s-1) >= t  <=>  s - 1 >= quantile;  s = 0 only for t = 0.
         k = np.where(t <= 0, 0.0, k + 1.0)
@@ -397,7 +322,8 @@ def newsvendor_quantity(
     critical_ratio : float or array, optional
         ``p / (p + h)`` directly, in (0, 1).
     distribution : {"auto", "poisson", "negbin", "normal"}
-        ``"auto"``: Poisson, or NB when ``var > mean`` (integer answer).  ``"normal"``: the
+        ``"auto"``: the law of :func:`lead_time_law` (integer answer); ``"negbin"``: the
+        negative binomial whenever ``var > mean``.  ``"normal"``: the
         continuous answer ``mean + z_alpha sqrt(var)`` (``var`` required).
 
     Returns
@@ -434,7 +360,13 @@ def newsvendor_quantity(
         var = None
     elif distribution == "negbin" and var is not None and np.any(np.asarray(var) <= np.asarray(mean)):
         raise ValueError("distribution='negbin' needs var > mean")
-    q = _quantile(LeadTimeDemand(mean, var), alpha)
-    return _scalar_or_array(q)
+    if distribution == "negbin" and var is not None:
+        m = check_nonneg(mean, "mean")
+        v = check_nonneg(var, "var")
+        m, v = np.broadcast_arrays(m, v)
+        law = CountLaw(m, v, np.full(m.shape, NEGATIVE_BINOMIAL), np.ones(m.shape))
+    else:
+        law = lead_time_law(mean, var)
+    return _scalar_or_array(law.ppf(alpha).astype(float))
 
 

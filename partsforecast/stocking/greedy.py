@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from partsforecast.stocking.formulas import LeadTimeDemand
+from partsforecast.stocking.formulas import lead_time_law
 from partsforecast.stocking.problem import StockingProblem
 from partsforecast.stocking.scan import pair_state, scan
 
@@ -61,7 +61,7 @@ def trim_overshoot(prob: StockingProblem, s0: np.ndarray, s_pairs: np.ndarray, t
     s_pairs = s_pairs.copy()
     parts = np.arange(prob.P)
     _, _, mean, var = prob.pipeline(parts, s0)
-    d = LeadTimeDemand(mean, var)
+    d = lead_time_law(mean, var)
     sp = s_pairs.astype(float)
     have = prob.plam * d.cdf(sp - 1) if objective == "fill" else d.loss(sp)
     slack = {}
@@ -82,7 +82,7 @@ def trim_overshoot(prob: StockingProblem, s0: np.ndarray, s_pairs: np.ndarray, t
     def unit_loss(idx):
         # service lost by removing the top unit of each pair in idx
         sc = s_pairs[idx].astype(float)
-        dc = LeadTimeDemand(mean[idx], var[idx])
+        dc = lead_time_law(mean[idx], var[idx])
         if objective == "fill":
             return prob.plam[idx] * (dc.cdf(sc - 1) - dc.cdf(sc - 2))
         return dc.sf(sc - 1)  # EBO(s-1) - EBO(s) = P(D > s-1)

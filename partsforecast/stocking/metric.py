@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from partsforecast.stocking.formulas import LeadTimeDemand, check_levels, check_nonneg
+from partsforecast.stocking.formulas import check_levels, check_nonneg, lead_time_law
 
 __all__ = ["MetricEvaluation", "metric_evaluate", "vari_metric_pipeline", "check_method"]
 
@@ -175,7 +175,7 @@ def metric_evaluate(
         T0 = np.broadcast_to(check_nonneg(wh_lead_time, "wh_lead_time"), (P,))
         mu0 = lam0 * T0
         v0 = T0 * (vmr * lam).sum(axis=1)
-        d0 = LeadTimeDemand(mu0, v0 if method == "vari-metric" else None)
+        d0 = lead_time_law(mu0, v0 if method == "vari-metric" else None)
         ebo0 = d0.loss(s0)
         vbo0 = np.maximum(d0.second_loss(s0) - ebo0**2, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -184,7 +184,7 @@ def metric_evaluate(
                   wh_ready_rate=d0.cdf(s0), wh_on_hand=np.maximum(s0 - mu0 + ebo0, 0.0),
                   wh_delay=delay, wh_pipeline_mean=mu0, wh_pipeline_var=d0.var)
     mean, var = vari_metric_pipeline(lam, T, vmr, lam0[:, None], ebo0[:, None], vbo0[:, None], method)
-    d = LeadTimeDemand(mean, var)
+    d = lead_time_law(mean, var)
     ebo = d.loss(sd)
     with np.errstate(divide="ignore", invalid="ignore"):
         wait = np.where(lam > 0, ebo / np.where(lam > 0, lam, 1.0), 0.0)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast import solvers
-from partsforecast.stocking.formulas import InfeasiblePlanError, LeadTimeDemand, check_levels
+from partsforecast.stocking.formulas import InfeasiblePlanError, check_levels, lead_time_law
 from partsforecast.stocking.optimiser import optimize_stock
 from partsforecast.stocking.problem import StockingProblem, prepare_problem, targets_by_tier
 from partsforecast.stocking.result import StockingResult, finish_result, plan_row
@@ -281,7 +281,7 @@ def _window_tables(prob: StockingProblem, start: StockingResult, s0: np.ndarray 
     _, _, mean, var = prob.pipeline(np.arange(P), s0 if s0 is not None else np.zeros(P))
     Kmax = int(K.max()) if A else 0
     lev = lo[:, None] + np.arange(Kmax + 1)[None, :]
-    d = LeadTimeDemand(mean[:, None], var[:, None])
+    d = lead_time_law(mean[:, None], var[:, None])
     FR = d.cdf(lev - 1.0)
     EBO = d.loss(lev.astype(float))
     dfr = np.diff(FR, axis=1)

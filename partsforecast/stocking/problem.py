@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from partsforecast.stocking.formulas import LeadTimeDemand, check_nonneg
+from partsforecast.stocking.formulas import check_nonneg, lead_time_law
 from partsforecast.stocking.metric import check_method, vari_metric_pipeline
 
 __all__ = ["StockingProblem", "prepare_problem", "targets_by_tier"]
@@ -72,7 +72,7 @@ class StockingProblem:
         if not self.two_echelon:
             z = np.zeros(parts.size)
             return z, z
-        d = LeadTimeDemand(self.mu0[parts], self.v0[parts] if self.method == "vari-metric" else None)
+        d = lead_time_law(self.mu0[parts], self.v0[parts] if self.method == "vari-metric" else None)
         s0 = np.asarray(s0, dtype=float)
         ebo0 = d.loss(s0)
         return ebo0, np.maximum(d.second_loss(s0) - ebo0**2, 0.0)
