@@ -38,16 +38,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from partsforecast.samples import load_sample, make_fleet
 
     _check_out(args.out, folder=True)
-    if args.machines is None and args.seed is None and args.dealers is None and args.years is None:
+    if all(v is None for v in (args.machines, args.seed, args.dealers, args.years, args.parts)):
         fleet = load_sample()
         what = "the bundled sample fleet"
     else:
         kwargs = {k: v for k, v in (("n_machines", args.machines), ("n_dealers", args.dealers),
-                                    ("years", args.years), ("seed", args.seed)) if v is not None}
+                                    ("n_parts", args.parts), ("years", args.years), ("seed", args.seed))
+                  if v is not None}
         try:
             fleet = make_fleet(**kwargs)
         except ValueError as exc:  # the generator names the setting it refuses
-            flag = {"n_machines": "--machines", "n_dealers": "--dealers", "years": "--years"}.get(
+            flag = {"n_machines": "--machines", "n_dealers": "--dealers", "n_parts": "--parts",
+                    "years": "--years"}.get(
                 str(exc).split(" ")[0], "sample")
             raise _setting_error(flag, None, str(exc)) from None
         what = "a generated fleet (" + ", ".join(f"{k}={v}" for k, v in kwargs.items()) + ")"
@@ -107,9 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="folder to write")
     p.add_argument("--machines", type=int, default=None, help="number of machines to generate")
     p.add_argument("--dealers", type=int, default=None, help="number of dealers to generate")
+    p.add_argument("--parts", type=int, default=None,
+                   help="number of part numbers to generate (default: the natural catalogue)")
     p.add_argument("--years", type=float, default=None, help="years of history to generate")
     p.add_argument("--seed", type=int, default=None, help="random seed of the generator")
-    p.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    p.add_argument("--format", choices=["csv", "parquet"], default="csv",
+                   help="file format of the tables (default csv)")
     p.set_defaults(func=_cmd_sample)
 
     for extra in _EXTRA_COMMANDS:
@@ -204,8 +209,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
                     progress=progress)
     files = plan.dealer_files()
+    h, cur = plan.headline(), plan.currency
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
-          f"for {len(files)} dealers; transfer solver: {plan.transfer_report.status}")
+          f"for {len(files)} dealers (freight {h['freight']:,.2f} {cur}), {h['purchase_order_lines']} "
+          f"purchase-order lines ({h['purchase_order_units']:,} units, {h['purchase_order_value']:,.2f} {cur}); "
+          f"dealer units short {h['dealer_units_short_before']:,} -> {h['dealer_units_short_after']:,}; "
+          f"transfer solver: {plan.transfer_report.status}")
     for line in plan.warnings:
         print(f"warning: {line}")
     return EXIT_WARNINGS if plan.warnings else EXIT_OK

@@ -25,14 +25,24 @@ from partsforecast._display import html_card, text_card
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.reliability import FailureModel
+from partsforecast.report import forecast_by_part, read_previous_run, write_report
 from partsforecast.stocking import StockingResult, optimize_stock
-from partsforecast.transfers import MAX_MILP_INTEGERS, dealer_transfer_files, plan_transfers
+from partsforecast.transfers import (
+    DEFAULT_BACKORDER_COST_PER_DAY,
+    MAX_MILP_INTEGERS,
+    dealer_transfer_files,
+    plan_transfers,
+)
 
-__all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS"]
+__all__ = ["PlanSettings", "StockPlan", "plan_stock", "run_plan", "STOCK_PLAN_COLUMNS", "ORDER_COLUMNS"]
 
 #: Columns of ``stock_plan.csv``, in order.
 STOCK_PLAN_COLUMNS = ["location_id", "part_number", "base_stock", "on_hand", "on_order", "order_qty",
                       "expected_fill_rate", "expected_backorders", "inventory_value"]
+
+#: Columns of ``orders.csv`` (the purchase orders to the factory's supply), in order.
+ORDER_COLUMNS = ["part_number", "description", "quantity", "unit_cost", "value", "currency",
+                 "order_by", "need_by", "lead_time_days", "expedite", "reason"]
 
 #: Fill-rate targets per dealer tier used when none are given.
 DEFAULT_TARGETS = {1: 0.95, 2: 0.93, 3: 0.90, 4: 0.90}
@@ -79,6 +89,18 @@ class PlanSettings:
         :func:`partsforecast.transfers.plan_transfers`).
     seed : int
         Seed of anything random in the run (recorded in run.json).
+    currency : str
+        The currency of every amount in the inputs (unit costs, freight) and so of every
+        amount in the outputs: a code such as ``"CNY"`` or ``"EUR"`` (letters only, at most
+        8), printed beside money in the report, ``orders.csv`` and the dealer files.
+    backorder_cost_per_day : dict or None
+        What one repair waiting one day for a part costs, per dealer tier (e.g. ``{1: 200, 4:
+        100}``); ``None`` means :data:`partsforecast.transfers.DEFAULT_BACKORDER_COST_PER_DAY`.
+        A transfer is proposed only when the backorder-days it avoids over the planning
+        window are worth more than its freight.
+    freight_paid_by : str
+        Who pays a transfer's freight, as the dealer files say: ``"factory"`` (default),
+        ``"receiver"`` or ``"sender"``.
     """
 
     horizon: int = 12
@@ -95,6 +117,9 @@ class PlanSettings:
     max_milp_integers: int = MAX_MILP_INTEGERS
     forecast_format: str = "csv"
     seed: int = 0
+    currency: str = "CNY"
+    backorder_cost_per_day: dict | None = None
+    freight_paid_by: str = "factory"
 
     def __post_init__(self):
         problems: list[Problem] = []
@@ -134,6 +159,14 @@ class PlanSettings:
             bad("fill_rate_targets", rule)
         else:
             self.fill_rate_targets = targets
+        costs, rule = _parse_tier_costs(self.backorder_cost_per_day)
+        if rule:
+            bad("backorder_cost_per_day", rule)
+        else:
+            self.backorder_cost_per_day = costs
+        if not (isinstance(self.currency, str) and 1 <= len(self.currency) <= 8
+                and self.currency.isalpha()):
+            bad("currency", "must be a currency code of letters only, at most 8 (e.g. 'CNY', 'EUR')")
         if problems:
             raise InputError(problems)
 
@@ -169,7 +202,10 @@ _SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "method": ("vari-metric", "metric"),
     "solver": ("highs", "cbc"),
     "forecast_format": ("csv", "parquet"),
+    "freight_paid_by": ("factory", "receiver", "sender"),
 }
+#: The highest backorder cost per unit-day accepted (money per day).
+MAX_BACKORDER_COST_PER_DAY = 1e7
 #: The highest fill-rate target accepted: 1.0 would need unbounded stock.
 MAX_FILL_RATE_TARGET = 0.999
 
@@ -183,10 +219,10 @@ def _is_number(value: Any) -> bool:
             and bool(np.isfinite(value)))
 
 
-def _parse_targets(value: Any) -> tuple[dict[int, float] | None, str | None]:
-    """Fill-rate targets as {tier: rate}: from None, one number for every tier, or a mapping."""
-    rule = (f"must be a fill rate > 0 and at most {MAX_FILL_RATE_TARGET}, or a table of them per "
-            "dealer tier 1-4, e.g. {1 = 0.95, 4 = 0.90}")
+def _parse_tier_table(value: Any, rule: str, low: float, high: float,
+                      open_low: bool) -> tuple[dict[int, float] | None, str | None]:
+    """A number per dealer tier as {tier: value}: from None, one number for every tier, or a
+    mapping of tiers 1-4; the error ``rule`` when a key or value is out of place."""
     if value is None:
         return None, None
     if _is_number(value):
@@ -194,17 +230,32 @@ def _parse_targets(value: Any) -> tuple[dict[int, float] | None, str | None]:
     if not isinstance(value, Mapping) or not value:
         return None, rule
     out: dict[int, float] = {}
-    for key, rate in value.items():
+    for key, x in value.items():
         try:
             tier = int(str(key).strip())
         except ValueError:
-            return None, f"tier {key!r} is not a dealer tier 1-4; " + rule
+            tier = 0
         if tier not in (1, 2, 3, 4):
             return None, f"tier {key!r} is not a dealer tier 1-4; " + rule
-        if not _is_number(rate) or not 0 < float(rate) <= MAX_FILL_RATE_TARGET:
-            return None, f"target {rate!r} of tier {key!r}: " + rule
-        out[tier] = float(rate)
+        if not _is_number(x) or not ((x > low) if open_low else (x >= low)) or not x <= high:
+            return None, f"value {x!r} of tier {key!r}: " + rule
+        out[tier] = float(x)
     return out, None
+
+
+def _parse_targets(value: Any) -> tuple[dict[int, float] | None, str | None]:
+    """Fill-rate targets as {tier: rate}: from None, one number for every tier, or a mapping."""
+    return _parse_tier_table(
+        value, f"must be a fill rate > 0 and at most {MAX_FILL_RATE_TARGET}, or a table of them per "
+               "dealer tier 1-4, e.g. {1 = 0.95, 4 = 0.90}", 0.0, MAX_FILL_RATE_TARGET, True)
+
+
+def _parse_tier_costs(value: Any) -> tuple[dict[int, float] | None, str | None]:
+    """Backorder costs per unit-day as {tier: cost}."""
+    return _parse_tier_table(
+        value, f"must be a cost per backorder-day ≥ 0 and at most {MAX_BACKORDER_COST_PER_DAY:,.0f}, or a "
+               "table of them per dealer tier 1-4, e.g. {1 = 200, 4 = 100}", 0.0,
+        MAX_BACKORDER_COST_PER_DAY, False)
 
 
 @dataclass(repr=False)
@@ -227,6 +278,19 @@ class StockPlan:
     warnings : list of str
         One line per dealer tier whose expected fill rate misses its target (the targets
         given, or the default ones for a budget-only plan); empty when every target is met.
+    orders : DataFrame
+        The purchase orders of the warehouse to its supply (:data:`ORDER_COLUMNS`), what
+        ``orders.csv`` holds.
+    targets : dict
+        The fill-rate target per dealer tier the plan is held against.
+    currency : str
+        The currency of every amount.
+    window_days : float
+        The planning window: the days of demand the stock levels and transfers look at.
+    as_of : Timestamp or None
+        The planning date.
+    budget : float or None
+        The investment cap the plan was made under.
     """
 
     levels: pd.DataFrame
@@ -236,13 +300,86 @@ class StockPlan:
     transfer_report: Any
     warehouse_id: str
     warnings: list = field(default_factory=list)
+    orders: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ORDER_COLUMNS))
+    targets: dict = field(default_factory=lambda: dict(DEFAULT_TARGETS))
+    currency: str = "CNY"
+    window_days: float = 90.0
+    as_of: pd.Timestamp | None = None
+    budget: float | None = None
+
+    def headline(self) -> dict[str, Any]:
+        """What the plan asks of this week, as numbers: the purchase orders, the transfers
+        and what they buy, the dealers' shortage before and after them, the investment.
+
+        Returns
+        -------
+        dict
+            ``purchase_order_lines``, ``purchase_order_units``, ``purchase_order_value``,
+            ``transfers``, ``transfer_units``, ``freight``, ``backorder_days_avoided``,
+            ``backorder_value_avoided``, ``dealer_units_short_before`` and ``_after``
+            (units below base stock at the dealers, before and after the transfers),
+            ``investment``, ``warehouse_investment``, ``dealer_fill_rate`` (expected,
+            demand-weighted) and ``currency``. Money is in ``currency``.
+        """
+        lv, t = self.levels, self.transfers
+        dealer = (lv["location_id"] != self.warehouse_id).to_numpy()
+        base = lv["base_stock"].to_numpy()
+        before = np.maximum(base - lv["on_hand"].to_numpy() - lv["on_order"].to_numpy(), 0)
+        after = np.maximum(base - lv["position_after"].to_numpy(), 0) if "position_after" in lv else before
+
+        def col(name: str) -> float:
+            return float(t[name].sum()) if name in t and len(t) else 0.0
+
+        rate = lv["demand_per_day"].fillna(0).to_numpy() if "demand_per_day" in lv else np.ones(len(lv))
+        fill = (float(np.average(lv["expected_fill_rate"].to_numpy()[dealer],
+                                 weights=np.maximum(rate[dealer], 1e-12))) if dealer.any() else float("nan"))
+        return {
+            "purchase_order_lines": len(self.orders),
+            "purchase_order_units": int(self.orders["quantity"].sum()) if len(self.orders) else 0,
+            "purchase_order_value": float(self.orders["value"].sum()) if len(self.orders) else 0.0,
+            "transfers": len(t),
+            "transfer_units": int(col("quantity")),
+            "freight": col("cost"),
+            "backorder_days_avoided": col("backorder_days_avoided"),
+            "backorder_value_avoided": col("value_avoided"),
+            "dealer_units_short_before": int(before[dealer].sum()),
+            "dealer_units_short_after": int(after[dealer].sum()),
+            "investment": float(lv["inventory_value"].sum()),
+            "warehouse_investment": float(lv.loc[~dealer, "inventory_value"].sum()),
+            "dealer_fill_rate": fill,
+            "currency": self.currency,
+        }
+
+    def service(self) -> pd.DataFrame:
+        """Service per dealer tier against its target.
+
+        Returns
+        -------
+        DataFrame
+            Indexed by tier: ``dealers``, ``target``, ``expected_fill_rate``, ``met``
+            (within half a thousandth), ``units_short_after_transfers`` (units below base
+            stock today, once the transfers are made) and ``investment``.
+        """
+        summ = self.stocking.summary()
+        lv = self.levels[self.levels["tier"].notna()]
+        short = (lv["base_stock"] - lv.get("position_after", lv["on_hand"] + lv["on_order"])).clip(lower=0)
+        short = short.groupby(lv["tier"].astype(int)).sum()
+        out = pd.DataFrame({"dealers": summ["dealers"],
+                            "target": pd.Series(self.targets, dtype=float).reindex(summ.index),
+                            "expected_fill_rate": summ["fill_rate"]})
+        out["met"] = ~(out["expected_fill_rate"] < out["target"] - 5e-4)
+        out["units_short_after_transfers"] = short.reindex(summ.index).fillna(0).astype("int64")
+        out["investment"] = summ["investment"]
+        out.index.name = "tier"
+        return out
 
     def dealer_files(self) -> dict[str, pd.DataFrame]:
         """Each dealer's transfer table (send and receive rows), by location_id."""
         return dealer_transfer_files(self.transfers, self.warehouse_id)
 
     def write(self, path: str | Path) -> Path:
-        """Write ``stock_plan.csv`` and ``transfers/<dealer>.csv`` (plus an index) atomically.
+        """Write ``stock_plan.csv``, ``orders.csv`` and ``transfers/<dealer>.csv`` (plus an
+        index) atomically.
 
         The folder is replaced whole on success and left untouched on any failure. A
         dealer's file is named after its location_id when the id is a plain file name,
@@ -256,6 +393,7 @@ class StockPlan:
     def _write_into(self, folder: Path) -> None:
         (folder / "stock_plan.csv").write_bytes(
             frame_to_csv_bytes(round_for_people(self.levels[STOCK_PLAN_COLUMNS])))
+        (folder / "orders.csv").write_bytes(frame_to_csv_bytes(round_for_people(self.orders[ORDER_COLUMNS])))
         tdir = folder / "transfers"
         tdir.mkdir()
         index = []
@@ -385,27 +523,42 @@ def plan_stock(
     cost = parts["unit_cost"]
     levels["inventory_value"] = levels["base_stock"] * levels["part_number"].map(cost).to_numpy(float)
 
+    levels["demand_vmr"] = _demand_vmr(levels, pd.Index(part_ids), pd.Index(dealer_ids), rate, var, wh)
+    info = fleet.parts.set_index("part_number")
     tplan = plan_transfers(
         levels.rename(columns={"base_stock": "target"}), fleet.lanes, wh, fleet.as_of,
         tiers=fleet.locations.set_index("location_id")["tier"].dropna().astype(int),
-        unit_cost=fleet.parts.set_index("part_number")["unit_cost"],
+        unit_cost=info["unit_cost"], backorder_cost_per_day=s.backorder_cost_per_day,
+        window_days=window, warehouse_lead_time=info["lead_time_days"],
+        part_names=info["description"] if "description" in info else None,
+        location_names=fleet.locations.set_index("location_id").get("dealer_name"),
+        currency=s.currency, freight_paid_by=s.freight_paid_by,
         use_fixed_costs=s.use_fixed_costs, solver=s.solver, time_limit=s.time_limit,
         max_milp_integers=s.max_milp_integers)
-    levels["order_qty"] = _order_quantities(levels, tplan.transfers, wh)
+    levels["position_after"] = _positions_after(levels, tplan.transfers).round().astype("int64")
+    levels["order_qty"] = _order_quantities(levels, wh)
     levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
+    checked = _targets_checked(targets)
     return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,
                      transfer_report=tplan.report, warehouse_id=wh,
-                     warnings=_missed_targets(result, targets, budget))
+                     warnings=_missed_targets(result, checked, budget),
+                     orders=_purchase_orders(levels, fleet.parts, wh, fleet.as_of, s.currency),
+                     targets=checked, currency=s.currency, window_days=window, as_of=fleet.as_of,
+                     budget=budget)
 
 
-def _missed_targets(result: StockingResult, targets, budget) -> list[str]:
-    """One line per dealer tier whose expected fill rate is below the planner's target.
+def _targets_checked(targets) -> dict[int, float]:
+    """The targets a plan is held against: the ones given, or :data:`DEFAULT_TARGETS` for a
+    plan that only had a budget (the best service it buys is still held against them)."""
+    if targets is None:
+        return dict(DEFAULT_TARGETS)
+    if np.isscalar(targets):
+        return {t: float(targets) for t in DEFAULT_TARGETS}
+    return {int(t): float(v) for t, v in dict(targets).items()}
 
-    The planner's targets are the ones given, or :data:`DEFAULT_TARGETS` for a plan that
-    only had a budget (the best service it buys is still held against them).
-    """
-    checked = dict(DEFAULT_TARGETS) if targets is None else (
-        {t: float(targets) for t in DEFAULT_TARGETS} if np.isscalar(targets) else dict(targets))
+
+def _missed_targets(result: StockingResult, checked: Mapping[int, float], budget) -> list[str]:
+    """One line per dealer tier whose expected fill rate is below the planner's target."""
     achieved = result.summary()["fill_rate"]
     out = []
     for tier, target in sorted(checked.items()):
@@ -430,12 +583,24 @@ def _check_plan_args(forecast: Any, fleet: Any) -> None:
                          f"returns them); got {have}")
 
 
-def _order_quantities(levels: pd.DataFrame, transfers: pd.DataFrame, warehouse_id: str) -> np.ndarray:
-    """Units each location still orders after the transfers: base stock − position.
+def _demand_vmr(levels: pd.DataFrame, parts: pd.Index, dealers: pd.Index, rate: np.ndarray,
+                var: np.ndarray, warehouse_id: str) -> np.ndarray:
+    """Variance-to-mean ratio of demand (≥ 1) per levels row: a dealer's own, the
+    warehouse's that of the dealers' demand it serves (their variances over their means)."""
+    pi = parts.get_indexer(levels["part_number"])
+    dj = dealers.get_indexer(levels["location_id"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dealer = np.where(rate > 0, var / rate, 1.0)
+        total = np.where(rate.sum(1) > 0, var.sum(1) / rate.sum(1), 1.0)
+    ok = (pi >= 0) & (dj >= 0)
+    out = np.where(levels["location_id"].to_numpy() == warehouse_id, total[np.maximum(pi, 0)], 1.0)
+    out[ok] = dealer[pi[ok], dj[ok]]
+    return np.maximum(np.where(pi >= 0, out, 1.0), 1.0)
 
-    A dealer's position counts the units transfers bring in and takes out those it sends;
-    the warehouse orders from production what its own target needs after what it ships.
-    """
+
+def _positions_after(levels: pd.DataFrame, transfers: pd.DataFrame) -> np.ndarray:
+    """Each row's inventory position once the transfers are made: on hand + on order, plus
+    the units transfers bring in, minus those it sends."""
     key = pd.MultiIndex.from_frame(levels[["location_id", "part_number"]])
     net = pd.Series(0.0, index=key)
     if len(transfers):
@@ -444,8 +609,62 @@ def _order_quantities(levels: pd.DataFrame, transfers: pd.DataFrame, warehouse_i
         net = net.add(t_in.rename_axis(["location_id", "part_number"]), fill_value=0)
         net = net.sub(t_out.rename_axis(["location_id", "part_number"]), fill_value=0)
     net = net.reindex(key).fillna(0).to_numpy()
-    position = levels["on_hand"].to_numpy() + levels["on_order"].to_numpy() + net
-    return np.maximum(levels["base_stock"].to_numpy() - position, 0).astype("int64")
+    return levels["on_hand"].to_numpy() + levels["on_order"].to_numpy() + net
+
+
+def _order_quantities(levels: pd.DataFrame, warehouse_id: str) -> np.ndarray:
+    """Units each location still needs after the transfers.
+
+    A dealer's is its base stock minus its position after the transfers: units it still
+    lacks, which the warehouse ships once it has them. The warehouse's is what it orders
+    from supply: its own base stock plus what the dealers still lack, minus its position
+    after what it ships.
+    """
+    gap = levels["base_stock"].to_numpy() - levels["position_after"].to_numpy()
+    is_wh = (levels["location_id"] == warehouse_id).to_numpy()
+    lacking = pd.Series(np.where(is_wh, 0.0, np.maximum(gap, 0)), index=levels["part_number"].to_numpy())
+    owed = lacking.groupby(level=0).sum().reindex(levels["part_number"]).fillna(0).to_numpy()
+    return np.maximum(np.where(is_wh, gap + owed, gap), 0).round().astype("int64")
+
+
+def _purchase_orders(levels: pd.DataFrame, parts: pd.DataFrame, warehouse_id: str, as_of: pd.Timestamp,
+                     currency: str) -> pd.DataFrame:
+    """``orders.csv``: one line per part the warehouse orders from supply (:data:`ORDER_COLUMNS`).
+
+    A base-stock policy orders a shortfall at once, so every line is to be ordered by the
+    planning date, and is needed by that date plus the part's supply lead time (whole days,
+    rounded up): the date the plan counts on receiving it. A line is to be expedited when
+    dealers lack more units of the part than the warehouse has left on its shelf.
+    """
+    is_wh = levels["location_id"] == warehouse_id
+    wh = levels[is_wh & (levels["order_qty"] > 0)]
+    dealers = levels[~is_wh]
+    lacking = dealers["base_stock"] - dealers["position_after"]
+    lacking = lacking.clip(lower=0).groupby(dealers["part_number"]).sum()
+    info = parts.set_index("part_number")
+    part = wh["part_number"].to_numpy(dtype=object)
+    qty = wh["order_qty"].to_numpy(np.int64)
+    cost = info["unit_cost"].reindex(part).to_numpy(float)
+    lead = np.ceil(info["lead_time_days"].reindex(part).to_numpy(float) - 1e-9).astype(np.int64)
+    owed = lacking.reindex(part).fillna(0).to_numpy().round().astype(np.int64)
+    # what the warehouse still has on its shelf after shipping (its position less what is on order)
+    shelf = np.maximum(wh["position_after"].to_numpy() - wh["on_order"].to_numpy(), 0)
+    expedite = owed > shelf
+    desc = (info["description"].reindex(part) if "description" in info else pd.Series("", index=part))
+    target = wh["base_stock"].to_numpy()
+    reason = np.where(
+        expedite,
+        [f"dealers lack {o:,} now and the warehouse has {h:,} on the shelf; it restocks to its target of {t:,}"
+         for o, h, t in zip(owed, shelf, target)],
+        [f"restocks the warehouse to its target of {t:,}" + (f" and covers {o:,} dealers lack" if o else "")
+         for o, t in zip(owed, target)])
+    out = pd.DataFrame({
+        "part_number": part, "description": desc.fillna("").to_numpy(dtype=object), "quantity": qty,
+        "unit_cost": cost, "value": np.round(qty * cost, 2), "currency": currency,
+        "order_by": as_of.normalize(), "need_by": as_of.normalize() + pd.to_timedelta(lead, unit="D"),
+        "lead_time_days": lead, "expedite": np.where(expedite, "yes", "no"), "reason": reason})
+    out = out.sort_values(["expedite", "value"], ascending=[False, False], kind="stable", ignore_index=True)
+    return out[ORDER_COLUMNS]
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,11 +683,13 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
              progress: bool | None = None) -> StockPlan:
     """Fit, forecast, optimise and write every output of a planning run into ``out``.
 
-    Outputs: ``stock_plan.csv``, ``transfers/<location_id>.csv`` and ``transfers/index.csv``,
-    ``forecast.csv`` (or ``.parquet``, see ``forecast_format``), ``failure_models.csv``,
-    ``report.html`` (with ``report=True``) and
-    ``run.json`` (input checksums, settings, package versions, stage timings, solver
-    status). They are assembled in a temporary folder and moved into place only when all
+    Outputs: ``stock_plan.csv``, ``orders.csv`` (the purchase orders),
+    ``transfers/<location_id>.csv`` and ``transfers/index.csv``, ``forecast.csv`` (or
+    ``.parquet``, see ``forecast_format``), ``forecast_by_part.csv``,
+    ``failure_models.csv``, ``report.html`` (with ``report=True``; the planner's page,
+    compared with the previous run found in ``out``) and ``run.json`` (the headline
+    figures, input checksums, settings as applied, warnings, package versions, stage
+    timings, solver status). They are assembled in a temporary folder and moved into place only when all
     are written, so a failure or an interrupt leaves the previous outputs untouched.
 
     Parameters
@@ -505,15 +726,19 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq)
     with stage("optimise"):
         plan = plan_stock(fc, fleet, settings=s)
+    previous, previous_note = read_previous_run(out)
+    by_part = forecast_by_part(fleet, fc)
     with atomic_dir(out) as tmp:
         with stage("write"):
             plan._write_into(tmp)
             write_frame(round_for_people(fc), tmp / f"forecast.{s.forecast_format}")
+            (tmp / "forecast_by_part.csv").write_bytes(frame_to_csv_bytes(round_for_people(by_part)))
             (tmp / "failure_models.csv").write_bytes(frame_to_csv_bytes(round_for_people(model.params_)))
             if report:
-                from partsforecast.plot import write_report
-                write_report(tmp / "report.html", fleet, model, fc, plan)
+                write_report(tmp / "report.html", fleet, model, fc, plan, previous=previous,
+                             previous_note=previous_note, by_part=by_part)
         run = {
+            "summary": _run_summary(plan),
             "as_of": fleet.as_of.isoformat(),
             "inputs": _checksums(source),
             "settings": _applied_settings(s),
@@ -609,7 +834,20 @@ def _applied_settings(s: PlanSettings) -> dict[str, Any]:
     if s.fill_rate_targets is None and s.budget is None:
         out["fill_rate_targets"] = dict(DEFAULT_TARGETS)
     out["targets_checked"] = dict(DEFAULT_TARGETS if out["fill_rate_targets"] is None else out["fill_rate_targets"])
+    out["backorder_cost_per_day"] = {**DEFAULT_BACKORDER_COST_PER_DAY, **(s.backorder_cost_per_day or {})}
     return out
+
+
+def _run_summary(plan: StockPlan) -> dict[str, Any]:
+    """What the next run compares with: the headline figures and the service per tier, at
+    the precision people read (money in cents)."""
+    head = {k: (_finite(v, 2 if k in ("purchase_order_value", "freight", "backorder_value_avoided", "investment",
+                                       "warehouse_investment", "backorder_days_avoided") else 6)
+                if isinstance(v, float) else v) for k, v in plan.headline().items()}
+    svc = plan.service().reset_index()
+    return {"headline": head,
+            "service": [{"tier": int(r.tier), "target": _finite(r.target, 6),
+                         "expected_fill_rate": _finite(r.expected_fill_rate, 6)} for r in svc.itertuples()]}
 
 
 def _versions() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Figures of a planning run, and the self-contained ``report.html`` that carries them."""
+"""Figures of a planning run (``report.html`` carries them; see :mod:`partsforecast.report`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["failure_curves", "forecast_vs_history", "service_curve", "transfer_map", "write_report"]
+__all__ = ["failure_curves", "forecast_vs_history", "service_curve", "transfer_map", "TIER_COLOURS", "png_base64"]
 
 
 def _literal_text(func):
@@ -72,47 +72,92 @@ def forecast_vs_history(fleet, forecast: pd.DataFrame, ax=None):
 
 
 @_literal_text
-def service_curve(curve: pd.DataFrame, ax=None):
-    """The efficient curve: inventory investment against system fill rate."""
+def service_curve(curve: pd.DataFrame, ax=None, currency: str = "", around_plan: float | None = 0.5):
+    """The efficient curve: inventory investment against system fill rate.
+
+    Parameters
+    ----------
+    curve : DataFrame
+        ``StockPlan.curve`` (investment, system_fill_rate, is_plan).
+    ax : matplotlib Axes, optional
+    currency : str
+        Shown in the axis label.
+    around_plan : float or None
+        Show the plan's neighbourhood: investments within this share of the plan's on
+        either side (0.5: from half to one and a half times the plan's investment), where
+        the choice is made; ``None`` shows the whole curve.
+    """
     fig, ax = _fig(ax)
-    ax.plot(curve["investment"], curve["system_fill_rate"], "-")
-    plan = curve[curve.get("is_plan", pd.Series(False, index=curve.index)).astype(bool)]
+    is_plan = curve["is_plan"].astype(bool) if "is_plan" in curve else pd.Series(False, index=curve.index)
+    plan = curve[is_plan]
+    shown = curve
+    if around_plan is not None and len(plan):
+        x0 = float(plan["investment"].iloc[0])
+        near = curve[(curve["investment"] >= x0 * (1 - around_plan)) & (curve["investment"] <= x0 * (1 + around_plan))]
+        shown = near if len(near) >= 2 else curve
+    ax.plot(shown["investment"], shown["system_fill_rate"], "-", color="tab:blue", label="best service for the money")
     if len(plan):
-        ax.plot(plan["investment"], plan["system_fill_rate"], "o", label="the plan")
-        ax.legend()
-    ax.set_xlabel("inventory investment")
+        x, y = float(plan["investment"].iloc[0]), float(plan["system_fill_rate"].iloc[0])
+        ax.plot([x], [y], "o", color="tab:red", ms=8, label="the plan")
+        ax.annotate(f"the plan: {x:,.0f} {currency}, fill rate {y:.3f}".replace("  ", " "), (x, y),
+                    textcoords="offset points", xytext=(8, -14), fontsize="small")
+    ax.set_xlabel(f"inventory investment ({currency})" if currency else "inventory investment")
     ax.set_ylabel("system fill rate")
-    ax.set_title("Service vs investment")
+    ax.set_title("Service vs investment around the plan")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     return ax
 
 
+#: Dealer colours by tier (a sequential palette: tier 1 darkest), apart from the line colours.
+TIER_COLOURS = {1: "#08306b", 2: "#2171b5", 3: "#6baed6", 4: "#9ecae1"}
+_FACTORY_LINE = "#7f7f7f"
+_DEALER_LINE = "#e6550d"
+
+
 @_literal_text
-def transfer_map(fleet, transfers: pd.DataFrame, ax=None):
-    """Locations on their coordinates, with a line for every lane that carries a transfer."""
-    fig, ax = _fig(ax, size=(6, 6))
+def transfer_map(fleet, transfers: pd.DataFrame, ax=None, label: bool = True):
+    """Locations on their coordinates, labelled, with a line for every lane that carries a transfer.
+
+    Dealers are dots coloured by tier (:data:`TIER_COLOURS`, blues), the factory a black
+    square; moves from the factory are grey lines, moves between dealers orange, thicker
+    for more units.
+    """
+    fig, ax = _fig(ax, size=(7, 7))
     loc = fleet.locations.set_index("location_id")
     if loc["lat"].isna().any():
         ax.text(0.5, 0.5, "no coordinates", ha="center")
         return ax
-    for tier, grp in loc[loc["kind"] == "dealer"].groupby("tier"):
-        ax.scatter(grp["lon"], grp["lat"], s=12 + 4 * (5 - int(tier)), label=f"tier {tier}")
-    wh = loc.loc[fleet.warehouse_id]
-    ax.scatter([wh["lon"]], [wh["lat"]], marker="s", s=60, c="k", label="factory")
     if len(transfers):
         moves = transfers.groupby(["from_id", "to_id"])["quantity"].sum().reset_index()
-        for m in moves.itertuples():
-            a, b = loc.loc[m.from_id], loc.loc[m.to_id]
-            ax.plot([a["lon"], b["lon"]], [a["lat"], b["lat"]], "-", lw=0.5 + np.log1p(m.quantity) / 2,
-                    alpha=0.5, c="tab:red" if m.from_id != fleet.warehouse_id else "tab:gray")
+        a, b = loc.loc[moves["from_id"]], loc.loc[moves["to_id"]]
+        from_wh = (moves["from_id"] == fleet.warehouse_id).to_numpy()
+        from matplotlib.collections import LineCollection
+
+        segments = np.stack([np.column_stack([a["lon"], a["lat"]]), np.column_stack([b["lon"], b["lat"]])], axis=1)
+        ax.add_collection(LineCollection(
+            segments, linewidths=0.5 + np.log1p(moves["quantity"].to_numpy()) / 2, alpha=0.55, zorder=1,
+            colors=np.where(from_wh, _FACTORY_LINE, _DEALER_LINE)))
+        ax.plot([], [], "-", c=_FACTORY_LINE, label="from the factory")
+        ax.plot([], [], "-", c=_DEALER_LINE, label="between dealers")
+    for tier, grp in loc[loc["kind"] == "dealer"].groupby("tier"):
+        ax.scatter(grp["lon"], grp["lat"], s=30 + 12 * (5 - int(tier)), c=TIER_COLOURS.get(int(tier), "#444"),
+                   edgecolors="white", linewidths=0.5, label=f"tier {int(tier)} dealer", zorder=2)
+    wh = loc.loc[fleet.warehouse_id]
+    ax.scatter([wh["lon"]], [wh["lat"]], marker="s", s=80, c="k", label="factory", zorder=3)
+    if label:  # one label per location: a few dozen dealers, not a hot path
+        for lid, x, y in zip(loc.index, loc["lon"], loc["lat"]):
+            ax.annotate(str(lid)[:16], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6.5, zorder=4)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
-    ax.set_title("Transfers (red: between dealers, grey: from the factory)")
-    ax.legend(fontsize="x-small")
+    ax.set_title("Transfers this week")
+    ax.legend(fontsize="x-small", loc="best")
     return ax
 
 
 @_literal_text
-def _png(ax) -> str:
+def png_base64(ax) -> str:
+    """The figure of ``ax`` as base64 PNG bytes (closed afterwards), for an inline image."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -120,42 +165,3 @@ def _png(ax) -> str:
     ax.figure.savefig(buf, format="png", dpi=90, bbox_inches="tight", metadata={"Software": None})
     plt.close(ax.figure)
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _warnings_html(warnings: list) -> str:
-    """The plan's warnings (targets missed) first, where the planner looks."""
-    if not warnings:
-        return ""
-    items = "".join(f"<li>{html.escape(w)}</li>" for w in warnings)
-    return (f"<div style='border:2px solid #b00;padding:4px 12px;margin:8px 0'><strong>"
-            f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}</strong><ul>{items}</ul></div>")
-
-
-def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan) -> Path:
-    """A self-contained HTML page with the key figures and plots of a planning run."""
-    levels = plan.levels
-    figures = {
-        "Failure curves": failure_curves(model),
-        "Forecast vs history": forecast_vs_history(fleet, forecast),
-        "Service vs investment": service_curve(plan.curve),
-        "Transfers": transfer_map(fleet, plan.transfers),
-    }
-    key = pd.DataFrame({
-        "figure": ["as of", "machines", "failure-model groups", "forecast units, next 12 periods",
-                   "inventory value of the plan", "transfers", "transfer solver status"],
-        "value": [str(fleet.as_of.date()), f"{len(fleet.machines):,}", f"{len(model.params_):,}",
-                  f"{forecast['mean'].sum():,.0f}", f"{levels['inventory_value'].sum():,.0f}",
-                  f"{len(plan.transfers):,}", str(plan.transfer_report.status)],
-    })
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>partsforecast plan</title>",
-             "<style>body{font-family:sans-serif;max-width:960px;margin:auto}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}</style>",
-             "</head><body><h1>Stocking plan</h1>", _warnings_html(getattr(plan, "warnings", [])),
-             key.to_html(index=False),
-             "<h2>Service by tier</h2>", plan.summary().to_html(float_format=lambda x: f"{x:,.3f}")]
-    for title, ax in figures.items():
-        parts.append(f"<h2>{html.escape(title)}</h2><img src='data:image/png;base64,{_png(ax)}'>")
-    parts.append("</body></html>")
-    path = Path(path)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path

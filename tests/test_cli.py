@@ -268,6 +268,16 @@ def test_sample_generates_with_the_given_settings(tmp_path):
     assert not other.tickets["opened_at"].equals(back.tickets["opened_at"])
 
 
+def test_sample_parts_sets_the_catalogue_size(tmp_path):
+    run = cli("sample", tmp_path / "g", "--machines", 300, "--dealers", 4, "--parts", 60, "--seed", 1)
+    assert run.code == 0, run.err
+    back = read_fleet(tmp_path / "g")
+    assert len(back.parts) == 60 and "n_parts=60" in run.out
+    _same_fleet(back, make_fleet(n_machines=300, n_dealers=4, n_parts=60, seed=1))
+    bad = cli("sample", tmp_path / "b", "--parts", -3)
+    assert bad.code == 2 and "setting --parts" in bad.err and not (tmp_path / "b").exists()
+
+
 def test_sample_parquet(tmp_path):
     run = cli("sample", tmp_path / "p", "--format", "parquet")
     assert run.code == 0, run.err

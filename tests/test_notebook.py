@@ -154,7 +154,7 @@ def test_written_plan_is_the_plan(notebook):
     ns, results, work = notebook
     plan = ns["plan"]
     out = work / "out" / "quickstart-plan"
-    assert results["cell-17"] == ["stock_plan.csv", "transfers"]
+    assert results["cell-17"] == ["orders.csv", "stock_plan.csv", "transfers"]
     from partsforecast.plan import STOCK_PLAN_COLUMNS
 
     written = pd.read_csv(out / "stock_plan.csv", dtype={"location_id": str, "part_number": str})

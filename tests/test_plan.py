@@ -76,7 +76,19 @@ def test_plan_order_qty_is_gap_after_transfers(plan):
     net = (t.groupby(["to_id", "part_number"])["quantity"].sum().rename_axis(lv.index.names)
            .sub(t.groupby(["from_id", "part_number"])["quantity"].sum().rename_axis(lv.index.names), fill_value=0))
     pos = lv["on_hand"] + lv["on_order"] + net.reindex(lv.index).fillna(0)
-    np.testing.assert_array_equal(lv["order_qty"], np.maximum(lv["base_stock"] - pos, 0))
+    np.testing.assert_array_equal(lv["position_after"], pos)
+    gap = lv["base_stock"] - pos
+    is_wh = lv.index.get_level_values(0) == plan.warehouse_id
+    # a dealer still lacks its gap; the warehouse orders its own gap plus what the dealers lack
+    np.testing.assert_array_equal(lv.loc[~is_wh, "order_qty"], np.maximum(gap[~is_wh], 0))
+    lacking = gap[~is_wh].clip(lower=0).groupby(level=1).sum()
+    wh = gap[is_wh].droplevel(0)
+    want = np.maximum(wh + lacking.reindex(wh.index).fillna(0), 0)
+    np.testing.assert_array_equal(lv.loc[is_wh, "order_qty"].droplevel(0), want)
+    assert want.sum() > 0 and lacking.sum() > 0  # the sample exercises both terms
+    orders = plan.orders.set_index("part_number")["quantity"]
+    pd.testing.assert_series_equal(orders.sort_index(), want[want > 0].astype("int64").sort_index(),
+                                   check_names=False)
 
 
 def test_higher_targets_cost_more(forecast, sample_fleet):
@@ -140,7 +152,7 @@ def test_cli_plan_outputs(cli_run):
     assert run["transfers"]["solver_status"] and "message" in run["transfers"]
     assert set(run["timings_seconds"]) == {"fit", "forecast", "optimise", "write"}
     assert "tickets.csv" in run["inputs"] and run["settings"]["horizon"] == 6
-    assert "<img src='data:image/png;base64," in (out / "report.html").read_text()
+    assert "src='data:image/png;base64," in (out / "report.html").read_text()
 
 
 def test_cli_plan_deterministic(cli_run, tmp_path):

@@ -35,7 +35,7 @@ PACKAGE = "partsforecast"
 # Pipeline order of the module pages; a module not named here comes after these,
 # alphabetically, and a name that no longer exists is skipped.
 MODULE_ORDER = ["data", "samples", "lives", "reliability", "demand", "counts", "intermittent", "stocking",
-                "transfers", "evaluate", "plan", "plot", "cli"]
+                "transfers", "evaluate", "plan", "report", "plot", "cli"]
 NOTEBOOKS = {"notebooks/quickstart.ipynb": "guide/quickstart.ipynb"}
 SETTINGS_CLASS = "PlanSettings"
 
