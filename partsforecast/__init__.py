@@ -20,7 +20,7 @@ from partsforecast.reliability import FailureModel, LifetimeModel
 from partsforecast.demand import forecast_demand, lead_time_demand
 from partsforecast.plan import PlanSettings, StockPlan, plan_stock, run_plan
 from partsforecast.evaluate import backtest_forecast, simulate_plan
-from partsforecast import intermittent, evaluate
+from partsforecast import intermittent, evaluate, service
 
 __version__ = "0.1.0"
 
@@ -43,5 +43,6 @@ __all__ = [
     "backtest_forecast",
     "intermittent",
     "evaluate",
+    "service",
     "__version__",
 ]

@@ -37,7 +37,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from partsforecast.samples import load_sample, make_fleet
 
-    _check_out(args.out, folder=True)
+    check_out(args.out, folder=True)
     if all(v is None for v in (args.machines, args.seed, args.dealers, args.years, args.parts)):
         fleet = load_sample()
         what = "the bundled sample fleet"
@@ -157,7 +157,7 @@ def _settings(args: argparse.Namespace):
     return PlanSettings.from_mapping(values)
 
 
-def _check_out(path: Path, folder: bool) -> None:
+def check_out(path: Path, folder: bool) -> None:
     """Refuse an output path that cannot be written, before any computing starts."""
     if folder and path.exists() and not path.is_dir():
         raise _setting_error("--out", path, "exists and is not a folder; give a folder to write the plan into")
@@ -172,7 +172,7 @@ def _check_out(path: Path, folder: bool) -> None:
         raise _setting_error("--out", path, f"cannot write there ({parent} is not a writable folder)")
 
 
-def _load_for_run(args: argparse.Namespace) -> Fleet:
+def load_for_run(args: argparse.Namespace) -> Fleet:
     """The fleet to plan on; with --as-of, as it was known on that date (Fleet.until)."""
     from partsforecast.samples import load_sample
 
@@ -200,8 +200,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from partsforecast.plan import run_plan
 
     settings = _settings(args)
-    _check_out(args.out, folder=True)
-    fleet = _load_for_run(args)
+    check_out(args.out, folder=True)
+    fleet = load_for_run(args)
     from partsforecast.samples import sample_path
 
     source = args.data if args.data is not None else (None if args.db else sample_path())
@@ -225,8 +225,8 @@ def _fitted(args: argparse.Namespace):
     from partsforecast.reliability import FailureModel
 
     settings = _settings(args)
-    _check_out(args.out, folder=False)
-    fleet = _load_for_run(args)
+    check_out(args.out, folder=False)
+    fleet = load_for_run(args)
     return settings, fleet, FailureModel(pooling=settings.pooling).fit(fleet)
 
 
@@ -250,7 +250,7 @@ def _cmd_forecast(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | None = None) -> None:
+def run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | None = None) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, default=None,
                      help="folder of input tables (default: the bundled sample fleet)")
@@ -279,7 +279,7 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
                                    "stock levels and transfers, and write stock_plan.csv, "
                                    "transfers/<dealer>.csv, forecast.csv, failure_models.csv, report.html "
                                    "and run.json into --out (replaced whole, only on success).")
-    _run_options(p, "output folder")
+    run_options(p, "output folder")
     p.add_argument("--budget", type=float, default=None, help="total inventory investment")
     p.add_argument("--solver", choices=["highs", "cbc"], default=None,
                    help="solver of the transfer model (default highs)")
@@ -289,15 +289,22 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
                    help="draw the progress bar even when stderr is not a terminal")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("fit", help="fit the failure models and write them as CSV")
-    _run_options(p, "file to write: CSV, or Parquet for a .parquet name")
+    run_options(p, "file to write: CSV, or Parquet for a .parquet name")
     p.set_defaults(func=_cmd_fit)
     p = sub.add_parser("forecast", help="fit and forecast parts demand; write the forecast as CSV or Parquet")
-    _run_options(p, "file to write: CSV, or Parquet for a .parquet name (compact for a national forecast)")
+    run_options(p, "file to write: CSV, or Parquet for a .parquet name (compact for a national forecast)")
     p.set_defaults(func=_cmd_forecast)
 
 
+def _add_service(sub: argparse._SubParsersAction) -> None:
+    """``partsforecast service``, imported only when the parser is built."""
+    from partsforecast.service.command import add_service_command
+
+    add_service_command(sub)
+
+
 # Stages register their sub-commands here.
-_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run_commands]
+_EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_run_commands, _add_service]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,9 @@ __all__ = [
     "read_fleet",
     "read_fleet_sql",
     "TABLES",
+    "TICKET_TIME_FINDINGS",
     "derive_lanes",
+    "ticket_time_findings",
 ]
 
 #: Tables in the order they are validated and written.
@@ -61,6 +63,7 @@ SCHEMA: dict[str, tuple[_Col, ...]] = {
         _Col("serial", "str"),
         _Col("location_id", "str"),
         _Col("opened_at", "datetime"),
+        _Col("arrived_at", "datetime", required=False),  # technician on site
         _Col("parts_ready_at", "datetime", required=False),
         _Col("closed_at", "datetime", required=False),
         _Col("component", "str"),
@@ -146,6 +149,17 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
     ("lanes", "cost_per_shipment"): (0, 10_000_000, False, "(money)"),
     ("stock", "on_hand"): (0, 10_000_000, False, "units"),
     ("stock", "on_order"): (0, 10_000_000, False, "units"),
+}
+#: Findings in the ticket times: (column, what is wrong) by code. They are data-quality
+#: findings, not input errors: the lines are kept (the failure models read only
+#: ``opened_at``), :meth:`Fleet.findings` lists them, and the service KPIs
+#: (:mod:`partsforecast.service`) count them and leave them out of the times they affect.
+TICKET_TIME_FINDINGS: dict[str, tuple[str, str]] = {
+    "ready_missing": ("parts_ready_at", "missing on a closed ticket line: the parts wait is unknown"),
+    "ready_before_opened": ("parts_ready_at", "earlier than opened_at: parts ready before the call"),
+    "closed_before_opened": ("closed_at", "earlier than opened_at: closed before the call"),
+    "arrived_before_opened": ("arrived_at", "earlier than opened_at: technician on site before the call"),
+    "arrived_after_closed": ("arrived_at", "later than closed_at: technician on site after the close"),
 }
 #: Dates before this are input errors (no machine in a fleet is that old).
 EARLIEST_DATE = pd.Timestamp("1950-01-01")
@@ -462,8 +476,8 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
     ref("tickets", "serial", "machines", "serial", "machine serial")
     ref("tickets", "location_id", "locations", "location_id", "location")
     ref("tickets", "part_number", "parts", "part_number", "part")
-    for c in ("parts_ready_at", "closed_at"):
-        rule("tickets", (tk[c] < tk["opened_at"]).to_numpy(), c, "earlier than opened_at")
+    # The order of opened_at, arrived_at, parts_ready_at and closed_at is not a rule: a line
+    # out of order is a data-quality finding (TICKET_TIME_FINDINGS, Fleet.findings), kept.
     in_service = tk["serial"].map(m.drop_duplicates("serial").set_index("serial")["in_service_date"])
     early = (tk["opened_at"].to_numpy() < in_service.to_numpy()) & in_service.notna().to_numpy()
     rule("tickets", early, "opened_at",
@@ -545,6 +559,46 @@ def _check_dates(t: dict[str, pd.DataFrame], col: _Collector, raw: dict[str, pd.
                          f"in the future (today is {today.date()}); correct the date", shown)
             col.add_mask(table, frame, (values < EARLIEST_DATE).to_numpy(dtype=bool), spec.name,
                          f"before {EARLIEST_DATE.date()}; correct the date", shown)
+
+
+def ticket_time_findings(tickets: pd.DataFrame) -> pd.DataFrame:
+    """Which ticket lines break the order of their times (:data:`TICKET_TIME_FINDINGS`).
+
+    The call comes first (``opened_at``); the technician's arrival (``arrived_at``), the
+    parts (``parts_ready_at``) and the close (``closed_at``) follow it, and the arrival
+    precedes the close. A closed line without ``parts_ready_at`` has an unknown parts wait.
+    A missing time is no finding by itself (an open ticket has no close yet; ``arrived_at``
+    is optional).
+
+    Parameters
+    ----------
+    tickets : DataFrame
+        The tickets table (``Fleet.tickets``); ``arrived_at`` may be absent.
+
+    Returns
+    -------
+    DataFrame
+        One boolean column per finding code, in the order of :data:`TICKET_TIME_FINDINGS`,
+        aligned with ``tickets``: true where the line has that finding. A line can have
+        several.
+    """
+    opened = tickets["opened_at"].to_numpy("datetime64[ns]")
+    nat = np.full(len(tickets), np.datetime64("NaT"), "datetime64[ns]")
+
+    def col(name: str) -> np.ndarray:
+        return tickets[name].to_numpy("datetime64[ns]") if name in tickets.columns else nat
+
+    ready, closed, arrived = col("parts_ready_at"), col("closed_at"), col("arrived_at")
+    # Comparisons with NaT are false, so a missing time never makes an order finding.
+    masks = {
+        "ready_missing": np.isnat(ready) & ~np.isnat(closed),
+        "ready_before_opened": ready < opened,
+        "closed_before_opened": closed < opened,
+        "arrived_before_opened": arrived < opened,
+        "arrived_after_closed": arrived > closed,
+    }
+    assert list(masks) == list(TICKET_TIME_FINDINGS)
+    return pd.DataFrame(masks, index=tickets.index)
 
 
 # ---------------------------------------------------------------------------------------
@@ -697,6 +751,8 @@ class Fleet:
             as_of_ts = latest.normalize() + pd.Timedelta(days=1)
         self.as_of: pd.Timestamp = as_of_ts
         self.lanes_derived = not lanes_given
+        # The tickets' rows as in the input (file lines), for the findings' listing.
+        self._ticket_rows = np.asarray(parsed["tickets"].index)
         for name in TABLES:
             setattr(self, name, _finalise(name, parsed[name]))
         self.warehouse_id: str = str(
@@ -756,29 +812,73 @@ class Fleet:
         cut = _as_of_date(date)
         m = self.machines[self.machines["in_service_date"] < cut].copy()
         m.loc[m["retired_date"] >= cut, "retired_date"] = pd.NaT
-        tk = self.tickets[self.tickets["opened_at"] < cut].copy()
-        for c in ("parts_ready_at", "closed_at"):
-            tk.loc[tk[c] >= cut, c] = pd.NaT
+        before = (self.tickets["opened_at"] < cut).to_numpy()
+        tk = self.tickets[before].copy()
+        for c in ("arrived_at", "parts_ready_at", "closed_at"):
+            if c in tk.columns:
+                tk.loc[tk[c] >= cut, c] = pd.NaT
         new = object.__new__(Fleet)
         new.__dict__.update(self.__dict__)
         new.__dict__.pop("_lives_cache", None)  # the cut fleet's lives are its own
         new.machines = m.reset_index(drop=True)
         new.tickets = tk.reset_index(drop=True)
+        rows = self.__dict__.get("_ticket_rows")
+        new._ticket_rows = rows[before] if rows is not None and len(rows) == before.size else None
         new.as_of = cut
         if len(new.tickets) == 0:
             raise InputError([Problem("tickets", None, "opened_at", str(cut.date()),
                                       "no ticket was opened before this date; pick a later one")])
         return new
 
+    def findings(self) -> pd.DataFrame:
+        """The ticket lines whose times are out of order or incomplete: kept, and listed here.
+
+        A line whose ``parts_ready_at`` or ``closed_at`` is earlier than its ``opened_at``,
+        whose technician arrived before the call or after the close, or that was closed
+        without a parts-ready time (:data:`TICKET_TIME_FINDINGS`) is a data-quality finding,
+        not an input error: the failure models read only ``opened_at``, and the service KPIs
+        (:func:`partsforecast.service.dealer_kpis`) count such lines and leave them out of
+        the times they affect.
+
+        Returns
+        -------
+        DataFrame
+            One row per (line, finding), in input order: table (``tickets``), row (the line
+            in the file, header = row 1, as in :class:`Problem`), ticket_id, part_number,
+            location_id, column, value (the time as read, blank when missing), finding
+            (the code) and rule (what is wrong).
+        """
+        tk = self.tickets
+        masks = ticket_time_findings(tk)
+        rows = self.__dict__.get("_ticket_rows")
+        if rows is None or len(rows) != len(tk):
+            rows = np.arange(len(tk))
+        pieces = []
+        for code, (column, rule) in TICKET_TIME_FINDINGS.items():
+            hit = np.flatnonzero(masks[code].to_numpy())
+            values = tk[column].iloc[hit] if column in tk.columns else pd.Series(pd.NaT, index=hit)
+            pieces.append(pd.DataFrame({
+                "table": "tickets", "row": rows[hit], "ticket_id": tk["ticket_id"].iloc[hit].array,
+                "part_number": tk["part_number"].iloc[hit].array,
+                "location_id": tk["location_id"].iloc[hit].array, "column": column,
+                "value": values.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("").to_numpy(dtype=object),
+                "finding": code, "rule": rule, "_order": hit}))
+        out = pd.concat(pieces, ignore_index=True).sort_values("_order", kind="stable")
+        out = out.drop(columns="_order").reset_index(drop=True)
+        return out.astype({c: "str" for c in ("table", "column", "value", "finding", "rule")})
+
     def summary(self) -> pd.DataFrame:
         """One row per table: rows, and the key facts an analyst checks first."""
         tk, m = self.tickets, self.machines
         dealers = self.dealers
+        n_findings = int(ticket_time_findings(tk).any(axis=1).sum())
         facts = {
             "machines": f"{m['machine_model'].nunique()} models: "
                         + ", ".join(f"{k} {v}" for k, v in m["machine_model"].value_counts().sort_index().items()),
             "tickets": f"{tk['ticket_id'].nunique()} tickets, opened "
-                       f"{tk['opened_at'].min().date()} … {tk['opened_at'].max().date()}",
+                       f"{tk['opened_at'].min().date()} … {tk['opened_at'].max().date()}"
+                       + (f"; {n_findings} lines with times out of order or incomplete "
+                          "(Fleet.findings())" if n_findings else ""),
             "parts": f"{self.parts['component'].nunique()} components",
             "bom": f"{self.bom['machine_model'].nunique()} models × "
                    f"{self.bom['component'].nunique()} components",

@@ -24,18 +24,27 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from partsforecast.data import (COST_PER_UNIT_BASE, COST_PER_UNIT_PER_KM, HANDLING_DAYS, KM_PER_DAY,
-                                ROAD_CIRCUITY, great_circle_km)
+from partsforecast.data import (
+    COST_PER_UNIT_BASE,
+    COST_PER_UNIT_PER_KM,
+    HANDLING_DAYS,
+    KM_PER_DAY,
+    ROAD_CIRCUITY,
+    SCHEMA,
+    Fleet,
+    great_circle_km,
+    read_fleet,
+)
 
-from partsforecast.data import Fleet, read_fleet
-
-__all__ = ["generate_tables", "make_fleet", "load_sample", "write_sample", "WAREHOUSE_ID", "SAMPLE_SETTINGS"]
+__all__ = ["SAMPLE_SETTINGS", "WAREHOUSE_ID", "generate_tables", "load_sample", "make_fleet", "write_sample"]
 
 #: The settings that generated the bundled sample fleet (``partsforecast/sample_data``).
 SAMPLE_SETTINGS = {"n_machines": 3000, "n_dealers": 30, "years": 4.0, "seed": 2026, "as_of": "2026-07-01"}
 #: Truth tables kept with the bundled sample (``censored`` is left out: it is large and
 #: follows from the others).
 _SAMPLE_TRUTH = ("lifetimes", "machines", "failures")
+#: Generated ticket columns the bundled sample leaves out (it was made before them).
+_NOT_IN_SAMPLE = ("arrived_at",)
 
 #: Location id of the factory warehouse in generated fleets.
 WAREHOUSE_ID = "WH"
@@ -178,6 +187,17 @@ _TIER_SHARE = np.array([0.10, 0.20, 0.35, 0.35])
 _TIER_DEALER_SIZE = np.array([3.0, 2.0, 1.0, 0.6])  # relative machines served
 _TIER_HOURS = np.array([5.0, 6.0, 7.2, 8.4])  # median operating hours per calendar day
 _TIER_WAIT_DAYS = np.array([0.4, 0.8, 2.0, 3.5])  # median wait for parts at the dealer
+# Median hours from a ticket's opening to the technician on site (a township site is far
+# from the dealer's workshop), with a lognormal spread; never later than the parts.
+_TIER_RESPONSE_HOURS = np.array([3.0, 6.0, 14.0, 30.0])
+_RESPONSE_SIGMA = 0.6
+
+#: Lemons: (machine, component) pairs whose component wears out several times faster than
+#: its model's norm (a bad batch, a poor fit, an abusive site): the Weibull scale is divided
+#: by a factor drawn uniformly from this range, the shape is kept.
+LEMON_FACTOR_RANGE = (3.0, 6.0)
+#: The largest share of lemon (machine, component) pairs the generator makes.
+MAX_LEMON_SHARE = 0.5
 
 # Regions of a China-sized market: name, centre lat, centre lon, share of dealers.
 _REGIONS = (
@@ -227,6 +247,7 @@ def generate_tables(
     years: float = 4.0,
     seed: int = 0,
     as_of: Any = "2026-07-01",
+    lemon_share: float = 0.0,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.Timestamp]:
     """Generate the seven input tables of a synthetic dealer network, with the truth.
 
@@ -247,6 +268,19 @@ def generate_tables(
       qty_per_replacement``. ``meter_hours`` is ``h`` rounded to 0.1 h, blank for ~15 %
       of tickets (the whole ticket). Parts wait longer at tier 3–4 dealers and for big
       assemblies; times after ``as_of`` are blank (the repair is still open).
+    - ``arrived_at`` (technician on site) follows ``opened_at`` by a lognormal response
+      time: median 3, 6, 14 and 30 hours at tier 1, 2, 3 and 4 dealers, log-sd 0.6
+      (``truth["response_hours"]``), but never after the parts are ready (a draw that would
+      come later is set to the parts-ready time, the technician's diagnosis being what
+      orders the parts). It is blank when it falls after ``as_of``. It is drawn from a
+      random stream of its own, so every other column is what it was before the column
+      existed.
+    - With ``lemon_share > 0``, that share of the (machine, component) pairs (rounded to a
+      whole number, chosen at random) are *lemons*: their lives are Weibull with the
+      group's shape and the group's scale divided by a factor drawn uniformly from
+      [3, 6] (``truth["lemons"]``), so they fail several times more often than their
+      model's norm for the same hours. ``lemon_share = 0`` (the default) gives the tables of
+      a fleet without lemons, value for value.
 
     Parameters
     ----------
@@ -263,6 +297,8 @@ def generate_tables(
         Seed of ``numpy.random.default_rng``; the same seed gives identical tables.
     as_of : date-like, default "2026-07-01"
         End of the data; normalised to midnight.
+    lemon_share : float, default 0.0
+        Share of (machine, component) pairs that are lemons, from 0 to 0.5.
 
     Returns
     -------
@@ -276,9 +312,12 @@ def generate_tables(
         ``machines`` (serial, true hours_per_day, observation end, total hours...),
         ``failures`` (one row per failure: ticket_id, serial, machine_model, component,
         life number, start_hours and failure_hours in machine hours, life_hours,
-        failure_time unrounded) and ``censored`` (one row per machine ×
+        failure_time unrounded), ``censored`` (one row per machine ×
         component: failures seen and the running life's age in hours at the end of
-        observation, i.e. the right-censored ages).
+        observation, i.e. the right-censored ages), ``lemons`` (serial, machine_model,
+        component, factor, scale: one row per lemon pair, empty without lemons) and
+        ``response_hours`` (tier, median_hours, sigma_log: the law of the technician's
+        response time).
     as_of : Timestamp
         The as-of date used.
 
@@ -295,13 +334,17 @@ def generate_tables(
     """
     n_machines, n_dealers, years, as_of_ts = _check_settings(n_machines, n_dealers, years,
                                                              as_of)
+    lemon_share = _check_share(lemon_share)
     rng = np.random.default_rng(seed)
+    # Lemons and response times draw from streams of their own: the main stream, and so
+    # every table of a fleet without lemons, is what it was before they existed.
+    lemon_rng, response_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     cat = _build_catalogue(rng, n_parts)
     loc = _build_locations(rng, n_dealers)
     lanes = _build_lanes(rng, loc)
     mach = _build_machines(rng, n_machines, years, as_of_ts, cat, loc)
-    fail = _simulate_failures(rng, mach, cat)
-    tickets, failures_truth = _build_tickets(rng, fail, mach, cat, loc, as_of_ts)
+    fail = _simulate_failures(rng, mach, cat, lemon_rng, lemon_share)
+    tickets, failures_truth = _build_tickets(rng, fail, mach, cat, loc, as_of_ts, response_rng)
     stock = _build_stock(rng, tickets, cat, loc, as_of_ts)
 
     tables = {
@@ -318,6 +361,10 @@ def generate_tables(
         "machines": mach.truth,
         "failures": failures_truth,
         "censored": _censored_truth(fail, mach, cat),
+        "lemons": _lemons_truth(fail, mach, cat),
+        "response_hours": pd.DataFrame({"tier": np.arange(1, 5, dtype=np.int64),
+                                        "median_hours": _TIER_RESPONSE_HOURS.copy(),
+                                        "sigma_log": np.full(4, _RESPONSE_SIGMA)}),
     }
     return tables, truth, as_of_ts
 
@@ -329,6 +376,7 @@ def make_fleet(
     years: float = 4.0,
     seed: int = 0,
     as_of: Any = "2026-07-01",
+    lemon_share: float = 0.0,
 ) -> Fleet:
     """A validated synthetic :class:`~partsforecast.data.Fleet` with its truth attached.
 
@@ -350,6 +398,9 @@ def make_fleet(
         The same seed gives identical tables.
     as_of : date-like, default "2026-07-01"
         End of the data.
+    lemon_share : float, default 0.0
+        Share of (machine, component) pairs that fail several times faster than their
+        model's norm (``fleet.truth["lemons"]``); see :func:`generate_tables`.
 
     Returns
     -------
@@ -362,7 +413,7 @@ def make_fleet(
     """
     tables, truth, as_of_ts = generate_tables(n_machines=n_machines, n_dealers=n_dealers,
                                               n_parts=n_parts, years=years, seed=seed,
-                                              as_of=as_of)
+                                              as_of=as_of, lemon_share=lemon_share)
     return Fleet(**tables, as_of=as_of_ts, truth=truth)
 
 
@@ -396,6 +447,13 @@ def _check_settings(n_machines, n_dealers, years, as_of):
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return n_machines, n_dealers, float(years), ts.normalize().as_unit("ns")
+
+
+def _check_share(share) -> float:
+    if isinstance(share, bool) or not isinstance(share, (int, float, np.integer, np.floating)) or not (
+            0.0 <= float(share) <= MAX_LEMON_SHARE):
+        raise ValueError(f"lemon_share must be a number from 0 to {MAX_LEMON_SHARE}, got {share!r}")
+    return float(share)
 
 
 # ---------------------------------------------------------------------------------------
@@ -729,7 +787,7 @@ class _Machines:
 
 def _build_machines(rng, n, years, as_of, cat: _Catalogue, loc: _Locations) -> _Machines:
     as_of_ns = as_of.value
-    n_days = max(2, int(round(years * 365.25)))
+    n_days = max(2, round(years * 365.25))
     # Sales: growing ~10% a year with a spring peak (the building season).
     days_back = np.arange(1, n_days + 1)
     sale = as_of - pd.to_timedelta(days_back, unit="D")
@@ -806,6 +864,8 @@ class _Failures:
     pair_group: np.ndarray  # pair -> (model, component) group
     pair_failures: np.ndarray  # failures per pair
     pair_age: np.ndarray  # censored age (hours) of the running life at end of observation
+    lemon_pair: np.ndarray  # pairs that are lemons (sorted)
+    lemon_factor: np.ndarray  # their scale divisor
     machine: np.ndarray  # failure -> machine
     group: np.ndarray  # failure -> group
     life: np.ndarray  # failure -> life number (1 = original component)
@@ -813,7 +873,8 @@ class _Failures:
     hours: np.ndarray  # machine hours at failure
 
 
-def _simulate_failures(rng, mach: _Machines, cat: _Catalogue) -> _Failures:
+def _simulate_failures(rng, mach: _Machines, cat: _Catalogue, lemon_rng: np.random.Generator,
+                       lemon_share: float) -> _Failures:
     # Every machine × component of its model is one renewal process.
     per = cat.group_count[mach.model]
     pair_machine = np.repeat(np.arange(per.size), per)
@@ -822,6 +883,14 @@ def _simulate_failures(rng, mach: _Machines, cat: _Catalogue) -> _Failures:
     shape = cat.lifetimes["shape"].to_numpy()[pair_group]
     scale = cat.lifetimes["scale"].to_numpy()[pair_group]
     horizon = mach.total_hours[pair_machine]
+    # Lemons: a share of pairs wear out `factor` times faster (same shape, smaller scale).
+    n_lemons = round(lemon_share * pair_machine.size)
+    lemon_pair = np.sort(lemon_rng.choice(pair_machine.size, size=n_lemons, replace=False)) if n_lemons else (
+        np.zeros(0, dtype=np.int64))
+    lemon_factor = np.round(lemon_rng.uniform(*LEMON_FACTOR_RANGE, n_lemons), 2)
+    if n_lemons:
+        scale = scale.copy()
+        scale[lemon_pair] = scale[lemon_pair] / lemon_factor
 
     start = np.zeros(pair_machine.size)
     count = np.zeros(pair_machine.size, dtype=np.int64)
@@ -843,7 +912,8 @@ def _simulate_failures(rng, mach: _Machines, cat: _Catalogue) -> _Failures:
         active = hit
     pair = np.concatenate(out_pair)
     return _Failures(pair_machine=pair_machine, pair_group=pair_group, pair_failures=count,
-                     pair_age=horizon - start, machine=pair_machine[pair],
+                     pair_age=horizon - start, lemon_pair=lemon_pair, lemon_factor=lemon_factor,
+                     machine=pair_machine[pair],
                      group=pair_group[pair], life=np.concatenate(out_life),
                      start_hours=np.concatenate(out_start), hours=np.concatenate(out_end))
 
@@ -858,6 +928,18 @@ def _censored_truth(fail: _Failures, mach: _Machines, cat: _Catalogue) -> pd.Dat
     })
 
 
+def _lemons_truth(fail: _Failures, mach: _Machines, cat: _Catalogue) -> pd.DataFrame:
+    lp = fail.lemon_pair
+    group = fail.pair_group[lp]
+    return pd.DataFrame({
+        "serial": mach.serial.array.take(fail.pair_machine[lp]),
+        "machine_model": cat.lifetimes["machine_model"].array.take(group),
+        "component": cat.lifetimes["component"].array.take(group),
+        "factor": fail.lemon_factor.astype("float64"),
+        "scale": cat.lifetimes["scale"].to_numpy()[group] / fail.lemon_factor,
+    })
+
+
 # ---------------------------------------------------------------------------------------
 # Tickets
 # ---------------------------------------------------------------------------------------
@@ -868,7 +950,7 @@ def _minute_floor(ns: np.ndarray) -> np.ndarray:
 
 
 def _build_tickets(rng, fail: _Failures, mach: _Machines, cat: _Catalogue, loc: _Locations,
-                   as_of: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   as_of: pd.Timestamp, response_rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     m = fail.machine
     # Constant usage: a failure at h operating hours falls on day floor(h / hours_per_day)
     # after the in-service date; within that day the machine's hours are spread over the
@@ -901,6 +983,11 @@ def _build_tickets(rng, fail: _Failures, mach: _Machines, cat: _Catalogue, loc: 
     closed = _minute_floor(ready + np.round(repair_h * _NS_PER_HOUR).astype(np.int64)
                            + _NS_PER_MIN)
     as_of_ns = as_of.value
+    # The technician reaches the site after a tier-dependent response time, and at the
+    # latest when the parts are ready (his diagnosis orders them). Its own random stream.
+    response_h = _TIER_RESPONSE_HOURS[tier - 1] * np.exp(response_rng.normal(0.0, _RESPONSE_SIGMA, n))
+    arrived = np.minimum(_minute_floor(opened + np.round(response_h * _NS_PER_HOUR).astype(np.int64)), ready)
+    arrived = np.where(arrived >= as_of_ns, _NAT, arrived)
     # Facts after as_of are not known yet; a few parts-ready stamps were never recorded.
     closed = np.where(closed >= as_of_ns, _NAT, closed)
     ready = np.where((ready >= as_of_ns) | (rng.random(n) < _P_READY_MISSING), _NAT, ready)
@@ -931,9 +1018,14 @@ def _build_tickets(rng, fail: _Failures, mach: _Machines, cat: _Catalogue, loc: 
         "part_number": cat.bom["part_number"].array.take(brow),
         "quantity": cat.bom["qty_per_replacement"].to_numpy()[brow],
         "meter_hours": meter[t],
+        "arrived_at": arrived[t].view("datetime64[ns]"),
         "technician": techs.take((dealer * _TECHNICIANS + tech_k)[t]),
         "notes": notes.take(note[t]),
     })
+    # The contract's columns first, in its order (arrived_at joins them once the contract
+    # lists it), then the extra ones: the order a validated Fleet keeps.
+    contract = [c.name for c in SCHEMA["tickets"]]
+    tickets = tickets[contract + [c for c in tickets.columns if c not in contract]]
     truth = pd.DataFrame({
         "ticket_id": ticket_ids,
         "serial": serial.take(m),
@@ -1027,4 +1119,7 @@ def write_sample(path: str | Path | None = None) -> Path:
     """
     fleet = make_fleet(**SAMPLE_SETTINGS)
     fleet.truth = {k: v for k, v in fleet.truth.items() if k in _SAMPLE_TRUTH}
+    # The bundled sample predates arrived_at and is shipped without the column (an optional
+    # one: read back, it is blank); every other column is what the generator makes.
+    fleet.tickets = fleet.tickets.drop(columns=list(_NOT_IN_SAMPLE))
     return fleet.to_dir(sample_path() if path is None else path)

@@ -186,6 +186,93 @@ def test_machine_in_the_future(sample_dir, sample_fleet):
          text=f"after the as-of date {sample_fleet.as_of.date()}")
 
 
+# --- ticket times: out of order is a finding, not an input error ---------------------
+
+def _stamp(ts) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_times_out_of_order_are_findings_not_errors(sample_dir, sample_fleet):
+    """closed_at / parts_ready_at earlier than opened_at, arrivals before the call or after the
+    close, and a closed line without parts_ready_at: kept, listed by Fleet.findings() with the
+    file row, column and value, counted in the summary; no InputError."""
+    tk = sample_fleet.tickets
+    opened = tk["opened_at"]
+    day = pd.Timedelta(days=1)
+    edits = {  # frame row -> (column, value), on lines whose other times are in order
+        0: ("closed_at", _stamp(opened[0] - day)),
+        1: ("parts_ready_at", _stamp(opened[1] - 2 * day)),
+        2: ("arrived_at", _stamp(opened[2] - pd.Timedelta(hours=1))),
+        3: ("arrived_at", _stamp(tk.loc[3, "closed_at"] + day)),
+        4: ("parts_ready_at", ""),
+    }
+
+    def corrupt(f):
+        f["arrived_at"] = ""
+        for row, (column, value) in edits.items():
+            f.loc[row, column] = value
+    _edit(sample_dir, "tickets", corrupt)
+    fleet = read_fleet(sample_dir)  # no InputError
+    found = fleet.findings()
+    mine = found[found["row"].isin([r + 2 for r in edits])]
+    got = {(int(r.row), r.column, r.finding) for r in mine.itertuples()}
+    assert got == {(2, "closed_at", "closed_before_opened"), (3, "parts_ready_at", "ready_before_opened"),
+                   (4, "arrived_at", "arrived_before_opened"), (5, "arrived_at", "arrived_after_closed"),
+                   (6, "parts_ready_at", "ready_missing")}
+    row2 = mine[mine["row"] == 2].iloc[0]
+    assert row2["value"] == edits[0][1] and row2["ticket_id"] == tk.loc[0, "ticket_id"]
+    assert "earlier than opened_at" in row2["rule"]
+    # The sample's own findings are the closed lines it never stamped parts-ready on; the
+    # edits add exactly theirs.
+    before = sample_fleet.findings()
+    assert set(before["finding"]) == {"ready_missing"}
+    pairs = set(zip(found["row"], found["finding"]))
+    pairs_before = set(zip(before["row"], before["finding"]))
+    assert pairs - pairs_before == {(r, f) for r, _, f in got}
+    assert {r for r, _ in pairs_before - pairs} <= {r + 2 for r in edits}
+    n_lines = int(found["row"].nunique())
+    assert f"{n_lines} lines with times out of order or incomplete" in fleet.summary().loc[1, "details"]
+    # The failure models read opened_at only: the lives are those of the untouched fleet.
+    a, b = fleet.component_lives(), sample_fleet.component_lives()
+    pd.testing.assert_frame_equal(a.lives, b.lives)
+
+
+@pytest.mark.parametrize("column", ["arrived_at", "closed_at", "parts_ready_at"])
+@pytest.mark.parametrize("value, text", [("2026-02-30 10:00", "ISO 8601"), ("2099-01-01", "in the future"),
+                                         ("1900-01-01", "before 1950-01-01")])
+def test_garbage_times_are_still_input_errors(sample_dir, column, value, text):
+    _edit(sample_dir, "tickets", lambda f: f.__setitem__(column, f.get(column, "").where(f.index != 3, value)))
+    err = _problems(sample_dir)
+    _has(err, "tickets", row=5, column=column, value=value, text=text)
+
+
+def test_arrived_at_is_optional_and_typed(sample_fleet):
+    tk = sample_fleet.tickets
+    assert tk["arrived_at"].dtype == "datetime64[ns]" and tk["arrived_at"].isna().all()
+    t = sample_fleet.tables
+    t["tickets"] = t["tickets"].assign(arrived_at=t["tickets"]["opened_at"] + pd.Timedelta(hours=2))
+    f = Fleet(**t, as_of=sample_fleet.as_of)
+    assert (f.tickets["arrived_at"] - f.tickets["opened_at"] == pd.Timedelta(hours=2)).all()
+    # until() blanks an arrival learnt after the cut, as it does the close.
+    cut = f.tickets["opened_at"].iloc[len(f.tickets) // 2].normalize() + pd.Timedelta(hours=12)
+    past = f.until(cut)
+    assert not (past.tickets["arrived_at"] >= cut).any()
+    late = (f.tickets["opened_at"] < cut) & (f.tickets["arrived_at"] >= cut)
+    assert late.any() and past.tickets["arrived_at"].isna().sum() == late.sum()
+
+
+def test_findings_rows_follow_until(sample_fleet):
+    found = sample_fleet.findings()
+    cut = sample_fleet.as_of - pd.DateOffset(years=1)
+    past = sample_fleet.until(cut)
+    kept = past.findings()
+    # The same lines, still named by their row in the file, less those opened after the cut
+    # (and the closes after it, which until() blanks: those lines are open then, no finding).
+    assert set(kept["row"]) <= set(found["row"]) and 0 < len(kept) < len(found)
+    merged = kept.merge(found, on=["row", "finding"], suffixes=("", "_all"))
+    assert len(merged) == len(kept) and (merged["ticket_id"] == merged["ticket_id_all"]).all()
+
+
 def test_no_warehouse_and_two_warehouses(sample_dir, tmp_path):
     import shutil
     two = tmp_path / "two"

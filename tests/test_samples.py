@@ -11,10 +11,10 @@ from partsforecast.data import Fleet, read_fleet
 from partsforecast.samples import (
     SAMPLE_SETTINGS,
     WAREHOUSE_ID,
-    sample_path,
     generate_tables,
     load_sample,
     make_fleet,
+    sample_path,
     write_sample,
 )
 
@@ -23,7 +23,7 @@ CONTRACT = {
                  "in_service_date": "date", "hours_per_day": "float",
                  "retired_date": "date"},
     "tickets": {"ticket_id": "str", "serial": "str", "location_id": "str",
-                "opened_at": "date", "parts_ready_at": "date", "closed_at": "date",
+                "opened_at": "date", "arrived_at": "date", "parts_ready_at": "date", "closed_at": "date",
                 "component": "str", "part_number": "str", "quantity": "int",
                 "meter_hours": "float"},
     "parts": {"part_number": "str", "component": "str", "unit_cost": "float",
@@ -86,7 +86,7 @@ def test_same_seed_gives_identical_tables_and_truth(sample):
 
 
 def test_different_seeds_differ(tables):
-    other, other_truth, _ = generate_tables(seed=1)
+    other, _, _ = generate_tables(seed=1)
     assert not tables["tickets"].equals(other["tickets"])
     assert not tables["machines"]["in_service_date"].equals(
         other["machines"]["in_service_date"])
@@ -127,7 +127,7 @@ def test_contract_columns_come_first_with_the_agreed_dtypes(tables):
 
 
 def test_keys_are_unique_and_required_values_present(tables):
-    optional = {"hours_per_day", "retired_date", "parts_ready_at", "closed_at", "meter_hours",
+    optional = {"hours_per_day", "retired_date", "arrived_at", "parts_ready_at", "closed_at", "meter_hours",
                 "supersedes", "tier", "lat", "lon", "cost_per_shipment"}
     for name, keys in KEYS.items():
         frame = tables[name]
@@ -160,7 +160,7 @@ def test_references_resolve(tables):
 
 def test_values_and_dates_obey_the_rules(tables, sample):
     as_of = sample[2]
-    m, tk, p, b, loc, ln, st = (tables[k] for k in
+    m, tk, p, b, _loc, ln, st = (tables[k] for k in
                                 ("machines", "tickets", "parts", "bom", "locations", "lanes",
                                  "stock"))
     assert (m["in_service_date"] < as_of).all()
@@ -260,7 +260,7 @@ def test_catalogue_is_realistic(tables, truth):
     within = life.groupby("component")["shape"].std().mean()
     assert within < 0.25 * life["shape"].std()
     cost = p.groupby("component")["unit_cost"].max()
-    assert cost["bucket_teeth"] < 100 < 2000 < cost["hydraulic_pump"]
+    assert cost["bucket_teeth"] < 100 and cost["hydraulic_pump"] > 2000
     teeth = b[b["component"] == "bucket_teeth"]["qty_per_replacement"]
     assert teeth.max() >= 3
 
@@ -487,8 +487,143 @@ def test_write_sample_regenerates_the_bundled_sample(tmp_path):
     assert set(back.truth) == set(sample.truth) == {"lifetimes", "machines", "failures"}
     for name, frame in sample.truth.items():
         pd.testing.assert_frame_equal(back.truth[name], frame, obj=f"truth {name}")
-    # ... and it is make_fleet with SAMPLE_SETTINGS.
+    # ... and it is make_fleet with SAMPLE_SETTINGS, but for the arrival times, which the
+    # bundled sample (made before them) leaves blank.
     fresh = make_fleet(**SAMPLE_SETTINGS)
+    assert back.tickets["arrived_at"].isna().all()
+    assert fresh.tickets["arrived_at"].notna().mean() > 0.99
     for name, frame in fresh.tables.items():
-        pd.testing.assert_frame_equal(back.tables[name], frame, obj=name)
+        pd.testing.assert_frame_equal(back.tables[name].drop(columns=["arrived_at"], errors="ignore"),
+                                      frame.drop(columns=["arrived_at"], errors="ignore"), obj=name)
     pd.testing.assert_frame_equal(back.truth["lifetimes"], fresh.truth["lifetimes"])
+
+
+# ---------------------------------------------------------------------------------------
+# Lemons and arrival times
+# ---------------------------------------------------------------------------------------
+
+
+def test_without_lemons_the_tables_are_those_of_before():
+    # The bundled sample was made before lemons and arrival times existed: the generator
+    # with lemon_share=0 (the default) still makes it, value for value, arrival aside.
+    fresh, default = make_fleet(**SAMPLE_SETTINGS, lemon_share=0.0), make_fleet(**SAMPLE_SETTINGS)
+    shipped = load_sample()
+    for name, frame in fresh.tables.items():
+        pd.testing.assert_frame_equal(frame, default.tables[name], obj=name)
+        pd.testing.assert_frame_equal(frame.drop(columns=["arrived_at"], errors="ignore"),
+                                      shipped.tables[name].drop(columns=["arrived_at"], errors="ignore"),
+                                      obj=name)
+    assert fresh.truth["lemons"].empty
+    assert list(fresh.truth["lemons"].columns) == ["serial", "machine_model", "component", "factor", "scale"]
+
+
+@pytest.fixture(scope="module")
+def lemon_sample():
+    return generate_tables(n_machines=2000, n_dealers=12, years=5.0, seed=7, lemon_share=0.02)
+
+
+def test_lemons_are_the_stated_share_and_reproducible(lemon_sample):
+    tables, truth, _ = lemon_sample
+    lemons, pairs = truth["lemons"], truth["censored"]
+    assert len(lemons) == round(0.02 * len(pairs))
+    assert not lemons.duplicated(["serial", "component"]).any()
+    assert lemons["factor"].between(3.0, 6.0).all()
+    assert 4.0 < lemons["factor"].mean() < 5.0  # uniform on [3, 6]
+    life = truth["lifetimes"].set_index(["machine_model", "component"])
+    group_scale = life.reindex(pd.MultiIndex.from_frame(lemons[["machine_model", "component"]]))["scale"]
+    np.testing.assert_allclose(lemons["scale"], group_scale.to_numpy() / lemons["factor"].to_numpy())
+    # Lemons are pairs of the fleet: the model of their machine, a component it carries.
+    model = lemons["serial"].map(tables["machines"].set_index("serial")["machine_model"])
+    assert (model == lemons["machine_model"]).all()
+    again = generate_tables(n_machines=2000, n_dealers=12, years=5.0, seed=7, lemon_share=0.02)
+    pd.testing.assert_frame_equal(again[1]["lemons"], lemons)
+    pd.testing.assert_frame_equal(again[0]["tickets"], tables["tickets"])
+    # What comes before the failures (catalogue, dealers, machines) is the fleet without lemons.
+    plain = generate_tables(n_machines=2000, n_dealers=12, years=5.0, seed=7)
+    for name in ("machines", "parts", "bom", "locations", "lanes"):
+        pd.testing.assert_frame_equal(plain[0][name], tables[name], obj=name)
+
+
+def test_lemons_fail_at_their_own_faster_rate(lemon_sample):
+    # The compensator check of test_failure_counts_match_the_true_cumulative_hazard, pair by
+    # pair: lemons' failures match the cumulative hazard of their own (smaller) scale and are
+    # far above their group's; the other pairs match their group's.
+    _, truth, _ = lemon_sample
+    f, c = truth["failures"], truth["censored"]
+    model = c["serial"].map(truth["machines"].set_index("serial")["machine_model"])
+    at_risk = pd.concat([
+        pd.DataFrame({"serial": f["serial"], "machine_model": f["machine_model"], "component": f["component"],
+                      "hours": f["life_hours"], "failed": 1}),
+        pd.DataFrame({"serial": c["serial"], "machine_model": model, "component": c["component"],
+                      "hours": c["age_hours"], "failed": 0}),
+    ], ignore_index=True)
+    par = truth["lifetimes"].set_index(["machine_model", "component"]).reindex(
+        pd.MultiIndex.from_frame(at_risk[["machine_model", "component"]]))
+    lemon_scale = truth["lemons"].set_index(["serial", "component"])["scale"].reindex(
+        pd.MultiIndex.from_frame(at_risk[["serial", "component"]])).to_numpy()
+    is_lemon = np.isfinite(lemon_scale)
+    shape, scale = par["shape"].to_numpy(), par["scale"].to_numpy()
+    own = (at_risk["hours"].to_numpy() / np.where(is_lemon, lemon_scale, scale)) ** shape
+    group = (at_risk["hours"].to_numpy() / scale) ** shape
+    n_lemon = at_risk["failed"].to_numpy()[is_lemon].sum()
+    assert n_lemon > 500
+    assert abs(n_lemon - own[is_lemon].sum()) < 4 * np.sqrt(n_lemon)
+    assert n_lemon > 5 * group[is_lemon].sum()
+    n_rest = at_risk["failed"].to_numpy()[~is_lemon].sum()
+    assert abs(n_rest - own[~is_lemon].sum()) < 4 * np.sqrt(n_rest)
+    # Per pair, lemons fail several times more often than the others.
+    per_pair = c.assign(lemon=pd.MultiIndex.from_frame(c[["serial", "component"]]).isin(
+        pd.MultiIndex.from_frame(truth["lemons"][["serial", "component"]])))
+    rate = per_pair.groupby("lemon")["n_failures"].sum() / per_pair.groupby("lemon")["total_hours"].sum()
+    assert rate[True] > 5 * rate[False]
+
+
+def test_bad_lemon_share_says_what_is_allowed():
+    for bad in (-0.1, 0.9, "1%", True):
+        with pytest.raises(ValueError, match="lemon_share must be a number from 0 to 0.5"):
+            generate_tables(n_machines=50, n_dealers=3, lemon_share=bad)
+
+
+def test_arrival_follows_the_call_and_precedes_the_parts(tables, truth, sample):
+    from partsforecast.data import ticket_time_findings
+
+    tk = tables["tickets"]
+    assert tk["arrived_at"].dtype == "datetime64[ns]"
+    # Whole tickets: one arrival per ticket.
+    assert (tk.groupby("ticket_id")["arrived_at"].nunique(dropna=False) == 1).all()
+    first = _one_per_ticket(tk)
+    assert (first["arrived_at"].dropna() >= first.loc[first["arrived_at"].notna(), "opened_at"]).all()
+    ready = first["parts_ready_at"].notna() & first["arrived_at"].notna()
+    assert (first.loc[ready, "arrived_at"] <= first.loc[ready, "parts_ready_at"]).all()
+    assert not ticket_time_findings(tk)[["arrived_before_opened", "arrived_after_closed"]].any().any()
+    # Blank only when it falls after as_of (the repair still open).
+    blank = first["arrived_at"].isna()
+    assert blank.mean() < 0.01
+    assert (first.loc[blank, "opened_at"] >= sample[2] - pd.Timedelta(days=10)).all()
+    assert first.loc[blank, "closed_at"].isna().all()
+
+
+def test_response_times_follow_the_stated_law_per_tier(tables, truth):
+    # Given parts that took longer than x hours, the capped arrival is below x exactly when
+    # the drawn response is: P(response ≤ median | wait > median) = 1/2 per tier.
+    first = _one_per_ticket(tables["tickets"])
+    first = first[first["arrived_at"].notna() & first["parts_ready_at"].notna()]
+    tier = first["location_id"].map(tables["locations"].set_index("location_id")["tier"]).astype(int)
+    hours = (first["arrived_at"] - first["opened_at"]).dt.total_seconds() / 3600
+    wait = (first["parts_ready_at"] - first["opened_at"]).dt.total_seconds() / 3600
+    law = truth["response_hours"].set_index("tier")
+    assert list(law.index) == [1, 2, 3, 4] and list(law["median_hours"]) == [3.0, 6.0, 14.0, 30.0]
+    med = tier.map(law["median_hours"])
+    sig = tier.map(law["sigma_log"])
+    for t in (1, 2, 3, 4):
+        sel = (tier == t) & (wait > 2 * med)
+        n = int(sel.sum())
+        share = float((hours[sel] <= med[sel]).mean())
+        assert n > 300
+        assert abs(share - 0.5) < 4 * np.sqrt(0.25 / n), (t, share, n)
+        # ... and the spread: P(response ≤ median·e^σ | wait > that) = Φ(1) ≈ 0.841.
+        hi = med * np.exp(sig)
+        sel_hi = (tier == t) & (wait > 2 * hi)
+        share_hi = float((hours[sel_hi] <= hi[sel_hi]).mean())
+        assert abs(share_hi - stats.norm.cdf(1.0)) < 4 * np.sqrt(0.134 / sel_hi.sum()), (t, share_hi)
+    assert hours.groupby(tier).median().is_monotonic_increasing

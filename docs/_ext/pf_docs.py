@@ -35,8 +35,9 @@ PACKAGE = "partsforecast"
 # Pipeline order of the module pages; a module not named here comes after these,
 # alphabetically, and a name that no longer exists is skipped.
 MODULE_ORDER = ["data", "samples", "lives", "reliability", "demand", "counts", "intermittent", "stocking",
-                "transfers", "evaluate", "plan", "report", "plot", "cli"]
-NOTEBOOKS = {"notebooks/quickstart.ipynb": "guide/quickstart.ipynb"}
+                "transfers", "evaluate", "plan", "report", "plot", "service", "cli"]
+NOTEBOOKS = {"notebooks/quickstart.ipynb": "guide/quickstart.ipynb",
+             "notebooks/service.ipynb": "guide/service-notebook.ipynb"}
 SETTINGS_CLASS = "PlanSettings"
 
 API_LISTING = "reference/_api_listing.rst"
