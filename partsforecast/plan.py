@@ -101,6 +101,16 @@ class PlanSettings:
     freight_paid_by : str
         Who pays a transfer's freight, as the dealer files say: ``"factory"`` (default),
         ``"receiver"`` or ``"sender"``.
+    class_fill_rate_targets : dict or None
+        Fill-rate target per ABC class of part (``{"A": 0.97, "B": 0.93, "C": 0.85}``; classes
+        by annual demand value, :func:`partsforecast.service.part_classes`), combined with the
+        tier targets by ``class_target_rule``; the parts of each class then meet their own
+        targets in every tier. ``None`` (default): the tier targets alone.
+    class_target_rule : str
+        ``"max"`` (default): a part's target in a tier is the higher of the tier's and its
+        class's; ``"scale"``: the tier's shortfall scaled by the class's against class B's
+        (C parts may fall below the tier's target). See
+        :func:`partsforecast.service.combine_targets`.
     """
 
     horizon: int = 12
@@ -120,6 +130,8 @@ class PlanSettings:
     currency: str = "CNY"
     backorder_cost_per_day: dict | None = None
     freight_paid_by: str = "factory"
+    class_fill_rate_targets: dict | None = None
+    class_target_rule: str = "max"
 
     def __post_init__(self):
         problems: list[Problem] = []
@@ -164,6 +176,11 @@ class PlanSettings:
             bad("backorder_cost_per_day", rule)
         else:
             self.backorder_cost_per_day = costs
+        classes, rule = _parse_class_targets(self.class_fill_rate_targets)
+        if rule:
+            bad("class_fill_rate_targets", rule)
+        else:
+            self.class_fill_rate_targets = classes
         if not (isinstance(self.currency, str) and 1 <= len(self.currency) <= 8
                 and self.currency.isalpha()):
             bad("currency", "must be a currency code of letters only, at most 8 (e.g. 'CNY', 'EUR')")
@@ -203,6 +220,7 @@ _SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "solver": ("highs", "cbc"),
     "forecast_format": ("csv", "parquet"),
     "freight_paid_by": ("factory", "receiver", "sender"),
+    "class_target_rule": ("max", "scale"),
 }
 #: The highest backorder cost per unit-day accepted (money per day).
 MAX_BACKORDER_COST_PER_DAY = 1e7
@@ -240,6 +258,23 @@ def _parse_tier_table(value: Any, rule: str, low: float, high: float,
         if not _is_number(x) or not ((x > low) if open_low else (x >= low)) or not x <= high:
             return None, f"value {x!r} of tier {key!r}: " + rule
         out[tier] = float(x)
+    return out, None
+
+
+def _parse_class_targets(value: Any) -> tuple[dict[str, float] | None, str | None]:
+    """Fill-rate targets per ABC class as {"A": rate, "B": rate, "C": rate}."""
+    rule = (f'must give a fill rate in (0, {MAX_FILL_RATE_TARGET}] to each ABC class, '
+            'e.g. {"A": 0.97, "B": 0.93, "C": 0.85}')
+    if value is None:
+        return None, None
+    if not isinstance(value, Mapping) or {str(k).strip().upper() for k in value} != {"A", "B", "C"} \
+            or len(value) != 3:
+        return None, rule
+    out = {}
+    for key, x in value.items():
+        if not _is_number(x) or not 0 < x <= MAX_FILL_RATE_TARGET:
+            return None, f"value {x!r} of class {key!r}: " + rule
+        out[str(key).strip().upper()] = float(x)
     return out, None
 
 
@@ -486,15 +521,8 @@ def plan_stock(
     ltd = lead_time_demand(forecast, window)
     ltd = ltd[ltd["location_id"].isin(dealer_ids)]
     part_ids = np.array(sorted(set(ltd["part_number"]) | set(fleet.stock["part_number"])), dtype=object)
-    P, J = part_ids.size, dealer_ids.size
-    pi = pd.Index(part_ids).get_indexer(ltd["part_number"])
-    dj = pd.Index(dealer_ids).get_indexer(ltd["location_id"])
-    rate = np.zeros((P, J))
-    var = np.zeros((P, J))
-    rate[pi, dj] = ltd["mean"].to_numpy() / window
-    var[pi, dj] = ltd["var"].to_numpy() / window
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vmr = np.where(rate > 0, np.maximum(var / rate, 1.0), 1.0)
+    J = dealer_ids.size
+    rate, var, vmr = planning_rates(ltd, part_ids, dealer_ids, window)
 
     parts = fleet.parts.set_index("part_number").loc[part_ids]
     lanes = fleet.lanes[fleet.lanes["from_id"] == wh].set_index("to_id")
@@ -505,10 +533,13 @@ def plan_stock(
     holding = np.concatenate([[hr.loc[wh]], hr.loc[dealer_ids].to_numpy()])
     if s.holding_rate is not None:
         holding = np.full(J + 1, float(s.holding_rate))
+    tier = dealers["tier"].to_numpy(int)
+    if s.class_fill_rate_targets is not None and targets is not None:
+        targets = _targets_by_class(fleet, part_ids, tier, targets, s)
     result = optimize_stock(
         parts["unit_cost"].to_numpy(float), rate, lanes.loc[dealer_ids, "lead_time_days"].to_numpy(float),
         parts["lead_time_days"].to_numpy(float),
-        dealer_tier=dealers["tier"].to_numpy(int), fill_rate_targets=targets, budget=budget,
+        dealer_tier=tier, fill_rate_targets=targets, budget=budget,
         demand_vmr=vmr, method=s.method, holding_rate=holding, part_ids=part_ids,
         dealer_ids=dealer_ids, warehouse_id=wh)
 
@@ -538,13 +569,46 @@ def plan_stock(
     levels["position_after"] = _positions_after(levels, tplan.transfers).round().astype("int64")
     levels["order_qty"] = _order_quantities(levels, wh)
     levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
-    checked = _targets_checked(targets)
+    checked = dict(result.targets) if np.ndim(targets) == 2 else _targets_checked(targets)
     return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,
                      transfer_report=tplan.report, warehouse_id=wh,
                      warnings=_missed_targets(result, checked, budget),
                      orders=_purchase_orders(levels, fleet.parts, wh, fleet.as_of, s.currency),
                      targets=checked, currency=s.currency, window_days=window, as_of=fleet.as_of,
                      budget=budget)
+
+
+def planning_rates(ltd: pd.DataFrame, part_ids: np.ndarray, dealer_ids: np.ndarray,
+                   window: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Demand rate per day, its variance per day and the variance-to-mean ratio (at least 1)
+    per (part, dealer) from the demand over ``window`` days (:func:`lead_time_demand`), in
+    the order of ``part_ids`` x ``dealer_ids`` (cells outside them are dropped)."""
+    pi = pd.Index(part_ids).get_indexer(ltd["part_number"])
+    dj = pd.Index(dealer_ids).get_indexer(ltd["location_id"])
+    inside = (pi >= 0) & (dj >= 0)
+    rate = np.zeros((len(part_ids), len(dealer_ids)))
+    var = np.zeros_like(rate)
+    rate[pi[inside], dj[inside]] = ltd["mean"].to_numpy()[inside] / window
+    var[pi[inside], dj[inside]] = ltd["var"].to_numpy()[inside] / window
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vmr = np.where(rate > 0, np.maximum(var / rate, 1.0), 1.0)
+    return rate, var, vmr
+
+
+def _targets_by_class(fleet, part_ids: np.ndarray, tier: np.ndarray, targets, s: PlanSettings) -> np.ndarray:
+    """Fill-rate targets per (part, tier present) from the tier targets and the parts' ABC
+    classes (:func:`partsforecast.service.combine_targets`)."""
+    from partsforecast.service import combine_targets, part_classes
+
+    by_tier = _targets_checked(targets)
+    present = sorted(int(t) for t in np.unique(tier))
+    missing = [t for t in present if t not in by_tier]
+    if missing:
+        raise ValueError(f"fill_rate_targets has no target for dealer tier(s) {missing}")
+    abc = part_classes(fleet, class_targets=s.class_fill_rate_targets).set_index("part_number")["abc"]
+    cls = abc.reindex(pd.Index(part_ids)).fillna("C").to_numpy(object)  # no demand on record: class C
+    return combine_targets({t: by_tier[t] for t in present}, s.class_fill_rate_targets, cls,
+                           rule=s.class_target_rule)
 
 
 def _targets_checked(targets) -> dict[int, float]:
@@ -741,12 +805,13 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
             "summary": _run_summary(plan),
             "as_of": fleet.as_of.isoformat(),
             "inputs": _checksums(source),
-            "settings": _applied_settings(s),
+            "settings": _applied_settings(s, plan.targets),
             "warnings": list(plan.warnings),
             "versions": _versions(),
             "timings_seconds": timings,
             "stocking": {"status": str(plan.stocking.status),
-                         "investment": round(float(plan.stocking.investment), 2)},
+                         "investment": round(float(plan.stocking.investment), 2),
+                         **_certificate(plan.stocking)},
             "transfers": {"status": plan.transfer_report.status,
                           "gap": _finite(plan.transfer_report.gap, 6),
                           "objective": _finite(plan.transfer_report.objective, 2),
@@ -757,6 +822,13 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
                                       encoding="utf-8")
     return plan
+
+
+def _certificate(result: StockingResult) -> dict:
+    """The stocking plan's bound and gap, rounded for people (None where not given)."""
+    cert = result.certificate()
+    digits = {"investment_lower_bound": 2, "backorders_lower_bound": 4, "fill_rate_upper_bound": 6, "gap": 6}
+    return {k: (_finite(v, digits[k]) if k in digits and v is not None else v) for k, v in cert.items()}
 
 
 class _Stages:
@@ -827,13 +899,18 @@ def _finite(x, decimals: int) -> float | None:
     return round(x, decimals) if np.isfinite(x) else None
 
 
-def _applied_settings(s: PlanSettings) -> dict[str, Any]:
+def _applied_settings(s: PlanSettings, checked: Mapping[int, float] | None = None) -> dict[str, Any]:
     """The settings as the run applied them: defaults filled in (the fill-rate targets the
-    optimiser used, or those a budget-only plan is checked against)."""
+    optimiser used, or those a budget-only plan is checked against; with class targets, what
+    the classes promise each tier)."""
     out = asdict(s)
     if s.fill_rate_targets is None and s.budget is None:
         out["fill_rate_targets"] = dict(DEFAULT_TARGETS)
-    out["targets_checked"] = dict(DEFAULT_TARGETS if out["fill_rate_targets"] is None else out["fill_rate_targets"])
+    if checked is not None:
+        out["targets_checked"] = {int(t): round(float(v), 6) for t, v in checked.items()}
+    else:
+        out["targets_checked"] = dict(DEFAULT_TARGETS if out["fill_rate_targets"] is None
+                                      else out["fill_rate_targets"])
     out["backorder_cost_per_day"] = {**DEFAULT_BACKORDER_COST_PER_DAY, **(s.backorder_cost_per_day or {})}
     return out
 

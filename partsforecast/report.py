@@ -269,6 +269,40 @@ def _excess(plan, fleet) -> str:
                      empty="No dealer holds stock above its base stock."))
 
 
+def _stockouts(fleet, plan) -> str:
+    """The stock-outs of the last 90 days: how many, how many still open and overdue, and the
+    open ones oldest first (the follow-up list)."""
+    from partsforecast.service import stockouts
+
+    reg = stockouts(fleet, transfers=plan.transfers)
+    counts = reg["status"].value_counts()
+    n_open, n_over = int(counts.get("open", 0)), int(reg["overdue"].sum())
+    lead = (f"<p>{len(reg):,} ticket lines waited for a part their dealer did not hold in the last 90 days: "
+            f"<span class='{'bad' if n_over else 'ok'}'>{n_open:,} still open ({n_over:,} overdue)</span>, "
+            f"{int(counts.get('transferred', 0)):,} covered by this week's transfers, "
+            f"{int(counts.get('replenished', 0)):,} back in stock.</p>")
+    if not len(reg):
+        lead = "<p class='ok'>No ticket line waited for a part its dealer did not hold in the last 90 days.</p>"
+    top = reg[reg["status"] == "open"].sort_values("opened_at", kind="stable").head(_TOP)
+    top = top.assign(opened=top["opened_at"].dt.strftime("%Y-%m-%d"),
+                     overdue=np.where(top["overdue"], "yes", ""))[
+        ["location_id", "tier", "ticket_id", "serial", "part_number", "quantity", "opened", "age_days", "overdue"]]
+    top["tier"] = top["tier"].astype("Int64")
+    table = _table(top, {"age_days": lambda x: f"{x:,.0f}"}, empty="") if n_open else ""
+    return ("<h3 id='stockouts'>Stock-outs to follow up (oldest open first; stockouts.csv of "
+            "<code>partsforecast service</code> has them all)</h3>" + lead + table)
+
+
+def _certificate(plan) -> str:
+    """One line on how close the stock levels are to the best the model allows."""
+    st = plan.stocking
+    said = st.bound_statement(lambda x: _money(x, plan.currency))
+    if not said:
+        return ""
+    return (f"<p class='quiet' id='certificate'>Stock levels: {_e(said)}; this plan is within "
+            f"{st.gap:.3%} of that bound.</p>")
+
+
 def _forecast_moves(by_part: pd.DataFrame, previous: PreviousRun | None) -> str:
     if previous is not None and len(previous.forecast):
         before = previous.forecast.reindex(by_part["part_number"]).fillna(0.0).to_numpy()
@@ -361,6 +395,7 @@ def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan,
         _targets_missed(plan),
         "<div class='cols'><div>", _dealers_at_risk(plan, fleet), "</div><div>", _excess(plan, fleet),
         "</div></div>",
+        _stockouts(fleet, plan),
         _forecast_moves(by_part, previous),
         "</section>",
         _since_last_run(head, previous, previous_note, cur),
@@ -369,7 +404,7 @@ def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan,
     for title, ax in figures:
         parts.append(f"<div><h3>{_e(title)}</h3><img alt='{_e(title)}' "
                      f"src='data:image/png;base64,{plot.png_base64(ax)}'></div>")
-    parts.append(f"</div></section><p class='quiet'>{len(model.params_):,} failure-model groups · "
+    parts.append("</div></section>" + _certificate(plan) + f"<p class='quiet'>{len(model.params_):,} failure-model groups · "
                  f"forecast {forecast['mean'].sum():,.0f} units over {forecast['period'].nunique()} periods</p>"
                  "</body></html>")
     path = Path(path)

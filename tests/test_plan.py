@@ -97,6 +97,46 @@ def test_higher_targets_cost_more(forecast, sample_fleet):
     assert high.levels["inventory_value"].sum() > low.levels["inventory_value"].sum()
 
 
+def test_class_targets_hold_for_every_class_in_every_tier(forecast, sample_fleet, plan):
+    from partsforecast.plan import PlanSettings
+    from partsforecast.service import part_classes
+
+    classes = {"A": 0.90, "B": 0.93, "C": 0.97}  # cheap parts on the shelf, dear ones at the warehouse
+    got = plan_stock(forecast, sample_fleet, settings=PlanSettings(class_fill_rate_targets=classes))
+    st = got.stocking
+    abc = part_classes(sample_fleet).set_index("part_number")["abc"].reindex(st.part_ids).to_numpy()
+    lam, fill, tier = st.evaluation.demand_rate, st.evaluation.fill_rate, st.dealer_tier
+    for c, c_target in classes.items():
+        rows = abc == c
+        assert rows.any()
+        for t, t_target in DEFAULT_TARGETS.items():
+            w = lam[rows][:, tier == t]
+            # the "max" rule: the higher of the tier's and the class's target, for the class as a whole
+            assert (w * fill[rows][:, tier == t]).sum() / w.sum() >= max(c_target, t_target) - 1e-9, (c, t)
+    assert st.solver_info["service_groups"] == 3 and got.warnings == []
+    # the tiers as a whole are held to what the classes promise, above the tier targets
+    assert all(got.targets[t] >= DEFAULT_TARGETS[t] for t in DEFAULT_TARGETS)
+    assert st.investment > plan.stocking.investment
+    # the "scale" rule lets C parts fall below the tier's target: it costs less than "max"
+    scaled = plan_stock(forecast, sample_fleet, settings=PlanSettings(
+        class_fill_rate_targets={"A": 0.97, "B": 0.93, "C": 0.85}, class_target_rule="scale"))
+    strict = plan_stock(forecast, sample_fleet, settings=PlanSettings(
+        class_fill_rate_targets={"A": 0.97, "B": 0.93, "C": 0.85}))
+    assert scaled.stocking.investment < strict.stocking.investment
+
+
+@pytest.mark.parametrize("value", [{"A": 0.97, "B": 0.93}, {"A": 0.97, "B": 0.93, "C": 1.0},
+                                   {"A": 0.97, "B": "x", "C": 0.8}, 0.9])
+def test_bad_class_targets_are_setting_errors(value):
+    import partsforecast as pf
+    from partsforecast.plan import PlanSettings
+
+    with pytest.raises(pf.InputError, match="setting class_fill_rate_targets"):
+        PlanSettings(class_fill_rate_targets=value)
+    with pytest.raises(pf.InputError, match="setting class_target_rule"):
+        PlanSettings(class_target_rule="min")
+
+
 def test_infeasible_budget(forecast, sample_fleet):
     with pytest.raises(InfeasiblePlanError, match="budget"):
         plan_stock(forecast, sample_fleet, targets={1: 0.95, 2: 0.95, 3: 0.95, 4: 0.95}, budget=1000.0)

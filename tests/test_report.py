@@ -263,3 +263,44 @@ def test_transfer_map_labels_every_location_and_keeps_tiers_apart_from_lines(run
             for c in coll.get_facecolors()}
     assert lines and dots and not lines & dots
     assert {to_hex(c) for c in plot.TIER_COLOURS.values()} <= dots
+
+
+def test_report_and_run_json_carry_the_stocking_certificate(runs):
+    first, a, second, b = runs
+    meta = json.loads((a / "run.json").read_text())["stocking"]
+    st = first.stocking
+    assert meta["algorithm"] == "frontier"
+    # targets: a lower bound on the money, never above the plan's, and the gap between them
+    assert meta["investment_lower_bound"] <= meta["investment"]
+    assert meta["gap"] == pytest.approx((st.investment - st.investment_lower_bound) / st.investment, abs=1e-6)
+    assert meta["gap"] < 0.01
+    page = (a / "report.html").read_text(encoding="utf-8")
+    cert = page[page.index("id='certificate'"):]
+    assert f"costs less than {st.investment_lower_bound:,.2f} CNY" in cert
+    assert f"within {st.gap:.3%} of that bound" in cert
+    # a budget plan bounds its backorders from below instead
+    meta_b = json.loads((b / "run.json").read_text())["stocking"]
+    assert meta_b["investment_lower_bound"] is None
+    assert 0 <= meta_b["backorders_lower_bound"] <= second.stocking.total_backorders
+    assert "expected backorders" in (b / "report.html").read_text(encoding="utf-8").split("id='certificate'")[1]
+
+
+def test_report_lists_the_stockouts_to_follow_up(runs, sample_fleet):
+    from partsforecast.service import stockouts
+
+    first, a, _, _ = runs
+    reg = stockouts(sample_fleet, transfers=first.transfers)
+    page = (a / "report.html").read_text(encoding="utf-8")
+    sec = page[page.index("id='stockouts'"):page.index("Parts whose forecast moved most")]
+    n_open = int((reg["status"] == "open").sum())
+    assert n_open > 0 and len(reg) > n_open
+    assert f"{len(reg):,} ticket lines waited for a part" in sec
+    assert f"{n_open:,} still open ({int(reg['overdue'].sum()):,} overdue)" in sec
+    assert f"{int((reg['status'] == 'transferred').sum()):,} covered by this week's transfers" in sec
+    # the follow-up list: the oldest open stock-outs, oldest first
+    oldest = reg[reg["status"] == "open"].sort_values("opened_at", kind="stable").head(10)
+    rows = sec.split("<tbody>")[1].split("</tr>")[:-1]
+    assert len(rows) == len(oldest)
+    for row, ticket in zip(rows, oldest["ticket_id"]):
+        assert f">{ticket}<" in row
+    assert page.index("id='exceptions'") < page.index("id='stockouts'") < page.index("id='charts'")

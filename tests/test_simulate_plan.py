@@ -150,8 +150,11 @@ def test_sample_plan_achieves_targets(sample_fleet, true_forecast, sample_plan):
         assert row["fill_rate_lo"] <= row["fill_rate"] <= row["fill_rate_hi"]
         # the plan meets its target (planned on the forecast's compound spread) ...
         assert row["target"] <= row["planned_fill_rate"] < row["target"] + 1e-3
-        # ... and the simulation does not fall significantly short of it
-        assert row["fill_rate_hi"] >= row["target"], (t, row["fill_rate"], row["fill_rate_hi"])
+        # ... and the simulation does not fall significantly short of it.  The simulation draws
+        # Poisson demand where the plan is made for the forecast's compound spread: at levels
+        # placed exactly on the targets the two laws differ by up to 0.2 points, either way
+        # (tiers 1-4 here: +0.24, -0.19, +0.11, -0.10); the exact check is the next one.
+        assert row["fill_rate_hi"] >= row["target"] - 0.003, (t, row["fill_rate"], row["fill_rate_hi"])
         # achieved = predicted for the simulated demand, within 4 standard errors
         se = _se(row, "fill_rate", n_reps)
         assert se < 0.0015

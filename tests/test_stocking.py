@@ -11,8 +11,7 @@ import pytest
 from scipy import stats
 
 from partsforecast import stocking as sk
-from partsforecast.stocking import InfeasiblePlanError
-from partsforecast.stocking import optimiser
+from partsforecast.stocking import InfeasiblePlanError, optimiser
 from partsforecast.stocking.problem import prepare_problem
 from partsforecast.stocking.scan import pair_state, scan
 
@@ -172,12 +171,12 @@ def test_newsvendor_snyder_shen_example_4_3():
     assert q == pytest.approx(56.60395592743389, abs=1e-9)
     # the discrete (Poisson) version: smallest Q with F(Q) >= 0.70/0.88, by enumeration
     alpha = 0.70 / 0.88
-    x, pmf = _pmf(50.0, 50.0)
+    _, pmf = _pmf(50.0, 50.0)
     want = int(np.argmax(np.cumsum(pmf) >= alpha))
     assert sk.newsvendor_quantity(50, holding_cost=0.18, stockout_cost=0.70) == want == 56
     nb = sk.newsvendor_quantity([5.0, 9.0], [10.0, 30.0], critical_ratio=0.9)
     for m, v, got in zip([5.0, 9.0], [10.0, 30.0], nb):
-        x, pmf = _pmf(m, v)
+        _, pmf = _pmf(m, v)
         assert got == int(np.argmax(np.cumsum(pmf) >= 0.9))
     with pytest.raises(ValueError, match="critical_ratio"):
         sk.newsvendor_quantity(5.0, critical_ratio=1.0)
@@ -244,7 +243,7 @@ def test_metric_delay_hand_computation():
 
 
 def test_single_echelon_evaluation_is_the_building_blocks():
-    lam, c, T, T0 = _network(1, 5, 4)
+    lam, _, T, _ = _network(1, 5, 4)
     s = np.arange(20).reshape(5, 4) % 3
     ev = sk.metric_evaluate(None, s, lam, None, T)
     np.testing.assert_allclose(ev.backorders, sk.expected_backorders(s, lam * T))
@@ -320,10 +319,10 @@ def test_daily_simulation_matches_exact_event_simulation():
 
 
 def test_more_warehouse_stock_shortens_dealer_lead_time():
-    lam, c, T, T0 = _network(2, 3, 4)
+    lam, _, T, T0 = _network(2, 3, 4)
     s_d = np.ones((3, 4))
     prev = None
-    for s0 in range(0, 8):
+    for s0 in range(8):
         ev = sk.metric_evaluate(np.full(3, s0), s_d, lam, T0, T)
         if prev is not None:
             assert np.all(ev.effective_lead_time <= prev.effective_lead_time + 1e-15)
@@ -352,7 +351,7 @@ def _metric_by_hand(lam, T, T0, s0, sj):
 
 # One part, two dealers (0.1 and 0.3 units a day, 5 and 2 days away), factory lead time 10
 # days, unit cost 1 everywhere, system fill-rate target 0.95.
-_TINY = dict(lam=[0.1, 0.3], T=[5.0, 2.0], T0=10.0, target=0.95)
+_TINY = {"lam": [0.1, 0.3], "T": [5.0, 2.0], "T0": 10.0, "target": 0.95}
 
 
 def test_metric_plan_equals_hand_computation():
@@ -393,7 +392,7 @@ def test_metric_never_above_vari_metric_backorders_and_equal_with_ample_warehous
     # extremes make the two identical: a warehouse that is never short (EBO_0 = VBO_0 = 0),
     # and one with no stock (a pure delay T_0: every dealer pipeline is exactly Poisson,
     # EBO_0 = VBO_0 = lambda_0 T_0).
-    lam, c, T, T0 = _network(3, 12, 5, scale=0.2)
+    lam, _, T, T0 = _network(3, 12, 5, scale=0.2)
     sj = np.random.default_rng(0).integers(0, 5, lam.shape)
     mu0 = lam.sum(1) * T0
     ample = np.ceil(mu0 + 15 * np.sqrt(mu0) + 40)
@@ -419,7 +418,7 @@ def test_metric_never_above_vari_metric_backorders_and_equal_with_ample_warehous
 def test_metric_and_vari_metric_plans_agree_when_the_warehouse_is_never_short():
     lam, c, T, T0 = _network(5, 20, 8)
     tier = np.array([1, 1, 2, 2, 3, 3, 4, 4])
-    kw = dict(dealer_tier=tier, fill_rate_targets=TIERS)
+    kw = {"dealer_tier": tier, "fill_rate_targets": TIERS}
     # no factory lead time: the warehouse is never short, whatever it stocks
     me = sk.optimize_stock(c, lam, T, np.zeros(20), method="metric", **kw)
     vm = sk.optimize_stock(c, lam, T, np.zeros(20), **kw)
@@ -455,7 +454,9 @@ def test_metric_plans_promise_more_service_than_they_give():
         for t, target in TIERS.items():
             m = tier == t
             assert me.tier_fill_rate[t] >= target
-            assert (lam[:, m] * ev.fill_rate[:, m]).sum() / lam[:, m].sum() < target - 0.003
+            # (the greedy's METRIC plans fell short by > 0.003; the optimal METRIC plan by
+            # 0.0021 at least on these systems -- still short, which is the point)
+            assert (lam[:, m] * ev.fill_rate[:, m]).sum() / lam[:, m].sum() < target - 0.001
     # The tiny system: METRIC's cheapest plan for 0.95 promises more than the exact
     # event simulation delivers (below target), by what VARI-METRIC predicts for it.
     lam, T, T0, target = _TINY["lam"], _TINY["T"], _TINY["T0"], _TINY["target"]
@@ -707,7 +708,7 @@ def test_infeasible_requests_say_what_is_feasible():
         sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=TIERS, budget=0.6 * need)
     msg = str(info.value)
     assert f"{need:,.2f}" in msg and "Raise the budget" in msg
-    reach = dict((int(t), float(v)) for t, v in re.findall(r"tier (\d): (0\.\d+)", msg.split("reach")[1]))
+    reach = {int(t): float(v) for t, v in re.findall(r"tier (\d): (0\.\d+)", msg.split("reach")[1])}
     assert set(reach) == {1, 2, 3, 4} and all(reach[t] < TIERS[t] for t in reach)
     # a budget that covers the plan is fine
     ok = sk.optimize_stock(c, lam, T, T0, dealer_tier=tier, fill_rate_targets=TIERS, budget=need * 1.01)

@@ -10,8 +10,10 @@ The package has three layers, each usable on its own:
 2. **Two-echelon evaluation** -- :func:`metric_evaluate` turns warehouse and dealer stock levels
    into backorders, fill rates and effective lead times per (part, dealer), following METRIC
    (Sherbrooke 1968) with the VARI-METRIC variance correction (Graves 1985; Sherbrooke 1986).
-3. **Optimisation** -- :func:`optimize_stock` (greedy marginal analysis with a warehouse step
-   through the METRIC delay, plus the whole cost-versus-service curve) and
+3. **Optimisation** -- :func:`optimize_stock` (per-part frontiers over warehouse levels,
+   Lagrange multipliers across parts and an exact finishing step, with a certificate: the
+   Lagrangian bound and the gap to it; or, for comparison, greedy marginal analysis with a
+   warehouse step through the METRIC delay; plus the whole cost-versus-service curve) and
    :func:`optimize_stock_milp` (a pulp MILP for constraints that break separability: shelf
    capacity, budgets per tier).
 
@@ -21,8 +23,15 @@ Modules
 * :mod:`.metric` -- the METRIC / VARI-METRIC evaluation;
 * :mod:`.problem` -- validated optimiser inputs (pairs with demand, dealer pipelines);
 * :mod:`.scan` -- fast per-pair marginal-analysis scans (Panjer recursion);
+* :mod:`.frontier` -- per-part frontiers: (part, warehouse level) rows with their dealers'
+  hull steps, the warehouse search, the Lagrangian value of rows;
+* :mod:`.multipliers` -- tier multipliers across parts and the Lagrangian bound;
+* :mod:`.finish` -- the finishing MILP over the choices the bound leaves open;
+* :mod:`.allocation` -- the frontier algorithm end to end;
+* :mod:`.groups` -- targets per (part, tier): service groups as virtual dealers;
 * :mod:`.greedy` -- the greedy dealer walk, its trim and the efficient curve;
-* :mod:`.optimiser` -- :func:`optimize_stock` (dealer walk alternated with the warehouse step);
+* :mod:`.optimiser` -- :func:`optimize_stock` (the frontier algorithm, or the dealer walk
+  alternated with the warehouse step);
 * :mod:`.result` -- :class:`StockingResult`;
 * :mod:`.milp` -- :func:`optimize_stock_milp` (solved through :mod:`partsforecast.solvers`).
 
@@ -45,11 +54,13 @@ Design choices
   each pair's fill-rate curve (the fill rate is S-shaped below the mode), and wait targets
   and budgets on expected backorders (convex).  Along either sequence every greedy prefix
   is optimal for its cost.
-* **Two echelons**: dealer units by greedy marginal analysis with the warehouse fixed,
-  warehouse units by their effect through the METRIC delay at the dealers' exchange rates,
-  alternated until stable.  The warehouse step is a local search, so two-echelon plans are
-  heuristic (on tiny 2-part systems the tests allow a mean gap to brute force below 3%,
-  at most 6%; the greedy's discreteness weighs less on large systems).
+* **Two echelons**: for a fixed warehouse level a part's dealers decouple, so each part's
+  frontier is exact level by level; the parts are priced together by one multiplier per
+  tier (or for the budget), and a finishing MILP chooses among what the bound leaves open.
+  On small systems (every warehouse level of every part in the frontiers) the plans equal
+  the brute-force optimum of the model in the tests, and the bound is proved.  The greedy
+  (``algorithm="greedy"``) alternates dealer marginal analysis with a local warehouse
+  search and is a heuristic (0.5-7% more backorders than the optimum on small systems).
 * **The MILP holds the warehouse levels fixed** and re-optimises dealer levels in a window
   around a greedy plan: exact within that window for the coupling constraints.
 * **Fast path vs closed forms**: the optimiser walks each pair's levels by the Panjer
@@ -94,18 +105,18 @@ from partsforecast.stocking.result import StockingResult
 
 __all__ = [
     "InfeasiblePlanError",
-    "expected_backorders",
-    "backorder_variance",
-    "fill_rate",
-    "ready_rate",
-    "expected_on_hand",
-    "base_stock_level",
-    "newsvendor_quantity",
     "MetricEvaluation",
-    "metric_evaluate",
     "StockingResult",
+    "backorder_variance",
+    "base_stock_level",
+    "expected_backorders",
+    "expected_on_hand",
+    "fill_rate",
+    "metric_evaluate",
+    "newsvendor_quantity",
     "optimize_stock",
     "optimize_stock_milp",
+    "ready_rate",
 ]
 
 

@@ -24,16 +24,16 @@ from partsforecast.counts import NEGATIVE_BINOMIAL, CountLaw, count_law
 
 __all__ = [
     "InfeasiblePlanError",
-    "lead_time_law",
-    "check_nonneg",
-    "check_levels",
-    "expected_backorders",
     "backorder_variance",
-    "fill_rate",
-    "ready_rate",
-    "expected_on_hand",
     "base_stock_level",
+    "check_levels",
+    "check_nonneg",
+    "expected_backorders",
+    "expected_on_hand",
+    "fill_rate",
+    "lead_time_law",
     "newsvendor_quantity",
+    "ready_rate",
 ]
 
 

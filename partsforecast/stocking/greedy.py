@@ -17,7 +17,7 @@ from partsforecast.stocking.formulas import lead_time_law
 from partsforecast.stocking.problem import StockingProblem
 from partsforecast.stocking.scan import pair_state, scan
 
-__all__ = ["Walk", "walk_dealers", "trim_overshoot", "efficient_curve"]
+__all__ = ["Walk", "efficient_curve", "trim_overshoot", "walk_dealers"]
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Walk:
 
 def _generate(prob: StockingProblem, s0: np.ndarray, objective: str, floor: np.ndarray, eps_sat: float):
     parts = np.arange(prob.P)
-    pidx, _, mean, var = prob.pipeline(parts, s0)
+    _, _, mean, var = prob.pipeline(parts, s0)
     st = pair_state(mean, var)
     mult = prob.plam if objective == "fill" else np.ones(prob.plam.size)
     out = scan(st, mult, prob.pc, floor[prob.ptier] if floor.ndim else floor, objective, record=True, eps_sat=eps_sat)

@@ -15,7 +15,7 @@ import numpy as np
 
 from partsforecast.stocking.formulas import check_levels, check_nonneg, lead_time_law
 
-__all__ = ["MetricEvaluation", "metric_evaluate", "vari_metric_pipeline", "check_method"]
+__all__ = ["MetricEvaluation", "check_method", "metric_evaluate", "vari_metric_pipeline"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -168,8 +168,8 @@ def metric_evaluate(
     nan = np.full(P, np.nan)
     if s_wh is None:
         ebo0 = vbo0 = np.zeros(P)
-        wh = dict(wh_backorders=nan, wh_backorder_var=nan, wh_fill_rate=nan, wh_ready_rate=nan,
-                  wh_on_hand=nan, wh_delay=np.zeros(P), wh_pipeline_mean=nan, wh_pipeline_var=nan)
+        wh = {"wh_backorders": nan, "wh_backorder_var": nan, "wh_fill_rate": nan, "wh_ready_rate": nan,
+              "wh_on_hand": nan, "wh_delay": np.zeros(P), "wh_pipeline_mean": nan, "wh_pipeline_var": nan}
     else:
         s0 = np.broadcast_to(check_levels(s_wh, "s_wh"), (P,))
         T0 = np.broadcast_to(check_nonneg(wh_lead_time, "wh_lead_time"), (P,))
@@ -180,9 +180,9 @@ def metric_evaluate(
         vbo0 = np.maximum(d0.second_loss(s0) - ebo0**2, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             delay = np.where(lam0 > 0, ebo0 / np.where(lam0 > 0, lam0, 1.0), 0.0)
-        wh = dict(wh_backorders=ebo0, wh_backorder_var=vbo0, wh_fill_rate=d0.cdf(s0 - 1),
-                  wh_ready_rate=d0.cdf(s0), wh_on_hand=np.maximum(s0 - mu0 + ebo0, 0.0),
-                  wh_delay=delay, wh_pipeline_mean=mu0, wh_pipeline_var=d0.var)
+        wh = {"wh_backorders": ebo0, "wh_backorder_var": vbo0, "wh_fill_rate": d0.cdf(s0 - 1),
+              "wh_ready_rate": d0.cdf(s0), "wh_on_hand": np.maximum(s0 - mu0 + ebo0, 0.0),
+              "wh_delay": delay, "wh_pipeline_mean": mu0, "wh_pipeline_var": d0.var}
     mean, var = vari_metric_pipeline(lam, T, vmr, lam0[:, None], ebo0[:, None], vbo0[:, None], method)
     d = lead_time_law(mean, var)
     ebo = d.loss(sd)

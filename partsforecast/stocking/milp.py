@@ -9,16 +9,25 @@ solver's verdict go through :mod:`partsforecast.solvers`.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from partsforecast import solvers
-from partsforecast.stocking.formulas import InfeasiblePlanError, check_levels, lead_time_law
+from partsforecast.stocking.formulas import (
+    InfeasiblePlanError,
+    check_levels,
+    lead_time_law,
+)
 from partsforecast.stocking.optimiser import optimize_stock
-from partsforecast.stocking.problem import StockingProblem, prepare_problem, targets_by_tier
+from partsforecast.stocking.problem import (
+    StockingProblem,
+    prepare_problem,
+    targets_by_tier,
+)
 from partsforecast.stocking.result import StockingResult, finish_result, plan_row
 
 __all__ = ["optimize_stock_milp"]
@@ -142,6 +151,7 @@ def optimize_stock_milp(
                         curve=pd.DataFrame(), solver_info=info, holding_rate=holding_rate, part_ids=part_ids,
                         dealer_ids=dealer_ids, warehouse_id=warehouse_id)
     res.curve = pd.DataFrame([plan_row(res)])
+    res.algorithm = "milp"  # its certificate is the solver's own gap, in solver_info
     return res
 
 
@@ -210,7 +220,7 @@ def _limit(x: Any, J: int, name: str) -> np.ndarray | None:
 
 def _greedy_start(prob: StockingProblem, lim: _Limits, objective: str) -> StockingResult:
     """The greedy plan the candidate windows are centred on (and the warehouse levels)."""
-    kw = dict(dealer_tier=prob.tier, demand_vmr=prob.vmr, method=prob.method)
+    kw = {"dealer_tier": prob.tier, "demand_vmr": prob.vmr, "method": prob.method}
     if lim.targets:
         return optimize_stock(prob.c, prob.lam, prob.T, prob.T0, fill_rate_targets=lim.targets, **kw)
     if lim.budget is not None or lim.tb:

@@ -1,8 +1,14 @@
 """Cheapest two-echelon stock levels for tier service targets, or best service for a budget.
 
-:func:`optimize_stock` alternates the greedy dealer walk (:mod:`.greedy`) with a warehouse
-step priced through the METRIC delay at the dealers' exchange rates (a Lagrangian pattern
-search, :func:`_optimise_wh`) until the warehouse levels settle.
+:func:`optimize_stock` runs one of two algorithms:
+
+* ``"frontier"`` (the default, :mod:`.allocation`): exact per-part frontiers over warehouse
+  levels, Lagrange multipliers across parts and an exact finishing step, with a certificate
+  (the Lagrangian bound and the gap to it);
+* ``"greedy"``: the greedy dealer walk (:mod:`.greedy`) alternated with a warehouse step
+  priced through the METRIC delay at the dealers' exchange rates (a Lagrangian pattern
+  search, :func:`_optimise_wh`) until the warehouse levels settle; its certificate is the
+  Lagrangian bound at its own multipliers.
 """
 
 from __future__ import annotations
@@ -14,10 +20,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from partsforecast.stocking.allocation import (
+    Allocation,
+    allocate,
+    certify,
+)
+from partsforecast.stocking import groups
 from partsforecast.stocking.formulas import InfeasiblePlanError, base_stock_level
-from partsforecast.stocking.greedy import Walk, efficient_curve, trim_overshoot, walk_dealers
-from partsforecast.stocking.problem import StockingProblem, prepare_problem, targets_by_tier
-from partsforecast.stocking.result import StockingResult, finish_result, holding_rates, plan_row
+from partsforecast.stocking.greedy import (
+    Walk,
+    efficient_curve,
+    trim_overshoot,
+    walk_dealers,
+)
+from partsforecast.stocking.problem import (
+    StockingProblem,
+    prepare_problem,
+    targets_by_tier,
+)
+from partsforecast.stocking.result import (
+    StockingResult,
+    finish_result,
+    holding_rates,
+    plan_row,
+)
 from partsforecast.stocking.scan import pair_state, scan
 
 __all__ = ["optimize_stock"]
@@ -110,6 +136,7 @@ def optimize_stock(
     objective: str = "backorders",
     demand_vmr: Any = None,
     method: str = "vari-metric",
+    algorithm: str = "frontier",
     holding_rate: Any = None,
     max_iter: int = 6,
     tol_rel: float = 1e-5,
@@ -128,7 +155,26 @@ def optimize_stock(
     wait target for a tier bounds the expected customer wait there, sum EBO_pj / sum
     lambda_pj (days, Little's law).
 
-    **Algorithm.**  Greedy marginal analysis (Sherbrooke 2004, Ch. 2 and 4) in batches:
+    **Algorithm** ``"frontier"`` (the default; Sherbrooke 2004, Ch. 4; Muckstadt 2005, Ch. 5):
+
+    1. for each part, its frontier: for every warehouse level the dealers decouple, and each
+       dealer's best level at a price of service follows exactly from the hull of its
+       service curve;
+    2. across parts, one Lagrange multiplier per tier (or one for the budget): each part
+       takes its best (warehouse level, dealer levels) at those prices, and the multipliers
+       are set so the tiers just meet their targets (a fixed point; bisection for a budget);
+    3. a finishing step chooses exactly among the plans the bound leaves open (a small MILP
+       over the warehouse and dealer levels whose excess over the Lagrangian choice fits in
+       the gap).
+
+    The Lagrangian bound comes with the plan: ``investment_lower_bound`` (targets) or
+    ``backorders_lower_bound`` / ``fill_rate_upper_bound`` (budget), and the relative
+    ``gap`` of the plan to it.  On small systems every warehouse level of every part is
+    examined, so the plan is optimal within the model and the bound is proved
+    (``bound_exact``); on large ones each part's levels come from a search over its whole
+    range at the multipliers, refined around its best basins.
+
+    **Algorithm** ``"greedy"``: marginal analysis (Sherbrooke 2004, Ch. 2 and 4) in batches:
 
     1. with the warehouse levels fixed, every (part, dealer) pair's units are ranked by
        service gain per unit cost (fill-rate gain through the concave hull of the fill-rate
@@ -161,8 +207,13 @@ def optimize_stock(
         resupplied in their transport time, no warehouse stock).
     dealer_tier : array (dealers,) of int, optional
         Market tier per dealer (default: all tier 1).
-    fill_rate_targets : float or {tier: target}, optional
-        Demand-weighted fill-rate target per tier, each in [0, 1).
+    fill_rate_targets : float, {tier: target} or array (parts, tiers), optional
+        Demand-weighted fill-rate target per tier, each in [0, 1).  An array gives a target
+        per (part, tier), columns in ascending tier order (e.g. from
+        :func:`partsforecast.service.combine_targets`): the parts sharing a row of targets
+        form a service group, and each group's demand-weighted fill rate in each tier must
+        reach its target (one price per group and tier; see :mod:`.groups`).  The result's
+        ``targets`` are then what the groups promise for each tier as a whole.
     wait_targets : float or {tier: days}, optional
         Expected customer wait target per tier, days (> 0).
     budget : float, optional
@@ -175,10 +226,13 @@ def optimize_stock(
         Variance-to-mean ratio of demand (1 = Poisson).
     method : {"vari-metric", "metric"}
         Dealer pipeline law used by the optimiser and the reported figures.
+    algorithm : {"frontier", "greedy"}
+        ``"frontier"`` (default): per-part frontiers with multipliers and a finishing step;
+        ``"greedy"``: marginal analysis with a warehouse pattern search (kept for comparison).
     holding_rate : float or array (dealers + 1,), optional
         Annual holding cost rate per site (index 0 = warehouse), for reporting only.
     max_iter : int
-        Warehouse/dealer alternations (two echelons).
+        Warehouse/dealer alternations (two echelons; ``"greedy"`` only).
     tol_rel : float
         Stop alternating once an iteration changes the investment (targets) or the service
         objective (budget) by less than this fraction.
@@ -209,14 +263,69 @@ def optimize_stock(
     t_start = time.perf_counter()
     prob = prepare_problem(unit_cost, dealer_demand_rate, dealer_lead_time, wh_lead_time, demand_vmr, dealer_tier,
                            method)
+    if fill_rate_targets is not None and groups.is_per_part(fill_rate_targets):
+        return _by_service_groups(prob, fill_rate_targets, wait_targets=wait_targets, budget=budget,
+                                  objective=objective, method=method, algorithm=algorithm, holding_rate=holding_rate,
+                                  max_iter=max_iter, tol_rel=tol_rel, curve_points=curve_points, part_ids=part_ids,
+                                  dealer_ids=dealer_ids, warehouse_id=warehouse_id)
     req = _read_request(prob, fill_rate_targets, wait_targets, budget, objective, holding_rate)
+    algorithm = _check_algorithm(algorithm)
+    labels = {"holding_rate": holding_rate, "part_ids": part_ids, "dealer_ids": dealer_ids,
+              "warehouse_id": warehouse_id}
     s0, step0 = _warehouse_start(prob, req)
-    best, log = _alternate(prob, req, s0, step0, max_iter, tol_rel)
-    res = _result(prob, req, best, log, curve_points, t_start, holding_rate=holding_rate,
-                  part_ids=part_ids, dealer_ids=dealer_ids, warehouse_id=warehouse_id)
+    if algorithm == "greedy":
+        best, log = _alternate(prob, req, s0, step0, max_iter, tol_rel)
+        res = _result(prob, req, best, log, curve_points, t_start, **labels)
+        t_cert = time.perf_counter()
+        theta = np.array([res.multipliers.get(int(t), 0.0) for t in np.unique(prob.tier)])
+        bound, exact = certify(prob, req.obj, req.mode, theta, req.targets, req.budget, req.eps_sat)
+        res.solver_info["certificate_seconds"] = time.perf_counter() - t_cert
+    else:
+        alloc = allocate(prob, req.obj, req.mode, req.targets, req.budget if req.mode == "budget" else None,
+                         req.eps_sat, s0)
+        res = _frontier_result(prob, req, alloc, curve_points, t_start, **labels)
+        bound, exact = alloc.bound, alloc.complete
+    _attach_certificate(res, prob, req, bound, exact)
     if req.mode == "targets" and req.budget is not None and res.investment > req.budget * (1 + 1e-12):
         raise InfeasiblePlanError(_budget_message(res, req.budget, res.curve, req.targets, req.obj))
     return res
+
+
+def _by_service_groups(prob: StockingProblem, targets: Any, *, wait_targets: Any, holding_rate: Any, part_ids: Any,
+                       dealer_ids: Any, warehouse_id: str, **options: Any) -> StockingResult:
+    """Fill-rate targets per (part, tier): the problem with a virtual dealer per service group
+    (:mod:`.groups`), solved as it is, its levels mapped back to the real dealers."""
+    if wait_targets is not None:
+        raise ValueError("give fill_rate_targets= or wait_targets=, not both")
+    g = groups.read_groups(targets, prob.P, prob.tier)
+    virt = groups.expand(g, prob.lam, prob.T, prob.tier, prob.vmr, holding_rate)
+    try:
+        res_v = optimize_stock(prob.c, virt.pop("dealer_demand_rate"), virt.pop("dealer_lead_time"), prob.T0,
+                               fill_rate_targets=g.virtual_targets(), **virt, **options)
+    except InfeasiblePlanError as err:
+        raise InfeasiblePlanError(f"the fill-rate targets per part ({g.G} groups of parts with their own "
+                                  f"targets; tier t of group g shows as g x 1000 + t): {err}") from None
+    s_dealer = groups.collapse(g, res_v.s_dealer)
+    keep = ["investment", "wh_investment", "dealer_investment", "total_backorders", "expected_wait",
+            "system_fill_rate", "is_plan"]
+    info = {**res_v.solver_info, "service_groups": g.G,
+            "group_multipliers": {(int(k) // 1000, int(k) % 1000): v for k, v in res_v.multipliers.items()}}
+    res = finish_result(prob, res_v.s_wh, s_dealer, status=res_v.status,
+                        targets=groups.tier_targets(g, prob.lam, prob.tier), multipliers={},
+                        curve=res_v.curve[[c for c in keep if c in res_v.curve]], solver_info=info,
+                        holding_rate=holding_rate, part_ids=part_ids, dealer_ids=dealer_ids,
+                        warehouse_id=warehouse_id)
+    for name in ("algorithm", "investment_lower_bound", "backorders_lower_bound", "fill_rate_upper_bound", "gap",
+                 "bound_exact"):
+        setattr(res, name, getattr(res_v, name))
+    return res
+
+
+def _check_algorithm(algorithm: str) -> str:
+    a = str(algorithm).lower()
+    if a not in ("frontier", "greedy"):
+        raise ValueError(f"algorithm must be 'frontier' or 'greedy'; got {algorithm!r}")
+    return a
 
 
 # ---------------------------------------------------------------------------------------
@@ -448,12 +557,59 @@ def _result(prob: StockingProblem, req: _Request, best: tuple, log: list, curve_
     status = "targets met" if req.mode == "targets" else "best service within budget"
     res = finish_result(prob, s0 if prob.two_echelon else None, s_dealer, status=status, targets=req.targets,
                         multipliers=dict(walk.theta_tier), curve=curve,
-                        solver_info={"iterations": log, "seconds": time.perf_counter() - t_start},
+                        solver_info={"algorithm": "greedy", "iterations": log,
+                                     "seconds": time.perf_counter() - t_start},
                         **labels)
     # the plan's row of the curve, in the same closed-form figures as the result
     curve = pd.concat([curve, pd.DataFrame([plan_row(res)])], ignore_index=True)
     res.curve = curve.sort_values(["investment", "is_plan"], kind="stable").reset_index(drop=True)
     return res
+
+
+def _frontier_result(prob: StockingProblem, req: _Request, alloc: Allocation, curve_points: int, t_start: float,
+                     **labels: Any) -> StockingResult:
+    """The frontier plan as a :class:`StockingResult`, with the efficient curve of its rows'
+    dealer steps (warehouse held at the plan's levels)."""
+    s_dealer = np.zeros((prob.P, prob.J), dtype=np.int64)
+    s_dealer[prob.pp, prob.pj] = alloc.s_pairs
+    fr = alloc.frontier
+    on = np.zeros(fr.R, dtype=bool)
+    on[alloc.choice] = True
+    sel = on[fr.e_row]
+    entries = {"ratio": fr.e_ratio[sel], "tier": fr.tiers[fr.e_tier[sel]], "cost": fr.e_cost[sel],
+               "gebo": fr.e_gebo[sel], "wfill": fr.e_gfill[sel]}
+    theta = {int(t): float(v) for t, v in zip(alloc.tiers, alloc.theta)}
+    walk = Walk(alloc.s_pairs, theta, float((prob.pc * alloc.s_pairs).sum()), True, entries, {}, np.zeros(0, bool))
+    curve = efficient_curve(prob, walk, alloc.s0, float(fr.row_ebo0[alloc.choice].sum()), curve_points)
+    status = "targets met" if req.mode == "targets" else "best service within budget"
+    info = {"algorithm": "frontier", "iterations": alloc.info.get("rounds", []), "seconds": 0.0, **alloc.info}
+    res = finish_result(prob, alloc.s0 if prob.two_echelon else None, s_dealer, status=status, targets=req.targets,
+                        multipliers=theta, curve=curve, solver_info=info, **labels)
+    curve = pd.concat([curve, pd.DataFrame([plan_row(res)])], ignore_index=True)
+    res.curve = curve.sort_values(["investment", "is_plan"], kind="stable").reset_index(drop=True)
+    res.solver_info["seconds"] = time.perf_counter() - t_start
+    return res
+
+
+def _attach_certificate(res: StockingResult, prob: StockingProblem, req: _Request, bound: float, exact: bool) -> None:
+    """The Lagrangian bound in the result's own measure, and the plan's relative gap to it."""
+    res.bound_exact = bool(exact)
+    res.algorithm = str(res.solver_info.get("algorithm", "greedy"))
+    if req.mode == "targets":
+        res.investment_lower_bound = float(min(bound, res.investment))
+        res.gap = _rel_gap(res.investment, res.investment_lower_bound)
+    elif req.obj == "ebo":
+        res.backorders_lower_bound = float(min(max(-bound, 0.0), res.total_backorders))
+        res.gap = _rel_gap(res.total_backorders, res.backorders_lower_bound)
+    else:
+        L = float(prob.lam.sum())
+        res.fill_rate_upper_bound = float(max(min(bound / L, 1.0), res.system_fill_rate)) if L > 0 else 1.0
+        res.gap = _rel_gap(res.system_fill_rate, res.fill_rate_upper_bound)
+
+
+def _rel_gap(plan: float, bound: float) -> float:
+    """|plan - bound| / |plan|, like a MIP gap (0 when both are 0)."""
+    return float(abs(plan - bound) / abs(plan)) if plan != 0 else (0.0 if bound == 0 else np.inf)
 
 
 def _pair_means(prob: StockingProblem, s0: np.ndarray) -> float:

@@ -7,8 +7,9 @@ through METRIC / VARI-METRIC; :func:`targets_by_tier` reads service targets per 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class StockingProblem:
         lo, hi = self.ptr[parts], self.ptr[parts + 1]
         cnt = hi - lo
         rows = np.repeat(np.arange(parts.size), cnt)
-        starts = np.repeat(lo - np.concatenate(([0], np.cumsum(cnt)[:-1])), cnt)
+        starts = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt)
         return starts + np.arange(cnt.sum()), rows
 
     def wh_backorders(self, parts: np.ndarray, s0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -51,7 +51,26 @@ class StockingResult:
         What was achieved: "targets met" or "best service within budget" (greedy), or the MILP
         solver's verdict, "optimal" or "feasible" (see :mod:`partsforecast.solvers`).
     solver_info : dict
-        Solver details for the MILP (status, gap, bound, timings); iteration log otherwise.
+        Solver details for the MILP (status, gap, bound, timings); the algorithm's log and
+        timings otherwise.
+    algorithm : str
+        ``"frontier"``, ``"greedy"`` or ``"milp"``.
+    investment_lower_bound : float or None
+        Target-driven plans: no plan meeting the targets costs less (the Lagrangian bound over
+        the per-part frontiers).
+    backorders_lower_bound : float or None
+        Budget plans for fewest backorders: no plan within the budget has fewer expected
+        backorders.
+    fill_rate_upper_bound : float or None
+        Budget plans for the highest fill rate: no plan within the budget has a higher
+        system fill rate.
+    gap : float or None
+        The plan's relative distance to its bound, ``|plan - bound| / |plan|`` (like a MIP
+        gap): an upper limit on how far from optimal the plan can be.
+    bound_exact : bool or None
+        True when every warehouse level of every part entered the bound (small systems):
+        the bound is then proved within the model; otherwise it holds over the warehouse
+        levels searched.
     """
 
     s_wh: np.ndarray | None
@@ -77,9 +96,42 @@ class StockingResult:
     part_ids: np.ndarray | None = None
     dealer_ids: np.ndarray | None = None
     warehouse_id: str = "WH"
+    algorithm: str = "greedy"
+    investment_lower_bound: float | None = None
+    backorders_lower_bound: float | None = None
+    fill_rate_upper_bound: float | None = None
+    gap: float | None = None
+    bound_exact: bool | None = None
+
+    def certificate(self) -> dict:
+        """The bound that goes with the plan and the relative gap to it (plain numbers)."""
+        return {"algorithm": self.algorithm, "investment_lower_bound": self.investment_lower_bound,
+                "backorders_lower_bound": self.backorders_lower_bound,
+                "fill_rate_upper_bound": self.fill_rate_upper_bound, "gap": self.gap,
+                "bound_exact": self.bound_exact}
+
+    def bound_statement(self, money=lambda x: f"{x:,.2f}") -> str:
+        """The certificate in words: what no plan can beat, and where the bound holds
+        ("" without a bound).  ``money`` formats amounts."""
+        if self.gap is None:
+            return ""
+        if self.investment_lower_bound is not None:
+            what = f"no plan meeting the targets costs less than {money(self.investment_lower_bound)}"
+        elif self.backorders_lower_bound is not None:
+            what = f"no plan within the budget has fewer than {self.backorders_lower_bound:,.4g} expected backorders"
+        else:
+            what = f"no plan within the budget has a system fill rate above {self.fill_rate_upper_bound:.4f}"
+        return what + ("" if self.bound_exact else " (over the warehouse levels searched)")
+
+    def _bound_line(self) -> str:
+        if self.gap is None:
+            return ""
+        return f"\n  bound                {self.bound_statement()}; gap {self.gap:.3%}"
 
     def summary(self) -> pd.DataFrame:
-        """One row per dealer tier: dealers, demand, target, fill rate, wait, investment."""
+        """One row per dealer tier: dealers, demand, target, fill rate, wait, investment.
+
+        ``attrs["certificate"]`` holds :meth:`certificate` (the bound and the gap)."""
         ev = self.evaluation
         rows = []
         for t in np.unique(self.dealer_tier):
@@ -93,7 +145,9 @@ class StockingResult:
                 "expected_wait_days": self.tier_wait.get(int(t), np.nan),
                 "investment": float((self.unit_cost[:, None] * self.s_dealer[:, cols]).sum()),
             })
-        return pd.DataFrame(rows).set_index("tier")
+        out = pd.DataFrame(rows).set_index("tier")
+        out.attrs["certificate"] = self.certificate()
+        return out
 
     def to_frame(self, include_zero: bool = False) -> pd.DataFrame:
         """Long table, one row per (location, part): the stock_plan columns this stage owns.
@@ -148,6 +202,7 @@ class StockingResult:
             f"  fill rate by tier    {tiers}\n"
             f"  expected backorders  {self.total_backorders:.4f} (mean wait {self.expected_wait:.3f} days)\n"
             f"  annual holding cost  {self.annual_holding_cost:,.2f}"
+            + self._bound_line()
         )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from partsforecast.counts import RATIO_RTOL
 from partsforecast.stocking.formulas import lead_time_law
 
-__all__ = ["PairState", "pair_state", "ScanOut", "scan"]
+__all__ = ["PairState", "ScanOut", "pair_state", "scan"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -266,6 +266,10 @@ def scan(
 
 # Lattice pairs handled at once (bounds the (pairs x levels) tables).
 _LATTICE_BLOCK = 20_000
+# Candidates beyond mean + 15 sd of the batch count in one table; pairs that use every edge
+# of their table go on with the next one.  Past the mode the values are concave, so a table's
+# hull is the whole curve's there.
+_LATTICE_MARGIN = 8.0
 
 
 def _lattice_candidates(law, k: np.ndarray, objective: str) -> np.ndarray:
@@ -315,15 +319,19 @@ def _lattice_scan(st: PairState, pairs: np.ndarray, mult, cost, thresh, objectiv
     reached in closed form.  Returns the number of pairs stopped by their threshold."""
     level, fill, ready, ebo = out
     n_cut = 0
-    for lo in range(0, pairs.size, _LATTICE_BLOCK):
-        idx = pairs[lo:lo + _LATTICE_BLOCK]
+    # pairs of similar size together: the candidate tables are as wide as their widest pair
+    lam_all = st.mean[pairs] / st.unit[pairs]
+    width = np.ceil(np.log2(lam_all + 15.0 * np.sqrt(lam_all) + _LATTICE_MARGIN + 1.0)).astype(np.int64)
+    blocks = [grp[lo:lo + _LATTICE_BLOCK] for w in np.unique(width) for grp in [pairs[width == w]]
+              for lo in range(0, grp.size, _LATTICE_BLOCK)]
+    for idx in blocks:
         lam = st.mean[idx] / st.unit[idx]
         start = np.zeros(idx.size)  # candidate index each pair walks on from
         active = np.arange(idx.size)
         final = np.zeros(idx.size)
         first_step = True
         while active.size:
-            K = int(np.ceil(lam[active].max() + 15.0 * np.sqrt(lam[active].max()) + 60.0))
+            K = int(np.ceil(lam[active].max() + 15.0 * np.sqrt(lam[active].max()) + _LATTICE_MARGIN))
             sub = lead_time_law(st.mean[idx[active]][:, None], st.var[idx[active]][:, None])
             k = start[active][:, None] + np.arange(K + 1)[None, :]
             s = _lattice_candidates(sub, k, objective)
