@@ -283,6 +283,9 @@ def _stockouts(fleet, plan) -> str:
             f"{int(counts.get('replenished', 0)):,} back in stock.</p>")
     if not len(reg):
         lead = "<p class='ok'>No ticket line waited for a part its dealer did not hold in the last 90 days.</p>"
+    if fleet.tickets["parts_ready_at"].isna().all():
+        lead = ("<p class='bad'>The tickets carry no parts-ready times (<code>parts_ready_at</code>): only the "
+                "repairs still open can be told to wait for a part; the closed ones cannot.</p>" + lead)
     top = reg[reg["status"] == "open"].sort_values("opened_at", kind="stable").head(_TOP)
     top = top.assign(opened=top["opened_at"].dt.strftime("%Y-%m-%d"),
                      overdue=np.where(top["overdue"], "yes", ""))[

@@ -304,3 +304,15 @@ def test_report_lists_the_stockouts_to_follow_up(runs, sample_fleet):
     for row, ticket in zip(rows, oldest["ticket_id"]):
         assert f">{ticket}<" in row
     assert page.index("id='exceptions'") < page.index("id='stockouts'") < page.index("id='charts'")
+
+
+def test_stockout_section_says_when_the_tickets_cannot_tell(runs, sample_fleet):
+    import copy
+
+    from partsforecast.report import _stockouts
+
+    first = runs[0]
+    blind = copy.copy(sample_fleet)
+    blind.tickets = sample_fleet.tickets.assign(parts_ready_at=pd.NaT)
+    assert "carry no parts-ready times" in _stockouts(blind, first)
+    assert "carry no parts-ready times" not in _stockouts(sample_fleet, first)
