@@ -312,12 +312,14 @@ class StockPlan:
     warehouse_id : str
     warnings : list of str
         One line per dealer tier whose expected fill rate misses its target (the targets
-        given, or the default ones for a budget-only plan); empty when every target is met.
+        given, or the default ones for a budget-only plan), and one when class targets were
+        set on a budget-only plan (they are not applied); empty when every target is met.
     orders : DataFrame
         The purchase orders of the warehouse to its supply (:data:`ORDER_COLUMNS`), what
         ``orders.csv`` holds.
     targets : dict
-        The fill-rate target per dealer tier the plan is held against.
+        The fill-rate target per dealer tier the plan is held against (with class targets,
+        what the classes promise each tier: the demand-weighted mean of its parts' targets).
     currency : str
         The currency of every amount.
     window_days : float
@@ -572,7 +574,7 @@ def plan_stock(
     checked = dict(result.targets) if np.ndim(targets) == 2 else _targets_checked(targets)
     return StockPlan(levels=levels, transfers=tplan.transfers, curve=result.curve, stocking=result,
                      transfer_report=tplan.report, warehouse_id=wh,
-                     warnings=_missed_targets(result, checked, budget),
+                     warnings=_missed_targets(result, checked, budget) + _ignored_class_targets(s, targets),
                      orders=_purchase_orders(levels, fleet.parts, wh, fleet.as_of, s.currency),
                      targets=checked, currency=s.currency, window_days=window, as_of=fleet.as_of,
                      budget=budget)
@@ -609,6 +611,15 @@ def _targets_by_class(fleet, part_ids: np.ndarray, tier: np.ndarray, targets, s:
     cls = abc.reindex(pd.Index(part_ids)).fillna("C").to_numpy(object)  # no demand on record: class C
     return combine_targets({t: by_tier[t] for t in present}, s.class_fill_rate_targets, cls,
                            rule=s.class_target_rule)
+
+
+def _ignored_class_targets(s: PlanSettings, targets) -> list[str]:
+    """A budget alone buys the best service for its money: class targets have nothing to
+    raise; say so rather than drop them unseen."""
+    if s.class_fill_rate_targets is None or targets is not None:
+        return []
+    return ["class_fill_rate_targets were not applied: a plan with a budget and no tier targets buys the best "
+            "service for its money; give fill_rate_targets as well to hold each class to its target"]
 
 
 def _targets_checked(targets) -> dict[int, float]:

@@ -125,6 +125,16 @@ def test_class_targets_hold_for_every_class_in_every_tier(forecast, sample_fleet
     assert scaled.stocking.investment < strict.stocking.investment
 
 
+def test_class_targets_with_a_budget_alone_are_said_to_be_unused(forecast, sample_fleet, plan):
+    from partsforecast.plan import PlanSettings
+
+    budget = 0.9 * plan.stocking.investment
+    got = plan_stock(forecast, sample_fleet, settings=PlanSettings(
+        budget=budget, class_fill_rate_targets={"A": 0.97, "B": 0.93, "C": 0.85}))
+    assert any(w.startswith("class_fill_rate_targets were not applied") for w in got.warnings)
+    assert got.stocking.investment <= budget and "service_groups" not in got.stocking.solver_info
+
+
 @pytest.mark.parametrize("value", [{"A": 0.97, "B": 0.93}, {"A": 0.97, "B": 0.93, "C": 1.0},
                                    {"A": 0.97, "B": "x", "C": 0.8}, 0.9])
 def test_bad_class_targets_are_setting_errors(value):
