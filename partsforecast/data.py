@@ -13,6 +13,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -240,6 +241,17 @@ class InputError(ValueError):
         if n > _MAX_LISTED:
             lines.append(f"  ... and {n - _MAX_LISTED} more (see InputError.problems)")
         return "\n".join(lines)
+
+
+def settings_from_mapping(cls, values: Mapping[str, Any], what: str = "setting"):
+    """Settings dataclass ``cls`` from a mapping (a parsed TOML table): every unknown key is an
+    :class:`InputError` naming the known ones; the dataclass checks the values."""
+    known = set(cls.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise InputError([Problem.setting(k, None, f"unknown {what}; known: " + ", ".join(sorted(known)))
+                          for k in unknown])
+    return cls(**dict(values))
 
 
 class _Collector:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast.data import Fleet, InputError, Problem
+from partsforecast.data import Fleet, InputError, Problem, settings_from_mapping
 from partsforecast._display import html_card, text_card
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
@@ -196,12 +196,7 @@ class PlanSettings:
         InputError
             For unknown keys and for values of the wrong type or out of range, each named.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError([Problem.setting(k, None, "unknown setting; known: " + ", ".join(sorted(known)))
-                              for k in unknown])
-        return cls(**dict(values))
+        return settings_from_mapping(cls, values, "setting")
 
 
 #: Settings that are numbers: name → (low, high, low is exclusive, whole number).
@@ -556,7 +551,7 @@ def plan_stock(
     cost = parts["unit_cost"]
     levels["inventory_value"] = levels["base_stock"] * levels["part_number"].map(cost).to_numpy(float)
 
-    levels["demand_vmr"] = _demand_vmr(levels, pd.Index(part_ids), pd.Index(dealer_ids), rate, var, wh)
+    levels["demand_vmr"] = _demand_vmr(levels, pd.Index(part_ids), pd.Index(dealer_ids), rate, var, vmr, wh)
     info = fleet.parts.set_index("part_number")
     tplan = plan_transfers(
         levels.rename(columns={"base_stock": "target"}), fleet.lanes, wh, fleet.as_of,
@@ -659,13 +654,13 @@ def _check_plan_args(forecast: Any, fleet: Any) -> None:
 
 
 def _demand_vmr(levels: pd.DataFrame, parts: pd.Index, dealers: pd.Index, rate: np.ndarray,
-                var: np.ndarray, warehouse_id: str) -> np.ndarray:
-    """Variance-to-mean ratio of demand (≥ 1) per levels row: a dealer's own, the
-    warehouse's that of the dealers' demand it serves (their variances over their means)."""
+                var: np.ndarray, dealer: np.ndarray, warehouse_id: str) -> np.ndarray:
+    """Variance-to-mean ratio of demand (≥ 1) per levels row: a dealer's own (``dealer``, from
+    :func:`planning_rates`), the warehouse's that of the dealers' demand it serves (their
+    variances over their means)."""
     pi = parts.get_indexer(levels["part_number"])
     dj = dealers.get_indexer(levels["location_id"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        dealer = np.where(rate > 0, var / rate, 1.0)
         total = np.where(rate.sum(1) > 0, var.sum(1) / rate.sum(1), 1.0)
     ok = (pi >= 0) & (dj >= 0)
     out = np.where(levels["location_id"].to_numpy() == warehouse_id, total[np.maximum(pi, 0)], 1.0)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import functools
-import html
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

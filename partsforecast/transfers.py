@@ -361,8 +361,8 @@ def _check_scalar(name: str, value: Any, low: float, *, strict: bool = False) ->
     return v
 
 
-def _series_lookup(series: Any, keys: np.ndarray, name: str, index_name: str,
-                   hint: str) -> np.ndarray:
+def _keyed(series: Any, name: str, index_name: str) -> pd.Series:
+    """``series`` with text keys, checked: a pandas Series with one value per key."""
     if not isinstance(series, pd.Series):
         _fail(f"{name} must be a pandas Series indexed by {index_name}, "
               f"got {type(series).__name__}")
@@ -371,6 +371,12 @@ def _series_lookup(series: Any, keys: np.ndarray, name: str, index_name: str,
     if s.index.has_duplicates:
         dup = s.index[s.index.duplicated()][0]
         _fail(f"{name} has duplicate {index_name} {dup!r}: give one value per {index_name}")
+    return s
+
+
+def _series_lookup(series: Any, keys: np.ndarray, name: str, index_name: str,
+                   hint: str) -> np.ndarray:
+    s = _keyed(series, name, index_name)
     uniq = np.unique(keys)
     missing = pd.Index(uniq).difference(s.index)
     if len(missing):
@@ -386,14 +392,7 @@ def _text_lookup(series: Any, keys: np.ndarray, name: str, index_name: str) -> n
     """
     if series is None:
         return np.full(keys.size, "", dtype=object)
-    if not isinstance(series, pd.Series):
-        _fail(f"{name} must be a pandas Series indexed by {index_name}, "
-              f"got {type(series).__name__}")
-    s = series.copy()
-    s.index = s.index.astype(str)
-    if s.index.has_duplicates:
-        dup = s.index[s.index.duplicated()][0]
-        _fail(f"{name} has duplicate {index_name} {dup!r}: give one value per {index_name}")
+    s = _keyed(series, name, index_name)
     s = s.reindex(keys)
     return np.where(s.isna().to_numpy(), "", s.astype(str).to_numpy(dtype=object)).astype(object)
 

@@ -9,7 +9,6 @@ that a spreadsheet would read as a formula, and a bounded run time.
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import re
@@ -20,8 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _spreadsheet import formula_cells
 
-from partsforecast._io import FORMULA_TRIGGERS, neutralise_cells, safe_file_names, unescape_cells
+from partsforecast._io import (
+    FORMULA_TRIGGERS,
+    neutralise_cells,
+    safe_file_names,
+    unescape_cells,
+)
 
 # Where each kind of id lives: table → columns.
 ID_COLUMNS = {
@@ -69,20 +74,6 @@ def run_cli(*args: str, timeout: float = 300, cwd: Path | None = None) -> subpro
 
 def files_under(root: Path) -> set[Path]:
     return {p for p in root.rglob("*")}
-
-
-def formula_cells(path: Path) -> list[str]:
-    """Text cells of a CSV file that a spreadsheet would start evaluating as a formula."""
-    bad = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.reader(fh):
-            for cell in row:
-                if cell[:1] and cell[0] in FORMULA_TRIGGERS:
-                    try:
-                        float(cell)  # a negative number is a number, not a formula
-                    except ValueError:
-                        bad.append(cell)
-    return bad
 
 
 def assert_clean_failure(r: subprocess.CompletedProcess, *needles: str) -> None:

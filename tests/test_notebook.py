@@ -4,36 +4,16 @@ simulation, and the plan it writes."""
 
 from __future__ import annotations
 
-import ast
-import json
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from _notebooks import run_notebook
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
 TARGETS = {1: 0.95, 2: 0.93, 3: 0.90, 4: 0.90}  # the notebook's plan_stock(targets=...)
-
-
-def run_notebook(path: Path) -> tuple[dict, dict]:
-    """Execute the code cells in order as Jupyter would; returns the namespace and each
-    cell's displayed result (the value of its last line when that is an expression)."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")  # committed clean
-    ns: dict = {}
-    results: dict = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        name = f"quickstart cell {cell['id']}"
-        tree = ast.parse("".join(cell["source"]), name)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, name, "exec"), ns)
-        if last is not None:
-            results[cell["id"]] = eval(compile(ast.Expression(last.value), name, "eval"), ns)
-    return ns, results
 
 
 @pytest.fixture(scope="module")

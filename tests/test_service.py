@@ -6,19 +6,17 @@ notebook."""
 
 from __future__ import annotations
 
-import ast
-import csv
-import json
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from _notebooks import run_notebook
+from _spreadsheet import formula_cells
 from scipy import optimize, stats
 
 from partsforecast import Fleet, InputError
-from partsforecast._io import FORMULA_TRIGGERS
 from partsforecast.service import (
     KPI_COLUMNS,
     PART_CLASS_COLUMNS,
@@ -500,20 +498,6 @@ HOSTILE = {"D4": "<script>alert(1)</script>", "M3": "=HYPERLINK(\"http://x\",\"y
            "T5": "@cmd", "D1": "-D1 & <b>"}
 
 
-def formula_cells(path: Path) -> list[str]:
-    """Text cells of a CSV file that a spreadsheet would evaluate as a formula."""
-    bad = []
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.reader(fh):
-            for cell in row:
-                if cell[:1] and cell[0] in FORMULA_TRIGGERS:
-                    try:
-                        float(cell)
-                    except ValueError:
-                        bad.append(cell)
-    return bad
-
-
 def test_hostile_text_is_escaped_and_neutralised(tmp_path):
     fleet = Fleet(**tiny_tables(HOSTILE, description="<img src=x onerror=alert(1)>"), as_of=AS_OF)
     out = tmp_path / "svc"
@@ -672,31 +656,12 @@ def test_command_bad_input_exit_2(cli_with_service, tmp_path, capsys):
 # The notebook
 # ---------------------------------------------------------------------------------------
 
-def _run_notebook(path: Path) -> tuple[dict, dict]:
-    """Execute the code cells in order as Jupyter would (as tests/test_notebook.py runs the
-    quick start); returns the namespace and each cell's displayed value."""
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")  # committed clean
-    ns: dict = {}
-    results: dict = {}
-    for cell in nb["cells"]:
-        if cell["cell_type"] != "code":
-            continue
-        name = f"service cell {cell['id']}"
-        tree = ast.parse("".join(cell["source"]), name)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, name, "exec"), ns)  # noqa: S102 - the notebook's own cells
-        if last is not None:
-            results[cell["id"]] = eval(compile(ast.Expression(last.value), name, "eval"), ns)
-    return ns, results
-
-
 def test_notebook_runs_and_shows_the_service(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     monkeypatch.chdir(tmp_path)
-    ns, results = _run_notebook(NOTEBOOK)
+    ns, results = run_notebook(NOTEBOOK)
     plt.close("all")
     fleet, kpis, result = ns["fleet"], ns["kpis"], ns["result"]
     assert kpis.equals(dealer_kpis(fleet))

@@ -10,7 +10,7 @@ input escaped).
 
 from __future__ import annotations
 
-import html
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,12 @@ import pandas as pd
 
 from partsforecast._display import html_card, text_card
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people
-from partsforecast.data import TICKET_TIME_FINDINGS, Fleet, InputError, Problem
+from partsforecast._page import CSS as _CSS
+from partsforecast._page import escape as _e
+from partsforecast._page import table
+from partsforecast._page import tile as _tile
+from partsforecast.data import TICKET_TIME_FINDINGS, Fleet, InputError, Problem, settings_from_mapping
+from partsforecast.plot import TIER_COLOURS
 from partsforecast.service.classes import (
     A_SHARE,
     B_SHARE,
@@ -44,7 +49,6 @@ __all__ = ["SERVICE_FILES", "ServiceResult", "ServiceSettings", "monthly_wait_ch
 SERVICE_FILES = ("dealer_kpis.csv", "stockouts.csv", "part_classes.csv", "data_findings.csv",
                  "abnormal_machines.csv", "service.html")
 _TOP = 12  # rows of the page's lists
-_TIER_COLOURS = {1: "#08306b", 2: "#2171b5", 3: "#6baed6", 4: "#9ecae1"}  # as the plan's page
 
 
 # ---------------------------------------------------------------------------------------
@@ -174,12 +178,7 @@ class ServiceSettings:
         InputError
             For unknown keys and for values of the wrong type or out of range, each named.
         """
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError([Problem.setting(k, None, "unknown service setting; known: " + ", ".join(sorted(known)))
-                              for k in unknown])
-        return cls(**dict(values))
+        return settings_from_mapping(cls, values, "service setting")
 
 
 # ---------------------------------------------------------------------------------------
@@ -318,7 +317,7 @@ def tier_gap_chart(kpis: pd.DataFrame):
     with matplotlib.rc_context({"text.parse_math": False}):
         fig, axes = _axes(3 if has_response else 2, size=(10.5 if has_response else 7.5, 3.6))
         x = np.arange(len(t))
-        colours = [_TIER_COLOURS.get(int(i), "#444") for i in t.index]
+        colours = [TIER_COLOURS.get(int(i), "#444") for i in t.index]
         labels = [f"tier {i}\nn={n:,}" for i, n in zip(t.index, t["parts_wait_n"])]
         ax = axes[0]
         ax.bar(x - 0.2, t["parts_wait_days_median"], width=0.4, color=colours, label="median")
@@ -365,7 +364,7 @@ def monthly_wait_chart(kpis: pd.DataFrame):
         for tier, grp in rows.groupby(rows["tier"].astype(int)):
             grp = grp[grp["parts_wait_n"] > 0]
             ax.plot(grp["period"], grp["parts_wait_days_median"], "-", lw=1.4,
-                    color=_TIER_COLOURS.get(int(tier), "#444"), label=f"tier {tier}")
+                    color=TIER_COLOURS.get(int(tier), "#444"), label=f"tier {tier}")
         ax.set_ylabel("median parts wait (days)")
         ax.set_title("Parts wait per period and tier")
         ax.grid(alpha=0.3)
@@ -391,10 +390,6 @@ def _png(fig) -> str:
 # The page
 # ---------------------------------------------------------------------------------------
 
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _fmt(value: Any, decimals: int = 2) -> str:
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return "–"
@@ -410,40 +405,9 @@ def _fmt(value: Any, decimals: int = 2) -> str:
 
 
 def _table(frame: pd.DataFrame, decimals: Mapping[str, int] | None = None, empty: str = "None.") -> str:
-    """An HTML table of ``frame``, every cell escaped."""
-    if not len(frame):
-        return f"<p class='quiet'>{_e(empty)}</p>"
+    """An HTML table of ``frame``, every cell escaped, numbers with ``decimals`` (2 by default)."""
     decimals = decimals or {}
-    head = "".join(f"<th>{_e(str(c).replace('_', ' '))}</th>" for c in frame.columns)
-    body = []
-    for rec in frame.itertuples(index=False):  # a page's table: a few dozen rows at most
-        cells = []
-        for col, value in zip(frame.columns, rec):
-            num = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-            cells.append(f"<td class='{'num' if num else 'txt'}'>{_e(_fmt(value, decimals.get(col, 2)))}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _tile(title: str, big: str, lines: list[str], alert: bool = False) -> str:
-    body = "".join(f"<div>{_e(x)}</div>" for x in lines)
-    return (f"<div class='tile{' alert' if alert else ''}'><div class='tt'>{_e(title)}</div>"
-            f"<div class='big'>{_e(big)}</div>{body}</div>")
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;max-width:1180px;margin:0 auto;
-padding:12px 20px;color:#1a1a1a;font-size:14px}
-h1{font-size:22px;margin:4px 0}h2{font-size:17px;margin:18px 0 6px;border-bottom:1px solid #ddd}
-h3{font-size:14px;margin:12px 0 4px}.sub{color:#555;margin-bottom:8px}
-.tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:8px;margin:8px 0}
-.tile{border:1px solid #cfd8e3;border-radius:6px;padding:8px 10px;background:#f7f9fc}
-.tile.alert{border-color:#c0392b;background:#fdf1ef}.tt{font-weight:600;color:#2c3e50}
-.big{font-size:20px;font-weight:700;margin:2px 0}
-table{border-collapse:collapse;margin:4px 0}td,th{border:1px solid #d5d5d5;padding:2px 7px}
-th{background:#eef2f6;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.quiet{color:#666}img{max-width:100%}
-"""
+    return table(frame, {c: functools.partial(_fmt, decimals=decimals.get(c, 2)) for c in frame.columns}, empty)
 
 
 def _tiles(result: ServiceResult) -> str:
