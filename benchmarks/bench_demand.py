@@ -1,6 +1,6 @@
 """Installed-base forecast speed and memory at national scale.
 
-Run: python benchmarks/bench_demand.py [--machines N] [--dealers D] [--parts P]
+Run: python benchmarks/bench_demand.py [--machines N] [--dealers D] [--parts P] [--maintenance]
 
 A generated fleet (default: 200,000 machines, 300 dealers, 5,000 parts — a national network)
 is written to a temporary folder as Parquet. A fresh Python process then does what a
@@ -9,6 +9,11 @@ weekly batch job does: reads and validates the fleet, fits the failure model, an
 memory of the whole process and the peak while forecasting (sampled every 5 ms from
 /proc), the size of the result, the same with new machines entering at last year's sales
 rate per model and dealer, and the seconds of the plain forecast on one thread.
+
+With ``--maintenance`` the fleet has a service schedule and service visits
+(``make_fleet(maintenance=True)``): the forecast then adds the scheduled-service demand
+(fitting the owners' compliance included), and the failure-only forecast of the same fleet
+(``maintenance=None``) is timed beside it.
 """
 
 from __future__ import annotations
@@ -72,6 +77,11 @@ def child(folder: str) -> None:
         t = time.perf_counter()
         forecast_demand(model, fleet, horizon=12, new_machines=new)
         with_new = time.perf_counter() - t
+    failures_only = None
+    if len(fleet.maintenance):
+        t = time.perf_counter()
+        forecast_demand(model, fleet, horizon=12, maintenance=None)
+        failures_only = time.perf_counter() - t
     dm._THREADS = 1
     t = time.perf_counter()
     forecast_demand(model, fleet, horizon=12)
@@ -82,6 +92,8 @@ def child(folder: str) -> None:
         "rss_before_gib": before, "rss_peak_forecast_gib": mem.peak,
         "rss_peak_process_gib": job_peak, "result_gib": result_gib,
         "new_machine_lines": len(new), "seconds_with_new": with_new, "rss_peak_with_new_gib": mem_new.peak,
+        "seconds_failures_only": failures_only, "ticket_lines": len(fleet.tickets),
+        "schedule_lines": len(fleet.maintenance),
     }))
 
 
@@ -90,6 +102,7 @@ def main() -> None:
     ap.add_argument("--machines", type=int, default=200_000)
     ap.add_argument("--dealers", type=int, default=300)
     ap.add_argument("--parts", type=int, default=5000)
+    ap.add_argument("--maintenance", action="store_true", help="a fleet with service schedules and visits")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -99,7 +112,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "fleet"
-        make_fleet(n_machines=args.machines, n_dealers=args.dealers, n_parts=args.parts).to_dir(folder, "parquet")
+        make_fleet(n_machines=args.machines, n_dealers=args.dealers, n_parts=args.parts,
+                   maintenance=args.maintenance).to_dir(folder, "parquet")
         out = subprocess.run([sys.executable, __file__, "--child", str(folder)], check=True,
                              capture_output=True, text=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -115,6 +129,10 @@ def main() -> None:
           f"{r['result_gib']:.2f} GiB); peak of the job (read, fit, forecast) {r['rss_peak_process_gib']:.2f} GiB; target < 4 GiB")
     print(f"with new machines ({r['new_machine_lines']:,} model × dealer sales rates): {r['seconds_with_new']:.1f} s, "
           f"{r['rss_peak_with_new_gib']:.2f} GiB peak")
+    if r["seconds_failures_only"] is not None:
+        print(f"service schedule: {r['schedule_lines']:,} lines, {r['ticket_lines']:,} ticket lines; "
+              f"failures only (maintenance=None) {r['seconds_failures_only']:.1f} s against "
+              f"{r['seconds']:.1f} s with the service demand (ratio {r['seconds'] / r['seconds_failures_only']:.2f})")
     print(f"(reading, validating and fitting took {r['read_and_fit_seconds']:.1f} s)")
 
 

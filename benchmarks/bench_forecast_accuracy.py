@@ -6,6 +6,7 @@ Run::
     python benchmarks/bench_forecast_accuracy.py --seeds 11 12 13     # spread across seeds
     python benchmarks/bench_forecast_accuracy.py --freq QS            # quarterly buckets
     python benchmarks/bench_forecast_accuracy.py --machines 3000      # the low-density fleet
+    python benchmarks/bench_forecast_accuracy.py --maintenance        # with service schedules and visits
 
 Design. A generated fleet (``make_fleet``, 4 years of history) is cut one year before its
 end; every method sees only the data up to the cut (``fleet.until(cut)``) and forecasts the
@@ -33,6 +34,12 @@ Methods:
   calendar runs and over both;
 * ``naive`` and ``zero``: point forecasts only.
 
+With ``--maintenance`` the fleet has a service schedule and service visits
+(``make_fleet(maintenance=True)``): every method forecasts all the units (failures and
+services); the installed base adds the scheduled-service demand of a ``ServiceModel``
+fitted on the past, and the oracle that of the owners' TRUE compliance. The scored series
+are then also split into the scheduled parts and the others (their own table).
+
 Also printed: PIT histograms, mean RMSSE by band of series demand, and whether the
 targets are met. Tables are markdown (``docs/forecast-accuracy.md``).
 
@@ -54,7 +61,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from partsforecast import FailureModel, forecast_demand, intermittent, make_fleet
+from partsforecast import FailureModel, ServiceModel, forecast_demand, intermittent, make_fleet
 from partsforecast.counts import count_law
 from partsforecast.demand import recent_sales
 from partsforecast.evaluate import (
@@ -67,7 +74,7 @@ from partsforecast.evaluate import (
 
 LEVELS = (0.025, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.975)
 WQL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-INTERMITTENT = ("croston", "sba", "tsb", "adida", "imapa", "croston_opt")
+INTERMITTENT = ("croston", "sba", "tsb", "adida", "imapa", "croston_opt", "auto")
 POINT_ONLY = ("naive", "zero")
 PERIODS_PER_YEAR = {"MS": 12, "QS": 4}
 PANDAS_PERIOD = {"MS": "M", "QS": "Q"}
@@ -140,9 +147,19 @@ def law_cdfs(frame: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex, y: n
 # ----------------------------------------------------------------------------------------
 
 
-def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -> dict:
+def true_service(past, fleet) -> ServiceModel:
+    """A ServiceModel of ``past`` whose every machine has its owner's TRUE compliance."""
+    sm = ServiceModel().fit(past)
+    truth = fleet.truth["services"].groupby("serial")["p_done"].first()
+    sm.machines_["compliance"] = sm.machines_["serial"].map(truth).fillna(
+        sm.machines_["compliance"]).to_numpy(float)
+    return sm
+
+
+def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0,
+        maintenance: bool = False) -> dict:
     per_year = PERIODS_PER_YEAR[freq]
-    fleet = make_fleet(n_machines=machines, n_dealers=dealers, years=years, seed=seed)
+    fleet = make_fleet(n_machines=machines, n_dealers=dealers, years=years, seed=seed, maintenance=maintenance)
     cut = fleet.as_of - pd.DateOffset(years=1)
     past = fleet.until(cut)
     first = past.tickets["opened_at"].min().to_period(PANDAS_PERIOD[freq]).start_time
@@ -159,9 +176,9 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
     nm = recent_sales(past, periods_per_year=per_year)
     kw = {"horizon": per_year, "freq": freq, "quantiles": LEVELS, "new_machines": nm}
 
-    def installed(name: str, model, fl) -> None:
+    def installed(name: str, model, fl, **extra) -> None:
         t0 = time.perf_counter()
-        part = forecast_demand(model, fl, **kw)
+        part = forecast_demand(model, fl, **kw, **extra)
         seconds = time.perf_counter() - t0
         below, at = law_cdfs(part, ids, p_test, y_test)
         results[name] = {"mean": dense(part, ids, p_test, "mean", "period"),
@@ -175,7 +192,9 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
     installed("installed base", model, past)
     results["installed base"]["seconds"] += fit_seconds
     oracle = FailureModel.from_params(fleet.truth["lifetimes"])
-    installed("oracle", oracle, with_true_usage(past, fleet))
+    truly_used = with_true_usage(past, fleet)
+    installed("oracle", oracle, truly_used,
+              **({"maintenance": true_service(truly_used, fleet)} if maintenance else {}))
 
     # Every series on the full calendar up to the cut (zeros included), so that each ends
     # at the cut and not at its last demand. Each series starts at the first period of the
@@ -236,6 +255,20 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
         return row
 
     table = pd.DataFrame([score(k, r) for k, r in results.items()]).set_index("method")
+    split = None
+    if maintenance:  # the scheduled parts and the others, each scored on its own
+        scheduled = np.asarray(ids.str.split("|").str[1].isin(set(fleet.maintenance["part_number"])))
+        rows = []
+        for label, mask in (("scheduled parts", scheduled), ("other parts", ~scheduled)):
+            keep = ok & mask
+            for name in ("installed base", "oracle", *INTERMITTENT):
+                r = results[name]
+                rows.append({"series": label, "method": name, "n": int(keep.sum()),
+                             "RMSSE": float(np.mean(rmsse(y_test[keep], r["mean"][keep], y_train[keep]))),
+                             "wQL": float(weighted_quantile_loss(
+                                 y_test[mask].ravel(), {lv: r["q"][lv][mask].ravel() for lv in WQL_LEVELS})),
+                             "rel. bias": float(np.sum(r["mean"][mask] - y_test[mask]) / np.sum(y_test[mask]))})
+        split = pd.DataFrame(rows)
     alt_table = pd.DataFrame([score(k, r, ALT) for k, r in alt.items()]).set_index("method")
 
     # Where the gain comes from: mean RMSSE per band of series demand (units per month in
@@ -260,7 +293,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0) -
             "share_zero": float(np.mean(y_test == 0)), "lost_units": float(lost),
             "test_units": float(test["y"].sum())}
     return {"table": table, "alt_table": alt_table, "pit_hist": pit_hist, "info": info,
-            "bands": pd.DataFrame(bands), "noise": noise}
+            "bands": pd.DataFrame(bands), "noise": noise, "split": split}
 
 
 # ----------------------------------------------------------------------------------------
@@ -368,13 +401,20 @@ def main() -> None:
     ap.add_argument("--freq", choices=sorted(PERIODS_PER_YEAR), default="MS",
                     help="period of the scored buckets: MS months, QS quarters")
     ap.add_argument("--years", type=float, default=4.0, help="years of generated history")
+    ap.add_argument("--maintenance", action="store_true", help="a fleet with service schedules and visits")
     args = ap.parse_args()
     seeds = args.seeds or [args.seed]
     runs = []
     for seed in seeds:
         t0 = time.perf_counter()
-        res = run(args.machines, args.dealers, seed, args.freq, args.years)
+        res = run(args.machines, args.dealers, seed, args.freq, args.years, args.maintenance)
         report(res)
+        if res["split"] is not None:
+            print("\n### Scheduled parts and the others (RMSSE, wQL, relative bias)\n")
+            sp = res["split"]
+            print("| series | method | n | RMSSE | wQL | rel. bias |\n|---|---|---|---|---|---|")
+            for r in sp.itertuples():
+                print(f"| {r.series} | {r.method} | {r.n} | {r.RMSSE:.4f} | {r.wQL:.4f} | {r._6:+.1%} |")
         print(f"\n(run took {time.perf_counter() - t0:.0f} s)")
         runs.append(res)
     if len(runs) > 1:

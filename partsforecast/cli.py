@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from partsforecast import __version__
-from partsforecast.data import Fleet, InputError, Problem, read_fleet
+from partsforecast.data import TABLES, Fleet, InputError, Problem, read_fleet
 
 EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_INFEASIBLE, EXIT_WARNINGS = 0, 1, 2, 3, 4
 
@@ -224,10 +224,12 @@ def _fitted(args: argparse.Namespace):
     """Settings, fleet and fitted failure model of a fit / forecast command."""
     from partsforecast.reliability import FailureModel
 
+    from partsforecast.supersession import current_fleet
+
     settings = _settings(args)
     check_out(args.out, folder=False)
-    fleet = load_for_run(args)
-    return settings, fleet, FailureModel(pooling=settings.pooling).fit(fleet)
+    fleet = current_fleet(load_for_run(args))  # parts forecast in current numbers
+    return settings, fleet, FailureModel(distribution=settings.lifetime_law, pooling=settings.pooling).fit(fleet)
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -254,9 +256,9 @@ def run_options(p: argparse.ArgumentParser, out_help: str, out_default: str | No
     src = p.add_mutually_exclusive_group()
     src.add_argument("--data", type=Path, default=None,
                      help="folder of input tables (default: the bundled sample fleet)")
-    src.add_argument("--db", default=None, help="SQLAlchemy URL of a database with the seven tables, "
+    src.add_argument("--db", default=None, help="SQLAlchemy URL of a database with the contract's tables, "
                                                 "e.g. sqlite:///fleet.db")
-    for table in ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock"):
+    for table in TABLES:
         p.add_argument(f"--table-{table}", dest=f"table_{table}", default=None, metavar="NAME",
                        help=argparse.SUPPRESS if table != "tickets" else
                        "database table name for a contract table (also --table-machines, …)")

@@ -34,17 +34,22 @@ __all__ = [
 ]
 
 #: Tables in the order they are validated and written.
-TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock")
+TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock", "maintenance")
 _REQUIRED_TABLES = ("machines", "tickets", "parts", "bom", "locations")
+#: Optional tables that mean "nothing" when absent (no stock; no service schedule).
+_EMPTY_WHEN_ABSENT = ("stock", "maintenance")
 
 # Tokens that mean "no value" in a number or date column of a CSV file.
 _MISSING_TOKENS = {"", "na", "nan", "n/a", "null", "none", "nat"}
+#: How a yes/no column may be written (case-insensitive).
+_TRUE_TOKENS = {"yes", "y", "true", "t", "1", "1.0"}
+_FALSE_TOKENS = {"no", "n", "false", "f", "0", "0.0"}
 
 
 @dataclass(frozen=True)
 class _Col:
     name: str
-    kind: str  # "str", "date", "datetime", "float", "int"
+    kind: str  # "str", "date", "datetime", "float", "int", "bool"
     required: bool = True  # the column must be present and every value non-missing
     default: Any = None  # value used when an optional column is absent
 
@@ -71,6 +76,8 @@ SCHEMA: dict[str, tuple[_Col, ...]] = {
         _Col("part_number", "str"),
         _Col("quantity", "int"),
         _Col("meter_hours", "float", required=False),
+        # "repair" (a failure) or "service" (a scheduled service visit, never a failure).
+        _Col("ticket_type", "str", required=False, default="repair"),
     ),
     "parts": (
         _Col("part_number", "str"),
@@ -78,6 +85,8 @@ SCHEMA: dict[str, tuple[_Col, ...]] = {
         _Col("unit_cost", "float"),
         _Col("lead_time_days", "float"),
         _Col("supersedes", "str", required=False),
+        # Whether stock of the numbers this part supersedes can be fitted in its place.
+        _Col("interchangeable", "bool", required=False, default=True),
     ),
     "bom": (
         _Col("machine_model", "str"),
@@ -106,6 +115,14 @@ SCHEMA: dict[str, tuple[_Col, ...]] = {
         _Col("on_hand", "int"),
         _Col("on_order", "int", required=False, default=0),
     ),
+    # The maker's service schedule: parts replaced at every service interval of a model.
+    "maintenance": (
+        _Col("machine_model", "str"),
+        _Col("part_number", "str"),
+        _Col("quantity", "int"),
+        _Col("interval_hours", "float"),
+        _Col("interval_months", "float", required=False),
+    ),
 }
 
 _KEYS = {
@@ -116,6 +133,7 @@ _KEYS = {
     "locations": ["location_id"],
     "lanes": ["from_id", "to_id"],
     "stock": ["location_id", "part_number"],
+    "maintenance": ["machine_model", "part_number"],
 }
 
 # Derived lanes (used when the lanes table is omitted and every location has coordinates).
@@ -150,6 +168,9 @@ RANGES: dict[tuple[str, str], tuple[float, float, bool, str]] = {
     ("lanes", "cost_per_shipment"): (0, 10_000_000, False, "(money)"),
     ("stock", "on_hand"): (0, 10_000_000, False, "units"),
     ("stock", "on_order"): (0, 10_000_000, False, "units"),
+    ("maintenance", "quantity"): (0, 1_000, True, "units"),
+    ("maintenance", "interval_hours"): (0, 100_000, True, "operating hours"),
+    ("maintenance", "interval_months"): (0, 240, True, "months"),
 }
 #: Findings in the ticket times: (column, what is wrong) by code. They are data-quality
 #: findings, not input errors: the lines are kept (the failure models read only
@@ -362,6 +383,13 @@ def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
         lo, hi = pd.Timestamp("1678-01-01"), pd.Timestamp("2262-01-01")
         out = out.where(out.isna() | (out >= lo), lo).where(out.isna() | (out <= hi), hi)
         return out.astype("datetime64[ns]"), bad
+    if kind == "bool":
+        # 1.0 / 0.0 while validating (missing stays NaN); _finalise makes it bool.
+        text = raw.astype("object").where(~miss, None).map(
+            lambda v: None if v is None else str(v).strip().lower())
+        out = pd.Series(np.where(text.isin(_TRUE_TOKENS), 1.0,
+                                 np.where(text.isin(_FALSE_TOKENS), 0.0, np.nan)), index=raw.index)
+        return out, ~miss & out.isna().to_numpy()
     raise AssertionError(kind)
 
 
@@ -382,7 +410,8 @@ def _parse_table(name: str, raw: pd.DataFrame, col: _Collector) -> pd.DataFrame 
         if bad.any():
             expected = {"float": "a number", "int": "a whole number",
                         "date": "an ISO 8601 date (YYYY-MM-DD)",
-                        "datetime": "an ISO 8601 date-time (YYYY-MM-DD HH:MM:SS)"}[spec.kind]
+                        "datetime": "an ISO 8601 date-time (YYYY-MM-DD HH:MM:SS)",
+                        "bool": "yes or no (also true/false, 1/0)"}[spec.kind]
             col.add_mask(name, raw, bad, spec.name, f"not {expected}")
         if spec.required:
             nulls = values.isna().to_numpy() & ~bad
@@ -390,7 +419,7 @@ def _parse_table(name: str, raw: pd.DataFrame, col: _Collector) -> pd.DataFrame 
         # Whole numbers stay float64 while validating (a bad or huge value cannot overflow
         # a cast); :func:`_finalise` gives them integer dtypes once the ranges are checked.
         if spec.default is not None:
-            values = values.fillna(spec.default)
+            values = values.fillna(float(spec.default) if spec.kind == "bool" else spec.default)
         out[spec.name] = values
     # Contract columns first, extra columns kept after them.
     names = [c.name for c in SCHEMA[name]]
@@ -407,15 +436,17 @@ def _finalise(name: str, frame: pd.DataFrame) -> pd.DataFrame:
                 frame[spec.name] = values.astype("int64")
             else:  # optional without default (a warehouse has no tier): nullable
                 frame[spec.name] = values.astype("Int64")
+        elif spec.kind == "bool":
+            frame[spec.name] = frame[spec.name].astype(float).fillna(float(spec.default)).astype(bool)
     return frame
 
 
 def _absent(spec: _Col, index) -> pd.Series:
     if spec.kind == "str":
-        return pd.Series(np.nan, index=index, dtype="str")
+        return pd.Series(np.nan if spec.default is None else spec.default, index=index, dtype="str")
     if spec.kind in ("date", "datetime"):
         return pd.Series(pd.NaT, index=index, dtype="datetime64[ns]")
-    return pd.Series(np.nan if spec.default is None else spec.default, index=index, dtype="float64")
+    return pd.Series(np.nan if spec.default is None else float(spec.default), index=index, dtype="float64")
 
 
 # ---------------------------------------------------------------------------------------
@@ -501,10 +532,20 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
         col.add("tickets", None, None, None,
                 "the tickets table is empty: failure models need repair history")
 
-    # parts, bom, stock
+    kind_bad = ~tk["ticket_type"].isin(["repair", "service"]).to_numpy() & tk["ticket_type"].notna().to_numpy()
+    rule("tickets", kind_bad, "ticket_type",
+         "must be 'repair' (a failure) or 'service' (a scheduled service visit)")
+
+    # parts, bom, stock, maintenance
     ref("bom", "part_number", "parts", "part_number", "part")
+    ref("maintenance", "part_number", "parts", "part_number", "part")
     ref("stock", "location_id", "locations", "location_id", "location")
     ref("stock", "part_number", "parts", "part_number", "part")
+    # supersession chains end: no part supersedes itself, no fork, no cycle
+    from partsforecast.supersession import supersession_rules
+
+    for mask, text in supersession_rules(p):
+        rule("parts", mask, "supersedes", text)
 
     # lanes
     ln = t["lanes"]
@@ -683,6 +724,10 @@ class Fleet:
         derived from great-circle distances (:func:`derive_lanes`).
     stock : DataFrame, optional
         Stock on hand and on order; omitted means nothing in stock anywhere.
+    maintenance : DataFrame, optional
+        The maker's service schedule: per machine model, the parts replaced at every
+        ``interval_hours`` operating hours (or every ``interval_months``, whichever comes
+        first). Omitted means no scheduled service demand is forecast.
     as_of : date-like, optional
         The date the data end. Inferred when omitted: the day after the latest ticket or
         in-service date (the data are taken as complete up to then).
@@ -696,7 +741,7 @@ class Fleet:
 
     Attributes
     ----------
-    machines, tickets, parts, bom, locations, lanes, stock : DataFrame
+    machines, tickets, parts, bom, locations, lanes, stock, maintenance : DataFrame
         Typed tables with a fresh 0..n-1 index; dates as ``datetime64[ns]``, identifiers as
         strings.
     as_of : Timestamp
@@ -714,12 +759,13 @@ class Fleet:
         locations: pd.DataFrame,
         lanes: pd.DataFrame | None = None,
         stock: pd.DataFrame | None = None,
+        maintenance: pd.DataFrame | None = None,
         *,
         as_of: Any = None,
         truth: dict[str, pd.DataFrame] | None = None,
     ) -> None:
         raw = {"machines": machines, "tickets": tickets, "parts": parts, "bom": bom,
-               "locations": locations, "lanes": lanes, "stock": stock}
+               "locations": locations, "lanes": lanes, "stock": stock, "maintenance": maintenance}
         col = _Collector()
         for name in _REQUIRED_TABLES:
             if not isinstance(raw[name], pd.DataFrame):
@@ -732,8 +778,9 @@ class Fleet:
     # The constructor's work, shared with the readers (which pass frames indexed by file line).
     def _build(self, raw: dict[str, pd.DataFrame | None], col: _Collector, as_of: Any) -> None:
         lanes_given = raw["lanes"] is not None
-        if raw["stock"] is None:
-            raw["stock"] = pd.DataFrame({c.name: [] for c in SCHEMA["stock"]})
+        for name in _EMPTY_WHEN_ABSENT:
+            if raw.get(name) is None:
+                raw[name] = pd.DataFrame({c.name: [] for c in SCHEMA[name]})
         parsed: dict[str, pd.DataFrame | None] = {}
         for name in TABLES:
             if name == "lanes" and not lanes_given:
@@ -778,8 +825,19 @@ class Fleet:
         return self.locations[self.locations["kind"] == "dealer"].reset_index(drop=True)
 
     @property
+    def repairs(self) -> pd.DataFrame:
+        """The ticket lines of repairs (``ticket_type`` ``"repair"``): the failures.
+
+        Service visits (``"service"``) are parts demand but not failures: the failure models,
+        the repeat-failure and response figures and the abnormal-machine test read these rows.
+        """
+        tk = self.tickets
+        service = (tk["ticket_type"] == "service").to_numpy()
+        return tk[~service] if service.any() else tk
+
+    @property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The seven tables by name."""
+        """The tables by name."""
         return {name: getattr(self, name) for name in TABLES}
 
     def component_lives(self):
@@ -899,6 +957,8 @@ class Fleet:
                                      dealers["tier"].value_counts().sort_index().items()),
             "lanes": "derived from coordinates" if self.lanes_derived else "given",
             "stock": f"{int(self.stock['on_hand'].sum())} units on hand",
+            "maintenance": (f"{self.maintenance['machine_model'].nunique()} models' service schedules"
+                            if len(self.maintenance) else "no service schedule"),
         }
         return pd.DataFrame({"table": list(TABLES),
                              "rows": [len(getattr(self, t)) for t in TABLES],

@@ -8,9 +8,10 @@ through the BOM and are summed per servicing location.
 
 The lifetime model is read through the :class:`~partsforecast.reliability.LifetimeModel`
 protocol only: its groups and, per row of components, the expected renewals over operating
-hours. A :class:`~partsforecast.reliability.WeibullLifetimeModel` (a fitted
-:class:`~partsforecast.FailureModel`, or one made by ``FailureModel.from_params``) takes the
-fast path: renewal tables per Weibull shape, shared by all rows.
+hours. A :class:`~partsforecast.reliability.ParametricLifetimeModel` (a fitted
+:class:`~partsforecast.FailureModel` of any law, or one made by ``FailureModel.from_params``)
+or a :class:`~partsforecast.reliability.WeibullLifetimeModel` takes the fast path: renewal
+tables per (law, shape), shared by all rows.
 
 Count distribution
 ------------------
@@ -41,7 +42,9 @@ import pandas as pd
 
 from partsforecast.counts import count_law
 from partsforecast.lives import fleet_lives
-from partsforecast.reliability import LifetimeModel, WeibullLifetimeModel
+from partsforecast.reliability import LifetimeModel, ParametricLifetimeModel, WeibullLifetimeModel
+from partsforecast.reliability.laws import LAW_NAMES
+from partsforecast.reliability.protocol import checked_renewals
 from partsforecast.reliability.renewal import (
     RenewalTables,
     expected_failures,
@@ -89,7 +92,10 @@ def forecast_demand(
     new_machines: pd.DataFrame | None = None,
     retirements: pd.DataFrame | None = None,
     usage_factor: float | Mapping | pd.Series | None = None,
+    usage_profile="auto",
+    frailty=True,
     by: str = "part",
+    maintenance="auto",
 ) -> pd.DataFrame:
     """Forecast parts demand per servicing location and period from the installed base.
 
@@ -120,8 +126,27 @@ def forecast_demand(
     usage_factor : float, mapping or Series, optional
         Multiplies usage rates: one number for all, a mapping tier → factor, or a Series
         indexed by location_id.
+    usage_profile : "auto", UsageProfile, DataFrame or None
+        Use over the year: a period's operating hours are the machine's hours per day × Σ
+        over its days of factor(tier, calendar month). ``"auto"`` (default) fits a
+        :class:`~partsforecast.UsageProfile` on ``fleet`` (meter readings and ticket
+        timing; flat where the fleet shows no seasonality); a fitted ``UsageProfile`` or a
+        table (tier, month, factor) is used as it is; ``None`` is flat use.
+    frailty : bool or MachineFrailty
+        Heavy users: ``True`` (default) fits a :class:`~partsforecast.MachineFrailty` of
+        ``model`` on ``fleet`` and weights each machine's expected renewals by its frailty
+        (its own failure history shrunk towards its model), each group's total per period
+        kept at the model's; where the fleet shows no heterogeneity every frailty is 1 and
+        nothing changes. A fitted ``MachineFrailty`` is used as it is; ``False`` leaves every
+        machine at its model's rate.
     by : {"part", "component"}
         Report parts (through the BOM) or component failures.
+    maintenance : "auto", ServiceModel or None
+        Scheduled-service demand added to the failure demand (``by="part"`` only):
+        ``"auto"`` (default) fits a :class:`~partsforecast.ServiceModel` when the fleet has a
+        ``maintenance`` schedule; a fitted ``ServiceModel`` is used as it is; ``None`` leaves
+        service demand out. Means and variances add (the two are independent); the
+        quantiles are those of the sum.
 
     Returns
     -------
@@ -159,14 +184,18 @@ def forecast_demand(
     locations = pd.Index(fleet.locations["location_id"].astype(str)).sort_values()
 
     lives = fleet_lives(fleet)
-    cells = _installed_base_cells(lives.ages, groups, locations, bound_days, fleet, retirements, usage_factor)
+    profile, frail = _usage_settings(usage_profile, frailty, model, fleet)
+    cells = _installed_base_cells(lives.ages, groups, locations, bound_days, fleet, retirements, usage_factor,
+                                  profile, frail)
     if new_machines is not None and len(new_machines):
-        extra = _new_machine_cells(new_machines, groups, locations, fleet, lives, starts, end, usage_factor)
+        extra = _new_machine_cells(new_machines, groups, locations, fleet, lives, starts, end, usage_factor,
+                                   profile)
         cells = _merge_cells(cells, extra)
     if by == "component":
         out = _component_frame(cells, groups, locations, quantiles)
     else:
-        out = _part_frame(cells, groups, locations, fleet.bom, quantiles)
+        service = _service_demand(maintenance, fleet, lives, starts, end, new_machines)
+        out = _part_frame(cells, groups, locations, fleet.bom, quantiles, service)
     period = starts[out.pop("period_idx").to_numpy()]
     out.insert(out.columns.get_loc("mean"), "period", period)
     return out
@@ -174,7 +203,8 @@ def forecast_demand(
 
 class _Groups:
     """The model's (machine_model, component) groups, sorted, with integer lookups, and their
-    laws: Weibull shape and scale (the fast path), or the model's ``expected_renewals``."""
+    laws: law, shape and scale (``tabulated``, the fast path), or the model's
+    ``expected_renewals``."""
 
     def __init__(self, params: pd.DataFrame, model: LifetimeModel | None = None):
         # row i of ``params`` is the model's group i; ``source`` maps sorted groups back
@@ -188,26 +218,18 @@ class _Groups:
         self.grid = np.full((len(self.models), len(self.components)), -1, dtype=np.int64)
         self.grid[mcode, ccode] = np.arange(len(p))
         self.model_of, self.component_of = mcode, ccode
-        self.weibull = model is None
-        if self.weibull:
+        self.tabulated = model is None
+        if self.tabulated:
             self.shape = p["shape"].to_numpy(float)
             self.scale = p["scale"].to_numpy(float)
+            self.law = p["law"].astype(str).to_numpy(dtype=object)
         self.model = model
         self.size = len(p)
 
     def renewals(self, g: np.ndarray, age: np.ndarray, hours: np.ndarray) -> np.ndarray:
         """Expected failures in (0, hours] of rows of groups ``g`` aged ``age``: the model's
         :meth:`~partsforecast.reliability.LifetimeModel.expected_renewals`, checked."""
-        hours = np.atleast_2d(np.asarray(hours, float))
-        out = np.asarray(self.model.expected_renewals(self.source[g], np.asarray(age, float), hours), float)
-        if out.shape != hours.shape:
-            raise ValueError(f"{type(self.model).__name__}.expected_renewals returned an array of shape "
-                             f"{out.shape} for {hours.shape[0]} rows × {hours.shape[1]} times; it must "
-                             "return one expected count per row and time")
-        if not np.isfinite(out).all() or (out < 0).any():
-            raise ValueError(f"{type(self.model).__name__}.expected_renewals returned negative or "
-                             "non-finite expected counts")
-        return out
+        return checked_renewals(self.model, self.source[g], age, hours)
 
     def lookup(self, machine_model, component) -> np.ndarray:
         """Group index of each (model, component) pair; −1 where no model was fitted."""
@@ -277,8 +299,14 @@ def _merge_cells(a: _Cells, b: _Cells) -> _Cells:
 
 
 def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days, fleet, retirements,
-                          usage_factor) -> _Cells:
-    """Expected failures of the running components, summed per (location, group) cell."""
+                          usage_factor, profile=None, frailty=None) -> _Cells:
+    """Expected failures of the running components, summed per (location, group) cell.
+
+    With a usage ``profile`` a row's operating hours are its rate × its tier's mean-use days
+    (:meth:`~partsforecast.UsageProfile.use_days`); with a ``frailty`` every row's expected
+    failures are multiplied by its machine's (proportional hazards on the horizon) and, with
+    ``frailty.keep_totals``, every group's total per period is brought back to the model's.
+    """
     g = groups.lookup(ages["machine_model"], ages["component"])
     loc = _positions(locations, ages["location_id"])
     keep = np.flatnonzero((g >= 0) & (loc >= 0))  # (a validated fleet has every location)
@@ -286,6 +314,8 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     age = ages["age_hours"].to_numpy(float)[keep]
     rate = ages["hours_per_day"].to_numpy(float)[keep] * _usage_multiplier(
         fleet, ages["location_id"].iloc[keep], usage_factor)
+    tier = None if profile is None else _location_tiers(fleet, ages["location_id"].iloc[keep])
+    z = None if frailty is None else frailty.multipliers(ages["serial"].iloc[keep])
     # Planned retirements cut a machine's horizon: it ages no further after that date.
     stop = np.full(keep.size, np.inf)
     if retirements is not None and len(retirements):
@@ -298,12 +328,19 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     # Rows in cell order, so that every block's rows form runs of whole cells (reduceat).
     order = np.argsort(cell_of_row, kind="stable")
     cell_of_row, g, age, rate, stop = cell_of_row[order], g[order], age[order], rate[order], stop[order]
-    if groups.weibull:
+    tier = None if tier is None else tier[order]
+    z = None if z is None else z[order]
+
+    def use(sl: slice, days: np.ndarray) -> np.ndarray:
+        """Days at mean use in the first ``days`` calendar days (the days themselves when flat)."""
+        return days if tier is None else profile.use_days(fleet.as_of, days, tier[sl])
+
+    if groups.tabulated:
         eta = groups.scale[g]
-        x_end = np.minimum(bound_days[-1], np.maximum(stop, 0.0)) * rate / eta
+        x_end = use(slice(None), np.minimum(bound_days[-1], np.maximum(stop, 0.0))) * rate / eta
         group_x = np.zeros(groups.size)
         np.maximum.at(group_x, g, x_end)
-        tables, k_idx = RenewalTables.for_values(groups.shape, group_x)  # group → table row
+        tables, k_idx = RenewalTables.for_values(groups.shape, group_x, law=groups.law)  # group → table row
 
         def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
             return expected_failures_with_tables(age[sl], hours, k_idx[g[sl]], eta[sl], tables)
@@ -314,28 +351,41 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     def block(lo: int) -> tuple[np.ndarray, np.ndarray]:
         sl = slice(lo, lo + _CHUNK_ROWS)
         days = np.minimum(bound_days[None, :], np.maximum(stop[sl], 0.0)[:, None])
-        cum = renewals(sl, days * rate[sl, None])
+        cum = renewals(sl, use(sl, days) * rate[sl, None])
         per = np.diff(cum, axis=1)  # the stub before period 1 drops out here
         cells = cell_of_row[sl]
         starts = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
-        return cells[starts], np.add.reduceat(per, starts, axis=0)
+        if z is None:
+            return cells[starts], np.add.reduceat(per, starts, axis=0), None
+        flat = np.add.reduceat(per, starts, axis=0) if frailty.keep_totals else None
+        return cells[starts], np.add.reduceat(per * z[sl, None], starts, axis=0), flat
 
-    sums = np.zeros((cell_keys.size, bound_days.size - 1))
+    P = bound_days.size - 1
+    sums = np.zeros((cell_keys.size, P))
+    base = np.zeros((cell_keys.size, P)) if z is not None and frailty.keep_totals else None
     # Blocks run on a small thread pool (numpy releases the GIL in its loops); their sums are
     # added in block order, so the result does not depend on the scheduling. Another model's
     # expected_renewals is called from one thread only (it need not be thread-safe).
-    for cells, part in _map_blocks(block, range(0, keep.size, _CHUNK_ROWS), threads=groups.weibull):
+    for cells, part, flat in _map_blocks(block, range(0, keep.size, _CHUNK_ROWS), threads=groups.tabulated):
         sums[cells] += part
+        if base is not None:
+            base[cells] += flat
+    if base is not None:  # the frailty moves a group's expected failures between machines
+        grp = cell_keys % groups.size
+        before = _sum_by(grp, groups.size, lambda p: base[:, p], P)
+        after = _sum_by(grp, groups.size, lambda p: sums[:, p], P)
+        sums *= np.where(after > 0, before / np.where(after > 0, after, 1.0), 1.0)[grp]
     return _Cells(cell_keys, sums)
 
 
 def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, fleet, lives, starts, end,
-                       usage_factor) -> _Cells:
+                       usage_factor, profile=None) -> _Cells:
     """Expected failures of machines entering service during the horizon, per cell.
 
     Each period's cohort enters evenly through the period, approximated by entry at the
     period's midpoint (new components fail rarely in their first months, so the error is
-    second order).
+    second order). With a usage ``profile`` their hours follow their tier's profile (the
+    frailty of a machine not yet sold is its prior mean, 1).
     """
     missing = {"machine_model", "location_id", "per_period"} - set(new.columns)
     if missing:
@@ -367,16 +417,26 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
     # nationally, against millions of (line, component, cohort) rows -- for every cohort
     # (one pseudo-machine per cohort period, hours since entry at each period end) and
     # summed over the cohorts, which all enter at the same per_period rate.
-    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([g, rate[line]]))
+    keys = [g, rate[line]]
+    if profile is not None:  # (and per tier: its use over the year)
+        tier_code = np.nan_to_num(_location_tiers(fleet, new["location_id"]), nan=-1.0)
+        keys.append(tier_code[line])
+    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays(keys))
     pg = pairs.get_level_values(0).to_numpy(np.int64)
     prate = pairs.get_level_values(1).to_numpy(float)
     U = pg.size
     rep = np.repeat(np.arange(U), P)
     cohort = np.tile(np.arange(P), U)
-    since = np.maximum(end_days[None, :] - mid_days[cohort][:, None], 0.0)
-    if groups.weibull:
+    if profile is None:
+        since = np.maximum(end_days[None, :] - mid_days[cohort][:, None], 0.0)
+    else:
+        ptier = pairs.get_level_values(2).to_numpy(float)[rep]
+        ptier[ptier < 0] = np.nan
+        at_end = profile.use_days(fleet.as_of, np.broadcast_to(end_days, (U * P, P)), ptier)
+        since = np.maximum(at_end - profile.use_days(fleet.as_of, mid_days[cohort], ptier)[:, None], 0.0)
+    if groups.tabulated:
         cum = expected_failures(np.zeros(U * P), since * prate[rep][:, None], groups.shape[pg][rep],
-                                groups.scale[pg][rep])
+                                groups.scale[pg][rep], law=groups.law[pg][rep])
     else:
         cum = groups.renewals(pg[rep], np.zeros(U * P), since * prate[rep][:, None])
     per = np.diff(np.concatenate([np.zeros((U * P, 1)), cum], axis=1), axis=1)
@@ -441,6 +501,7 @@ def _check_forecast_args(horizon, quantiles, by) -> None:
 
 _FLEET_PARTS = ("machines", "tickets", "bom", "locations", "as_of")
 _WEIBULL_COLUMNS = ["machine_model", "component", "shape", "scale"]
+_LAW_COLUMNS = ["machine_model", "component", "law", "shape", "scale"]
 
 
 def _is_fleet(obj) -> bool:
@@ -448,7 +509,7 @@ def _is_fleet(obj) -> bool:
 
 
 def _usable(p: pd.DataFrame) -> np.ndarray:
-    """Rows whose Weibull shape and scale are finite and > 0."""
+    """Rows whose shape and scale are finite and > 0."""
     return (np.isfinite(p["shape"]) & np.isfinite(p["scale"]) & (p["shape"] > 0) & (p["scale"] > 0)).to_numpy()
 
 
@@ -463,13 +524,8 @@ def _lifetime_groups(model, fleet) -> _Groups:
         raise TypeError(f"forecast_demand(model, fleet, ...): fleet must be a Fleet (read_fleet, load_sample, "
                         f"make_fleet), got {type(fleet).__name__}")
     model = _as_lifetime_model(model)
-    if isinstance(model, WeibullLifetimeModel):
-        p = model.weibull_params()
-        missing = [c for c in _WEIBULL_COLUMNS if c not in p.columns]
-        if missing:
-            raise ValueError(f"{type(model).__name__}.weibull_params() lacks column(s) {missing}; it must "
-                             "give machine_model, component, shape and scale")
-        p = p[_WEIBULL_COLUMNS]
+    p = _law_params(model)
+    if p is not None:
         return _Groups(p[_usable(p)])
     keys = model.lifetime_groups()
     missing = [c for c in _WEIBULL_COLUMNS[:2] if c not in keys.columns]
@@ -480,6 +536,31 @@ def _lifetime_groups(model, fleet) -> _Groups:
         raise ValueError(f"{type(model).__name__}.lifetime_groups() gives a (machine_model, component) "
                          "more than once; it must list every group once")
     return _Groups(keys, model=model)
+
+
+def _law_params(model) -> pd.DataFrame | None:
+    """machine_model, component, law, shape, scale of a model whose laws the forecast
+    tabulates itself (a parametric or Weibull model), else None."""
+    if isinstance(model, ParametricLifetimeModel):
+        p = model.lifetime_params()
+        missing = [c for c in _LAW_COLUMNS if c not in p.columns]
+        if missing:
+            raise ValueError(f"{type(model).__name__}.lifetime_params() lacks column(s) {missing}; it must "
+                             "give machine_model, component, law, shape and scale")
+        bad = ~p["law"].astype(str).isin(LAW_NAMES).to_numpy()
+        if bad.any():
+            raise ValueError(f"{type(model).__name__}.lifetime_params() gives law {p['law'].iloc[int(np.flatnonzero(bad)[0])]!r}; "
+                             f"the forecast knows {', '.join(map(repr, LAW_NAMES))} (another law: implement "
+                             "expected_renewals and leave lifetime_params out)")
+        return p[_LAW_COLUMNS]
+    if isinstance(model, WeibullLifetimeModel):
+        p = model.weibull_params()
+        missing = [c for c in _WEIBULL_COLUMNS if c not in p.columns]
+        if missing:
+            raise ValueError(f"{type(model).__name__}.weibull_params() lacks column(s) {missing}; it must "
+                             "give machine_model, component, shape and scale")
+        return p[_WEIBULL_COLUMNS].assign(law="weibull")[_LAW_COLUMNS]
+    return None
 
 
 def _as_lifetime_model(model) -> LifetimeModel:
@@ -495,6 +576,49 @@ def _as_lifetime_model(model) -> LifetimeModel:
     raise TypeError(f"forecast_demand: model must be a lifetime model -- FailureModel().fit(fleet), "
                     f"FailureModel.from_params(table) or any partsforecast.reliability.LifetimeModel -- "
                     f"got {type(model).__name__}")
+
+
+def _usage_settings(usage_profile, frailty, model, fleet):
+    """The ``usage_profile`` and ``frailty`` settings of :func:`forecast_demand`, resolved: a
+    :class:`~partsforecast.UsageProfile` (None for flat use) and a fitted
+    :class:`~partsforecast.MachineFrailty` (None when off)."""
+    from partsforecast.usage import MachineFrailty, UsageProfile, fleet_usage_profile
+
+    profile = usage_profile
+    if isinstance(profile, str):
+        if profile != "auto":
+            raise ValueError(f"usage_profile must be 'auto', a UsageProfile, a table (tier, month, factor) "
+                             f"or None, got {profile!r}")
+        profile = fleet_usage_profile(fleet)
+    elif isinstance(profile, pd.DataFrame):
+        profile = UsageProfile.from_table(profile)
+    elif profile is not None and not isinstance(profile, UsageProfile):
+        raise TypeError(f"usage_profile must be 'auto', a UsageProfile, a table (tier, month, factor) or None, "
+                        f"got {type(profile).__name__}")
+    if profile is not None and profile.is_flat:
+        profile = None  # flat use: exactly the forecast without a profile
+    if frailty is True:
+        frailty = MachineFrailty().fit(_as_lifetime_model(model), fleet)
+    elif frailty is False or frailty is None:
+        frailty = None
+    elif not isinstance(frailty, MachineFrailty):
+        raise TypeError(f"frailty must be True, False or a fitted MachineFrailty, got {type(frailty).__name__}")
+    elif not hasattr(frailty, "alpha_"):
+        raise ValueError("frailty: this MachineFrailty is not fitted yet: call .fit(model, fleet) first")
+    if frailty is not None and not np.isfinite(frailty.alpha_):
+        frailty = None  # no heterogeneity: every machine at its model's rate, exactly
+    return profile, frailty
+
+
+def _location_tiers(fleet, location_id: pd.Series) -> np.ndarray:
+    """Market tier of every row's location (NaN for a location without one)."""
+    location_id = pd.Series(location_id)
+    if isinstance(location_id.dtype, pd.CategoricalDtype):  # one lookup per location, not per row
+        per_loc = _location_tiers(fleet, pd.Series(location_id.cat.categories))
+        codes = location_id.cat.codes.to_numpy()
+        return np.where(codes >= 0, per_loc[np.maximum(codes, 0)], np.nan)
+    tier = location_id.astype(str).map(fleet.locations.set_index("location_id")["tier"])
+    return tier.astype("Float64").astype("float64").to_numpy()
 
 
 def _usage_multiplier(fleet, location_id: pd.Series, usage_factor) -> np.ndarray:
@@ -542,13 +666,54 @@ def _component_frame(cells: _Cells, groups: _Groups, locations: pd.Index, quanti
     return pd.DataFrame(out)
 
 
-def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.DataFrame, quantiles) -> pd.DataFrame:
+def _service_demand(maintenance, fleet, lives, starts, end, new_machines) -> pd.DataFrame | None:
+    """Scheduled-service units per (location, part, period), or None."""
+    from partsforecast.maintenance import ServiceModel
+
+    if maintenance is None:
+        return None
+    if isinstance(maintenance, str):
+        if maintenance != "auto":
+            raise ValueError(f"maintenance must be 'auto', a ServiceModel or None, got {maintenance!r}")
+        if not len(fleet.maintenance):
+            return None
+        maintenance = ServiceModel().fit(fleet)
+    elif not isinstance(maintenance, ServiceModel):
+        raise TypeError(f"maintenance must be 'auto', a ServiceModel or None, got {type(maintenance).__name__}")
+    usage = None
+    if new_machines is not None and len(new_machines):
+        usage = _new_machine_usage(new_machines.reset_index(drop=True), fleet, lives)
+    return maintenance.forecast(fleet, starts, end, new_machines, usage)
+
+
+def _add_service(pair_keys, mean, var, parts: pd.Index, n_locations: int, service: pd.DataFrame,
+                 locations: pd.Index):
+    """The failure sums per (location, part) with the service units added (a union of rows)."""
+    both = parts.union(pd.Index(service["part_number"].astype(str).unique())).sort_values()
+    loc, part = np.divmod(pair_keys, len(parts))
+    keys_a = loc * len(both) + both.get_indexer(parts[part])
+    keys_b = (_positions(locations, service["location_id"]) * len(both)
+              + both.get_indexer(service["part_number"].astype(str)))
+    P = mean.shape[1]
+    keys, inv = np.unique(np.concatenate([keys_a, keys_b]), return_inverse=True)
+    per = service["period_idx"].to_numpy(np.int64)
+    inv_a, inv_b = inv[:keys_a.size], inv[keys_a.size:]
+    out_mean = _sum_by(inv_a, keys.size, lambda p: mean[:, p], P)
+    out_var = _sum_by(inv_a, keys.size, lambda p: var[:, p], P)
+    np.add.at(out_mean, (inv_b, per), service["mean"].to_numpy(float))
+    np.add.at(out_var, (inv_b, per), service["var"].to_numpy(float))
+    return keys, out_mean, out_var, both
+
+
+def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.DataFrame, quantiles,
+                service: pd.DataFrame | None = None) -> pd.DataFrame:
     """Parts per (location, part, period): compound Poisson over the groups using a part.
 
     Means and variances add over the groups (a failure taking q units adds q·λ to the mean
     and q²·λ to the variance); the quantiles are those of :func:`~partsforecast.counts.count_law`
     for that mean and variance, which is the exact law q · Poisson(mean / q) of a part taken
-    in one quantity q by every component that uses it.
+    in one quantity q by every component that uses it. ``service`` rows (scheduled-service
+    units with their variance) add to the same cells.
     """
     bg = groups.lookup(bom["machine_model"], bom["component"])
     ok = bg >= 0
@@ -571,6 +736,8 @@ def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.Dat
     mean = _sum_by(pair, n_pairs, lambda p: cells.means[cell, p] * qty, P)
     var = _sum_by(pair, n_pairs, lambda p: cells.means[cell, p] * qty * qty, P)
     del cell_loc, cell_g, n_lines
+    if service is not None and len(service):
+        pair_keys, mean, var, parts = _add_service(pair_keys, mean, var, parts, len(locations), service, locations)
     r, p = _rows_with_demand(mean)
     # The output has millions of rows: keep the per-row work arrays few and narrow.
     loc, part = np.divmod(pair_keys[r], len(parts))

@@ -142,7 +142,7 @@ def component_lives(fleet) -> Lives:
     model_codes, model_names = pd.factorize(m["machine_model"])
     loc_codes, loc_names = pd.factorize(m["location_id"])
     serial_idx = pd.Index(m["serial"])
-    tk = fleet.tickets
+    tk = fleet.repairs  # service visits are neither failures nor renewals of a life
     comp_names = pd.Index(pd.unique(pd.concat([fleet.bom["component"], tk["component"]], ignore_index=True)))
     C = len(comp_names)
 

@@ -24,9 +24,11 @@ from partsforecast.data import Fleet, InputError, Problem, settings_from_mapping
 from partsforecast._display import html_card, text_card
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people, safe_file_names, write_frame
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
+from partsforecast.maintenance import ServiceModel
 from partsforecast.reliability import FailureModel
-from partsforecast.report import forecast_by_part, read_previous_run, write_report
+from partsforecast.report import borrowed_groups, forecast_by_part, read_previous_run, write_report
 from partsforecast.stocking import StockingResult, optimize_stock
+from partsforecast.supersession import Supersession, current_fleet, current_forecast
 from partsforecast.transfers import (
     DEFAULT_BACKORDER_COST_PER_DAY,
     MAX_MILP_INTEGERS,
@@ -71,6 +73,9 @@ class PlanSettings:
         Overrides every location's ``holding_rate`` when given.
     pooling : str
         FailureModel pooling.
+    lifetime_law : str
+        FailureModel distribution: ``"weibull"`` (default), ``"lognormal"``, ``"gamma"``,
+        ``"exponential"``, or ``"auto"`` (the law of smallest AIC per component family).
     method : str
         ``"vari-metric"`` or ``"metric"``.
     use_fixed_costs : bool
@@ -120,6 +125,7 @@ class PlanSettings:
     budget: float | None = None
     holding_rate: float | None = None
     pooling: str = "shrink"
+    lifetime_law: str = "weibull"
     method: str = "vari-metric"
     use_fixed_costs: bool = True
     solver: str = "highs"
@@ -211,6 +217,7 @@ _SETTING_RANGES: dict[str, tuple[float, float, bool, bool]] = {
 }
 _SETTING_CHOICES: dict[str, tuple[str, ...]] = {
     "pooling": ("shrink", "shape", "none"),
+    "lifetime_law": ("weibull", "lognormal", "gamma", "exponential", "auto"),
     "method": ("vari-metric", "metric"),
     "solver": ("highs", "cbc"),
     "forecast_format": ("csv", "parquet"),
@@ -323,6 +330,10 @@ class StockPlan:
         The planning date.
     budget : float or None
         The investment cap the plan was made under.
+    supersession : Supersession or None
+        The old part numbers merged into current ones before planning, and the stock of
+        old numbers not counted (not interchangeable); see
+        :func:`partsforecast.supersession.current_fleet`.
     """
 
     levels: pd.DataFrame
@@ -338,6 +349,7 @@ class StockPlan:
     window_days: float = 90.0
     as_of: pd.Timestamp | None = None
     budget: float | None = None
+    supersession: Supersession | None = None
 
     def headline(self) -> dict[str, Any]:
         """What the plan asks of this week, as numbers: the purchase orders, the transfers
@@ -502,6 +514,9 @@ def plan_stock(
         When the targets cannot be met (within the budget); the message says what can.
     """
     _check_plan_args(forecast, fleet)
+    # Plan current part numbers only: old numbers' history and stock count as theirs.
+    fleet = current_fleet(fleet)
+    forecast = current_forecast(forecast, fleet)
     s = settings or PlanSettings()
     budget = s.budget if budget is None else budget
     if targets is None:
@@ -572,7 +587,7 @@ def plan_stock(
                      warnings=_missed_targets(result, checked, budget) + _ignored_class_targets(s, targets),
                      orders=_purchase_orders(levels, fleet.parts, wh, fleet.as_of, s.currency),
                      targets=checked, currency=s.currency, window_days=window, as_of=fleet.as_of,
-                     budget=budget)
+                     budget=budget, supersession=getattr(fleet, "supersession", None))
 
 
 def planning_rates(ltd: pd.DataFrame, part_ids: np.ndarray, dealer_ids: np.ndarray,
@@ -787,13 +802,16 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     s = settings or PlanSettings()
     log = log or logging.getLogger("partsforecast")
     timings: dict[str, float] = {}
+    # The one renumbering: history, BOM and stock of old part numbers count as the current ones.
+    fleet = current_fleet(fleet)
 
     stage = _Stages(["fit", "forecast", "optimise", "write"], timings, log, progress)
 
     with stage("fit"):
-        model = FailureModel(pooling=s.pooling).fit(fleet)
+        model = FailureModel(distribution=s.lifetime_law, pooling=s.pooling).fit(fleet)
     with stage("forecast"):
-        fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq)
+        service = ServiceModel().fit(fleet) if len(fleet.maintenance) else None
+        fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq, maintenance=service)
     with stage("optimise"):
         plan = plan_stock(fc, fleet, settings=s)
     previous, previous_note = read_previous_run(out)
@@ -824,10 +842,23 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
                           "n_transfers": int(len(plan.transfers)),
                           "solver_status": plan.transfer_report.solver_status,
                           "message": plan.transfer_report.message},
+            "supersession": plan.supersession.summary() if plan.supersession is not None else None,
+            "failure_models": borrowed_groups(model.params_),
+            "service_demand": _service_summary(service),
         }
         (tmp / "run.json").write_text(json.dumps(run, indent=2, sort_keys=True, default=str) + "\n",
                                       encoding="utf-8")
     return plan
+
+
+def _service_summary(service: ServiceModel | None) -> dict | None:
+    """The scheduled-service demand's basis for run.json: the owners' compliance by tier."""
+    if service is None:
+        return None
+    c = service.compliance_
+    return {"machines": int(len(service.machines_)), "prior_weight": round(service.prior_weight_, 2),
+            "compliance_by_tier": {str(int(t)): {"due": int(d), "done": int(n), "share": round(float(x), 4)}
+                                   for t, d, n, x in c[["tier", "due", "done", "share"]].itertuples(index=False)}}
 
 
 def _certificate(result: StockingResult) -> dict:

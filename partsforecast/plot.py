@@ -42,7 +42,7 @@ def failure_curves(model, n: int = 6, ax=None):
     top = model.params_.nlargest(n, "n_failures")
     hours = np.linspace(0, float((top["scale"] * 1.5).max()), 200)
     for row in top.itertuples():
-        ax.plot(hours, np.exp(-(hours / row.scale) ** row.shape),
+        ax.plot(hours, model.survival(hours, row.machine_model, row.component),  # the group's own law
                 label=f"{row.machine_model} · {row.component} (k={row.shape:.2f})")
     ax.set_xlabel("operating hours")
     ax.set_ylabel("survival")

@@ -3,7 +3,8 @@
 The first screen says what to do (purchase orders, transfers and what they buy, the
 dealers' shortage before and after, service per tier against its target, the investment,
 every amount with its currency); then the exceptions (targets missed and why, the dealers
-most at risk, stock in excess, the parts whose forecast moved most); then the change since
+most at risk, stock in excess, superseded part numbers merged and old stock that does not
+fit, the parts whose forecast moved most); then the change since
 the previous run in the same folder; then the charts. One self-contained HTML file: styles
 inline, images as ``data:`` URLs, no script, nothing fetched.
 
@@ -252,6 +253,59 @@ def _stockouts(fleet, plan) -> str:
             "<code>partsforecast service</code> has them all)</h3>" + lead + table)
 
 
+def _superseded(plan) -> str:
+    """The old part numbers merged into current ones, and the old stock that does not fit."""
+    rec = getattr(plan, "supersession", None)
+    if rec is None or not len(rec.merged):
+        return ""
+    s = rec.summary(max_listed=0)
+    stuck = s["not_interchangeable"]
+    lead = (f"<p>{s['numbers_merged']:,} superseded part numbers were planned as their current numbers: "
+            f"{s['ticket_lines_merged']:,} ticket lines count as the current numbers' demand and "
+            f"{s['stock_units_counted']:,} units of interchangeable old stock as their stock.</p>")
+    if stuck["units_on_hand"] or stuck["units_on_order"]:
+        lead += (f"<p class='bad'>{stuck['units_on_hand']:,} units of superseded, non-interchangeable parts "
+                 f"are at {stuck['locations']:,} locations ({stuck['numbers']:,} part numbers"
+                 + (f"; {stuck['units_on_order']:,} more on order" if stuck["units_on_order"] else "")
+                 + "): they cannot be fitted in place of the current part, so the plan does not count "
+                   "them; return or scrap them.</p>")
+        top = rec.stranded.sort_values(["on_hand", "location_id"], ascending=[False, True], kind="stable").head(_TOP)
+        lead += _table(top.rename(columns={"part_number": "old part_number", "current": "current part_number"}))
+    return "<h3 id='superseded'>Superseded part numbers</h3>" + lead
+
+
+def borrowed_groups(params: pd.DataFrame, max_listed: int = 200) -> dict:
+    """Which failure-model groups rest on borrowed estimates, for ``run.json`` and the page.
+
+    A group borrows when its shape (and, if shrunk, its rate) comes from the same component
+    on the other machine models (``params_["borrowed"]``): a new model, or a component with
+    few failures so far. Listed by their lives seen (most exposure first).
+    """
+    if "borrowed" not in params.columns:
+        return {"groups": int(len(params)), "borrowed": 0, "listed": []}
+    b = params[params["borrowed"].to_numpy(bool)]
+    b = b.assign(_lives=b["n_failures"] + b["n_censored"]).sort_values(
+        ["_lives", "machine_model", "component"], ascending=[False, True, True], kind="stable")
+    listed = [{"machine_model": str(r.machine_model), "component": str(r.component), "method": str(r.method),
+               "failures": int(r.n_failures)} for r in b.head(max_listed).itertuples()]
+    laws = params["law"].astype(str).value_counts().sort_index() if "law" in params.columns else None
+    return {"groups": int(len(params)), "borrowed": int(len(b)), "listed": listed,
+            "laws": {} if laws is None else {k: int(v) for k, v in laws.items()}}
+
+
+def _borrowed(model) -> str:
+    """The groups whose failure law is borrowed from the same component on other models."""
+    info = borrowed_groups(model.params_, max_listed=_TOP)
+    if not info["borrowed"]:
+        return ""
+    top = pd.DataFrame(info["listed"])
+    return ("<h3 id='borrowed'>Forecasts on borrowed estimates</h3>"
+            f"<p>{info['borrowed']:,} of {info['groups']:,} failure-model groups (machine model × component) have "
+            "too few failures of their own: their law is borrowed from the same component on the other "
+            "models (run.json lists them all; failure_models.csv says how each was fitted). Their forecasts "
+            "are as good as the family they borrow from; watch their first failures.</p>" + _table(top))
+
+
 def _certificate(plan) -> str:
     """One line on how close the stock levels are to the best the model allows."""
     st = plan.stocking
@@ -355,6 +409,8 @@ def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan,
         "<div class='cols'><div>", _dealers_at_risk(plan, fleet), "</div><div>", _excess(plan, fleet),
         "</div></div>",
         _stockouts(fleet, plan),
+        _superseded(plan),
+        _borrowed(model),
         _forecast_moves(by_part, previous),
         "</section>",
         _since_last_run(head, previous, previous_note, cur),

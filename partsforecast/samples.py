@@ -43,8 +43,9 @@ SAMPLE_SETTINGS = {"n_machines": 3000, "n_dealers": 30, "years": 4.0, "seed": 20
 #: Truth tables kept with the bundled sample (``censored`` is left out: it is large and
 #: follows from the others).
 _SAMPLE_TRUTH = ("lifetimes", "machines", "failures")
-#: Generated ticket columns the bundled sample leaves out (it was made before them).
-_NOT_IN_SAMPLE = ("arrived_at",)
+#: Generated ticket columns the bundled sample leaves out (it was made before them; read
+#: back, arrived_at is blank and every ticket a repair).
+_NOT_IN_SAMPLE = ("arrived_at", "ticket_type")
 
 #: Location id of the factory warehouse in generated fleets.
 WAREHOUSE_ID = "WH"
@@ -248,6 +249,12 @@ def generate_tables(
     seed: int = 0,
     as_of: Any = "2026-07-01",
     lemon_share: float = 0.0,
+    lifetime_law: str = "weibull",
+    seasonality: float = 0.0,
+    heavy_use: float = 0.0,
+    maintenance: bool = False,
+    service_compliance: tuple[float, float] = (0.6, 0.9),
+    supersession: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.Timestamp]:
     """Generate the seven input tables of a synthetic dealer network, with the truth.
 
@@ -281,6 +288,36 @@ def generate_tables(
       [3, 6] (``truth["lemons"]``), so they fail several times more often than their
       model's norm for the same hours. ``lemon_share = 0`` (the default) gives the tables of
       a fleet without lemons, value for value.
+    - ``lifetime_law`` sets the law of the lives: ``"weibull"`` (the default, as above),
+      ``"lognormal"`` or ``"gamma"``, each group's law having the mean and variance of the
+      Weibull it replaces. ``truth["lifetimes"]`` then says ``law`` and gives that law's
+      ``shape`` and ``scale`` (lognormal: the sd of log life and the median; gamma: the
+      shape and the scale), the parameters :meth:`FailureModel.from_params` reads.
+    - ``seasonality = a > 0`` makes use follow the building season: a machine runs
+      ``hours_per_day · (1 + a_tier · cos(2π (t − t_peak) / 365.25))`` hours on day ``t``,
+      the peak in mid-July, ``a_tier`` = ``a`` × (0.8, 0.9, 1.1, 1.2) at tier 1–4 (country
+      markets are more seasonal). ``hours_per_day`` stays the yearly mean; failures fall on
+      the day their operating hours are reached. ``truth["usage_profile"]`` gives the
+      factor per tier and calendar month.
+    - ``heavy_use = v > 0`` makes some machines much harder worked than others of their
+      model: every component of a machine ages ``severity`` times faster (its lives are
+      divided by it), ``severity`` gamma-distributed with mean 1 and variance ``v``
+      (``truth["machines"]["severity"]``).
+    - ``maintenance=True`` adds the maker's service schedule (the ``maintenance`` table:
+      filters every 500–1,000 hours or 6–12 months, belts every 2,000 hours) and the service
+      visits done at the dealers (``ticket_type = "service"``): services fall due at every
+      multiple of a model's base interval (or of its months, whichever comes first), each
+      done at the dealer with the machine's own probability (its owner's habit, uniform
+      over ``service_compliance`` — others are done elsewhere or skipped), a few days late.
+      The failures are simulated as without it (a filter may clog between services);
+      ``truth["services"]`` lists every due service and whether it was done at the dealer.
+    - ``supersession=True`` gives the superseded numbers a past: their own parts rows, the
+      ticket lines before each switch date, a few units still on dealers' shelves, a few
+      two-link chains, ~85% interchangeable
+      (:func:`partsforecast._sample_supersession.add_superseded_history`;
+      ``truth["supersession"]``).
+    Each option draws from a random stream of its own: with every option at its default
+    the tables are what they were before the options existed, value for value.
 
     Parameters
     ----------
@@ -299,6 +336,18 @@ def generate_tables(
         End of the data; normalised to midnight.
     lemon_share : float, default 0.0
         Share of (machine, component) pairs that are lemons, from 0 to 0.5.
+    lifetime_law : {"weibull", "lognormal", "gamma"}
+        Law of the component lives.
+    seasonality : float, default 0.0
+        Amplitude of the yearly use profile, from 0 to 0.6.
+    heavy_use : float, default 0.0
+        Variance of the machines' severity factor (mean 1), from 0 to 2.
+    maintenance : bool, default False
+        Add service schedules and service visits.
+    service_compliance : (float, float), default (0.6, 0.9)
+        Range of the machines' probabilities of having a due service done at the dealer.
+    supersession : bool, default False
+        Give superseded part numbers a history and stock.
 
     Returns
     -------
@@ -335,17 +384,34 @@ def generate_tables(
     n_machines, n_dealers, years, as_of_ts = _check_settings(n_machines, n_dealers, years,
                                                              as_of)
     lemon_share = _check_share(lemon_share)
+    opts = _check_options(lifetime_law, seasonality, heavy_use, maintenance, service_compliance)
     rng = np.random.default_rng(seed)
-    # Lemons and response times draw from streams of their own: the main stream, and so
-    # every table of a fleet without lemons, is what it was before they existed.
-    lemon_rng, response_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    # Lemons, response times and each option draw from streams of their own: the main
+    # stream, and so every table of a fleet without them, is what it was before they existed.
+    lemon_rng, response_rng, severity_rng, service_rng, supersession_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
     cat = _build_catalogue(rng, n_parts)
+    cat.lifetimes = _with_law(cat.lifetimes, opts["lifetime_law"])
     loc = _build_locations(rng, n_dealers)
     lanes = _build_lanes(rng, loc)
-    mach = _build_machines(rng, n_machines, years, as_of_ts, cat, loc)
-    fail = _simulate_failures(rng, mach, cat, lemon_rng, lemon_share)
-    tickets, failures_truth = _build_tickets(rng, fail, mach, cat, loc, as_of_ts, response_rng)
+    season = _Season(opts["seasonality"] * _TIER_SEASON)
+    mach = _build_machines(rng, n_machines, years, as_of_ts, cat, loc, season)
+    severity = _draw_severity(severity_rng, len(mach.serial), opts["heavy_use"])
+    fail = _simulate_failures(rng, mach, cat, lemon_rng, lemon_share, severity)
+    tickets, failures_truth = _build_tickets(rng, fail, mach, cat, loc, as_of_ts, response_rng, season)
     stock = _build_stock(rng, tickets, cat, loc, as_of_ts)
+    schedule = _service_schedule(cat) if opts["maintenance"] else _empty_schedule()
+    services_truth = None
+    if opts["maintenance"]:
+        from partsforecast._sample_service import service_visits
+
+        service_tickets, services_truth = service_visits(
+            service_rng, schedule, cat.parts, mach, loc, season, as_of_ts, opts["service_compliance"],
+            first_ticket=len(failures_truth) + 1)
+        tickets = pd.concat([tickets, service_tickets], ignore_index=True)
+        tickets = tickets.sort_values(["opened_at", "ticket_id"], kind="stable", ignore_index=True)
+    if opts["heavy_use"] > 0:
+        mach.truth["severity"] = severity
 
     tables = {
         "machines": mach.table,
@@ -355,6 +421,7 @@ def generate_tables(
         "locations": loc.table,
         "lanes": lanes,
         "stock": stock,
+        "maintenance": schedule,
     }
     truth = {
         "lifetimes": cat.lifetimes,
@@ -366,6 +433,14 @@ def generate_tables(
                                         "median_hours": _TIER_RESPONSE_HOURS.copy(),
                                         "sigma_log": np.full(4, _RESPONSE_SIGMA)}),
     }
+    if opts["seasonality"] > 0:
+        truth["usage_profile"] = season.monthly_profile()
+    if services_truth is not None:
+        truth["services"] = services_truth
+    if supersession:
+        from partsforecast._sample_supersession import add_superseded_history
+
+        tables, truth["supersession"] = add_superseded_history(tables, supersession_rng, as_of_ts)
     return tables, truth, as_of_ts
 
 
@@ -377,6 +452,12 @@ def make_fleet(
     seed: int = 0,
     as_of: Any = "2026-07-01",
     lemon_share: float = 0.0,
+    lifetime_law: str = "weibull",
+    seasonality: float = 0.0,
+    heavy_use: float = 0.0,
+    maintenance: bool = False,
+    service_compliance: tuple[float, float] = (0.6, 0.9),
+    supersession: bool = False,
 ) -> Fleet:
     """A validated synthetic :class:`~partsforecast.data.Fleet` with its truth attached.
 
@@ -401,6 +482,20 @@ def make_fleet(
     lemon_share : float, default 0.0
         Share of (machine, component) pairs that fail several times faster than their
         model's norm (``fleet.truth["lemons"]``); see :func:`generate_tables`.
+    lifetime_law : {"weibull", "lognormal", "gamma"}
+        Law of the component lives (same mean and variance per group whatever the law).
+    seasonality : float, default 0.0
+        Amplitude of the yearly use profile (0 to 0.6; ``truth["usage_profile"]``).
+    heavy_use : float, default 0.0
+        Variance of the machines' severity (0 to 2): how much harder some machines are
+        worked than others of their model (``truth["machines"]["severity"]``).
+    maintenance : bool, default False
+        Add the service schedule and service visits (``truth["services"]``).
+    service_compliance : (float, float), default (0.6, 0.9)
+        Range of the owners' probabilities of having a due service done at the dealer.
+    supersession : bool, default False
+        Give superseded part numbers a history, stock and parts rows of their own
+        (``truth["supersession"]``).
 
     Returns
     -------
@@ -413,7 +508,11 @@ def make_fleet(
     """
     tables, truth, as_of_ts = generate_tables(n_machines=n_machines, n_dealers=n_dealers,
                                               n_parts=n_parts, years=years, seed=seed,
-                                              as_of=as_of, lemon_share=lemon_share)
+                                              as_of=as_of, lemon_share=lemon_share,
+                                              lifetime_law=lifetime_law, seasonality=seasonality,
+                                              heavy_use=heavy_use, maintenance=maintenance,
+                                              service_compliance=service_compliance,
+                                              supersession=supersession)
     return Fleet(**tables, as_of=as_of_ts, truth=truth)
 
 
@@ -447,6 +546,33 @@ def _check_settings(n_machines, n_dealers, years, as_of):
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)
     return n_machines, n_dealers, float(years), ts.normalize().as_unit("ns")
+
+
+#: Laws the generator can draw lives from.
+LIFETIME_LAWS = ("weibull", "lognormal", "gamma")
+
+
+def _check_options(lifetime_law, seasonality, heavy_use, maintenance, compliance) -> dict:
+    if lifetime_law not in LIFETIME_LAWS:
+        raise ValueError(f"lifetime_law must be one of {', '.join(LIFETIME_LAWS)}, got {lifetime_law!r}")
+
+    def number(name, value, high):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or not 0 <= value <= high:
+            raise ValueError(f"{name} must be a number from 0 to {high}, got {value!r}")
+        return float(value)
+
+    if not isinstance(maintenance, (bool, np.bool_)):
+        raise ValueError(f"maintenance must be True or False, got {maintenance!r}")
+    try:
+        low, high = (float(c) for c in compliance)
+    except (TypeError, ValueError):
+        raise ValueError(f"service_compliance must be two numbers (low, high), got {compliance!r}") from None
+    if not (0 < low <= high <= 1):
+        raise ValueError(f"service_compliance must satisfy 0 < low <= high <= 1, got {compliance!r}")
+    return {"lifetime_law": lifetime_law, "seasonality": number("seasonality", seasonality, 0.6),
+            "heavy_use": number("heavy_use", heavy_use, 2.0), "maintenance": bool(maintenance),
+            "service_compliance": (low, high)}
 
 
 def _check_share(share) -> float:
@@ -646,6 +772,7 @@ def _build_catalogue(rng: np.random.Generator, n_parts: int | None) -> _Catalogu
         "unit_cost": cost.astype("float64"),
         "lead_time_days": lead.astype("float64"),
         "supersedes": supersedes.array,
+        "interchangeable": np.ones(n_new, dtype=bool),
         "description": ps["description"].array,
     })
     order = np.argsort(parts["part_number"].to_numpy(), kind="stable")
@@ -675,6 +802,134 @@ def _build_catalogue(rng: np.random.Generator, n_parts: int | None) -> _Catalogu
                       group_start=group_start, group_count=group_count, bom=bom,
                       bom_start=np.cumsum(bom_count) - bom_count, bom_count=bom_count,
                       parts=parts)
+
+
+def _with_law(lifetimes: pd.DataFrame, law: str) -> pd.DataFrame:
+    """The groups' lifetimes under ``law``, each with the mean and variance of its Weibull.
+
+    Parameters are rounded to the values then used to simulate, so the truth is exact.
+    """
+    out = lifetimes.copy()
+    k = out["shape"].to_numpy(float)
+    mean = out["mean_hours"].to_numpy(float)
+    cv2 = np.expm1(gammaln(1.0 + 2.0 / k) - 2.0 * gammaln(1.0 + 1.0 / k))
+    if law == "lognormal":
+        out["shape"] = np.round(np.sqrt(np.log1p(cv2)), 4)  # sd of log life
+        out["scale"] = np.round(mean / np.sqrt(1.0 + cv2), 0)  # median
+        out["mean_hours"] = out["scale"] * np.exp(out["shape"] ** 2 / 2.0)
+    elif law == "gamma":
+        out["shape"] = np.round(1.0 / cv2, 4)
+        out["scale"] = np.round(mean * cv2, 0)
+        out["mean_hours"] = out["shape"] * out["scale"]
+    out.insert(2, "law", pd.array(np.full(len(out), law, dtype=object), dtype="str"))
+    return out
+
+
+def _draw_lives(rng: np.random.Generator, law: str, shape: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """One life per row, from the group's law (``scale`` in operating hours)."""
+    if law == "lognormal":
+        return scale * np.exp(shape * rng.standard_normal(shape.size))
+    if law == "gamma":
+        return rng.gamma(shape, scale)
+    return scale * rng.weibull(shape)
+
+
+def _draw_severity(rng: np.random.Generator, n: int, variance: float) -> np.ndarray:
+    """How many times faster each machine's components age: gamma, mean 1 (1 without)."""
+    if variance <= 0:
+        return np.ones(n)
+    return np.round(rng.gamma(1.0 / variance, variance, n), 3).clip(0.05)
+
+
+# ---------------------------------------------------------------------------------------
+# The service schedule
+# ---------------------------------------------------------------------------------------
+
+#: Components replaced at services: (interval in operating hours, interval in months,
+#: only the first part line of the component — the belt, not its tensioner).
+_SERVICE_PLAN = {"fuel_filter": (500.0, 6.0, False),
+                 "hydraulic_filter": (1000.0, 12.0, False),
+                 "fan_belt": (2000.0, 24.0, True)}
+
+
+def _service_schedule(cat: _Catalogue) -> pd.DataFrame:
+    """The maker's schedule: every model's lines of the serviced components."""
+    bom = cat.bom
+    comp = bom["component"]
+    first = ~bom.duplicated(["machine_model", "component"]).to_numpy()
+    rows = []
+    for component, (hours, months, first_only) in _SERVICE_PLAN.items():
+        take = (comp == component).to_numpy() & (first if first_only else True)
+        part = bom.loc[take, ["machine_model", "part_number", "qty_per_replacement"]]
+        rows.append(part.assign(interval_hours=hours, interval_months=months))
+    out = pd.concat(rows, ignore_index=True).rename(columns={"qty_per_replacement": "quantity"})
+    out = out.sort_values(["machine_model", "interval_hours", "part_number"], ignore_index=True)
+    return out[[c.name for c in SCHEMA["maintenance"]]]
+
+
+def _empty_schedule() -> pd.DataFrame:
+    return pd.DataFrame({"machine_model": pd.array([], dtype="str"),
+                         "part_number": pd.array([], dtype="str"),
+                         "quantity": np.zeros(0, np.int64),
+                         "interval_hours": np.zeros(0), "interval_months": np.zeros(0)})
+
+
+# ---------------------------------------------------------------------------------------
+# Use over the year
+# ---------------------------------------------------------------------------------------
+
+#: Seasonal amplitude by tier, relative to ``seasonality`` (country markets swing more).
+_TIER_SEASON = np.array([0.8, 0.9, 1.1, 1.2])
+_SEASON_PEAK_DAY = 195.0  # days after 1 January 1970: mid-July, the height of the season
+_YEAR_DAYS = 365.25
+
+
+class _Season:
+    """Use over the year: ``1 + a_tier cos(2π (t − peak) / 365.25)`` times the mean hours."""
+
+    def __init__(self, amplitude: np.ndarray):
+        self.amplitude = np.asarray(amplitude, float)
+        self.flat = not (self.amplitude > 0).any()
+
+    def _wave(self, t: np.ndarray) -> np.ndarray:
+        return np.sin(2 * np.pi * (t - _SEASON_PEAK_DAY) / _YEAR_DAYS) * _YEAR_DAYS / (2 * np.pi)
+
+    def span(self, start_ns: np.ndarray, end_ns: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Mean-use days between two instants (the calendar days when use is flat)."""
+        days = (end_ns - start_ns) / _NS_PER_DAY
+        if self.flat:
+            return days
+        a = self.amplitude[tier - 1]
+        return days + a * (self._wave(end_ns / _NS_PER_DAY) - self._wave(start_ns / _NS_PER_DAY))
+
+    def reach(self, start_ns: np.ndarray, target: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Calendar days after ``start_ns`` at which ``target`` mean-use days are reached."""
+        if self.flat:
+            return target
+        a = self.amplitude[tier - 1]
+        t0 = start_ns / _NS_PER_DAY
+        base = self._wave(t0)
+        days = np.asarray(target, float).copy()
+        for _ in range(30):  # Newton on a monotone function (slope ≥ 1 − a > 0)
+            f = days + a * (self._wave(t0 + days) - base) - target
+            slope = 1.0 + a * np.cos(2 * np.pi * (t0 + days - _SEASON_PEAK_DAY) / _YEAR_DAYS)
+            step = f / slope
+            days -= step
+            if np.abs(step).max(initial=0.0) < 1e-9:
+                break
+        return days
+
+    def monthly_profile(self) -> pd.DataFrame:
+        """Mean use factor per tier and calendar month (1 = the yearly mean)."""
+        day = pd.date_range("2025-01-01", "2025-12-31", freq="D")
+        t = (day - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1) + 0.5
+        wave = np.cos(2 * np.pi * (np.asarray(t, float) - _SEASON_PEAK_DAY) / _YEAR_DAYS)
+        rows = []
+        for tier in range(1, 5):
+            factor = pd.Series(1.0 + self.amplitude[tier - 1] * wave).groupby(day.month).mean()
+            rows.append(pd.DataFrame({"tier": tier, "month": factor.index.astype("int64"),
+                                      "factor": factor.to_numpy().round(4)}))
+        return pd.concat(rows, ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -785,7 +1040,7 @@ class _Machines:
     serial: pd.Series  # str
 
 
-def _build_machines(rng, n, years, as_of, cat: _Catalogue, loc: _Locations) -> _Machines:
+def _build_machines(rng, n, years, as_of, cat: _Catalogue, loc: _Locations, use: _Season) -> _Machines:
     as_of_ns = as_of.value
     n_days = max(2, round(years * 365.25))
     # Sales: growing ~10% a year with a spring peak (the building season).
@@ -810,7 +1065,7 @@ def _build_machines(rng, n, years, as_of, cat: _Catalogue, loc: _Locations) -> _
     after = 1 + np.floor(rng.random(n) * (back - 1)).astype(np.int64)
     retired_ns = np.where(retire, start_ns + after * _NS_PER_DAY, _NAT)
     end_ns = np.where(retire, retired_ns, as_of_ns)
-    total_hours = (end_ns - start_ns) / _NS_PER_DAY * hpd
+    total_hours = use.span(start_ns, end_ns, tier) * hpd
 
     # Serials: a kind prefix and a running number that grows with the date of sale, with
     # gaps (machines exported, or sold through other channels).
@@ -874,7 +1129,7 @@ class _Failures:
 
 
 def _simulate_failures(rng, mach: _Machines, cat: _Catalogue, lemon_rng: np.random.Generator,
-                       lemon_share: float) -> _Failures:
+                       lemon_share: float, severity: np.ndarray) -> _Failures:
     # Every machine × component of its model is one renewal process.
     per = cat.group_count[mach.model]
     pair_machine = np.repeat(np.arange(per.size), per)
@@ -898,8 +1153,12 @@ def _simulate_failures(rng, mach: _Machines, cat: _Catalogue, lemon_rng: np.rand
     out_pair, out_life, out_start, out_end = [], [], [], []
     # One pass per renewal round over the processes still running: a draw ends a life
     # when it falls before the horizon, else the life is censored and the process stops.
+    law = str(cat.lifetimes["law"].iloc[0]) if len(cat.lifetimes) else "weibull"
+    pair_severity = severity[pair_machine] if (severity != 1.0).any() else None
     while active.size:
-        life = scale[active] * rng.weibull(shape[active])
+        life = _draw_lives(rng, law, shape[active], scale[active])
+        if pair_severity is not None:  # a harder-worked machine ages faster
+            life = life / pair_severity[active]
         end = start[active] + life
         failed = end < horizon[active]
         hit = active[failed]
@@ -950,13 +1209,14 @@ def _minute_floor(ns: np.ndarray) -> np.ndarray:
 
 
 def _build_tickets(rng, fail: _Failures, mach: _Machines, cat: _Catalogue, loc: _Locations,
-                   as_of: pd.Timestamp, response_rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+                   as_of: pd.Timestamp, response_rng: np.random.Generator,
+                   season: _Season) -> tuple[pd.DataFrame, pd.DataFrame]:
     m = fail.machine
-    # Constant usage: a failure at h operating hours falls on day floor(h / hours_per_day)
-    # after the in-service date; within that day the machine's hours are spread over the
-    # working window, so failures are reported in working hours and never after the end
-    # of observation (a midnight).
-    days = fail.hours / mach.hours_per_day[m]
+    # A failure at h operating hours falls on the day the machine reaches h hours (day
+    # floor(h / hours_per_day) after the in-service date when use is flat); within that
+    # day the machine's hours are spread over the working window, so failures are reported
+    # in working hours and never after the end of observation (a midnight).
+    days = season.reach(mach.start_ns[m], fail.hours / mach.hours_per_day[m], loc.tier[mach.dealer[m]])
     whole_days = np.floor(days)
     fail_ns = (mach.start_ns[m] + whole_days.astype(np.int64) * _NS_PER_DAY
                + _WORKDAY_START_NS
@@ -1019,6 +1279,7 @@ def _build_tickets(rng, fail: _Failures, mach: _Machines, cat: _Catalogue, loc: 
         "quantity": cat.bom["qty_per_replacement"].to_numpy()[brow],
         "meter_hours": meter[t],
         "arrived_at": arrived[t].view("datetime64[ns]"),
+        "ticket_type": pd.array(np.full(t.size, "repair", dtype=object), dtype="str"),
         "technician": techs.take((dealer * _TECHNICIANS + tech_k)[t]),
         "notes": notes.take(note[t]),
     })

@@ -26,7 +26,7 @@ from partsforecast.cli import main
 FAST = ["--horizon", "3", "--no-report"]
 BUDGET = 150_000.0
 TIME_LIMIT = 0.05  # seconds: far less than the sample's transfer MILP needs (~2 s)
-TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock")
+TABLES = ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock", "maintenance")
 
 
 @dataclass

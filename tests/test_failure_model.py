@@ -307,7 +307,7 @@ def test_not_fitted_and_bad_settings(sample_fleet):
     with pytest.raises(ValueError, match="pooling='partial' is not supported"):
         FailureModel(pooling="partial").fit(sample_fleet)
     with pytest.raises(ValueError, match="distribution"):
-        FailureModel(distribution="lognormal").fit(sample_fleet)
+        FailureModel(distribution="frechet").fit(sample_fleet)
     assert "not fitted" in repr(FailureModel())
     assert "not fitted" in FailureModel()._repr_html_()
 

@@ -530,3 +530,193 @@ def test_check_methods_is_the_validation_forecast_uses():
             it.check_methods(bad)
         with pytest.raises(ValueError, match=msg):
             it.forecast(long({"a": [1.0, 0.0, 2.0]}), 1, methods=bad)
+
+
+# ---------------------------------------------------------------------------------------
+# combination and auto
+# ---------------------------------------------------------------------------------------
+
+
+def test_combination_is_the_median_or_mean_of_its_members(panel):
+    df, _ = panel
+    members = ["sba", "tsb", "adida", "imapa"]
+    out = it.forecast(df, 2, methods=["combination"] + members)
+    np.testing.assert_allclose(out["combination"], np.median(out[members].to_numpy(), axis=1),
+                               rtol=1e-12, atol=1e-15)
+    mean = it.forecast(df, 1, methods=["combination"], params={"combination": {"how": "mean"}})
+    single = it.forecast(df, 1, methods=members)
+    np.testing.assert_allclose(mean["combination"], single[members].to_numpy().mean(axis=1),
+                               rtol=1e-12, atol=1e-15)
+    # Two members: the median is their midpoint.
+    two = it.forecast(df, 1, methods=["combination", "croston", "naive"],
+                      params={"combination": {"members": ["croston", "naive"]}})
+    np.testing.assert_allclose(two["combination"], (two["croston"] + two["naive"]) / 2, rtol=1e-12)
+
+
+def _monthly_panel(y):
+    """Long frame of a (series, month) array, every series over the same months."""
+    n, T = y.shape
+    return pd.DataFrame({"unique_id": np.repeat([f"p{i:04d}" for i in range(n)], T),
+                         "ds": np.tile(np.arange(T), n), "y": y.ravel().astype(float)})
+
+
+def _brute_force_factor(y, group_of, g, holdout=12, objective="rmsse"):
+    """The factor of group ``g`` by exhaustive search, from the definition in the docs."""
+    grid = np.linspace(0.25, 4.0, 37501)
+    n, T = y.shape
+    cut = T - holdout
+    f_in = it.forecast(_monthly_panel(y[:, :cut]), 1, methods=["imapa"], freq=1)["imapa"].to_numpy()
+    rows = []
+    for i in range(n):
+        hist = y[i, :cut]
+        nz = np.flatnonzero(hist > 0)
+        if nz.size == 0 or group_of(hist) != g:
+            continue
+        d = np.diff(hist[nz[0]:])
+        scale = np.mean(d ** 2) if d.size else 0.0
+        if scale > 0:
+            rows.append((y[i, cut:], f_in[i], scale))
+    loss = np.zeros_like(grid)
+    for test, f, scale in rows:
+        mse = np.mean((test[None, :] - grid[:, None] * f) ** 2, axis=1) / scale
+        loss += np.sqrt(mse) if objective == "rmsse" else mse
+    best = grid[np.argmin(loss)]
+    return best, len(rows)
+
+
+def test_auto_factors_match_a_brute_force_search():
+    # 300 parts; demand halves in the last year for the busy ones, doubles for the rare ones.
+    rng = np.random.default_rng(7)
+    n, T = 300, 48
+    rate = np.where(np.arange(n) < 150, rng.uniform(0.8, 3.0, n), rng.uniform(0.03, 0.15, n))
+    level = np.ones((n, T))
+    level[:150, -12:] = 0.5
+    level[150:, -12:] = 2.0
+    y = rng.poisson(rate[:, None] * level)
+    out = it.forecast(_monthly_panel(y), 1, methods=["auto", "imapa"], freq=1)
+    imapa = out["imapa"].to_numpy()
+    ratio = np.where(imapa > 0, out["auto"].to_numpy() / np.where(imapa > 0, imapa, 1.0), np.nan)
+
+    def group_of(hist):  # the default grouping: < 3 or >= 3 demand months in the last 12
+        return int((hist[-12:] > 0).sum() >= 3)
+
+    groups = np.array([group_of(r) for r in y])  # groups of the final forecast
+    for g in (0, 1):
+        expected, scored = _brute_force_factor(y, group_of, g)
+        assert scored >= 20
+        got = ratio[(groups == g) & np.isfinite(ratio)]
+        assert got.size > 0
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-4)
+    # The busy parts' level fell: their factor is below 1 (the rare parts' grew: above).
+    assert ratio[groups == 1][0] < 0.8
+    # objective="mse": the pooled scaled squared error, also against the brute force.
+    mse = it.forecast(_monthly_panel(y), 1, methods=["auto"], freq=1,
+                      params={"auto": {"objective": "mse"}})["auto"].to_numpy()
+    ratio_mse = np.where(imapa > 0, mse / np.where(imapa > 0, imapa, 1.0), np.nan)
+    for g in (0, 1):
+        expected, _ = _brute_force_factor(y, group_of, g, objective="mse")
+        got = ratio_mse[(groups == g) & np.isfinite(ratio_mse)]
+        np.testing.assert_allclose(got, expected, rtol=0, atol=2e-4)
+
+
+def test_auto_keeps_the_level_of_stationary_series_and_of_small_groups():
+    rng = np.random.default_rng(3)
+    y = rng.poisson(2.0, size=(400, 48))
+    out = it.forecast(_monthly_panel(y), 1, methods=["auto", "imapa"], freq=1)
+    ratio = out["auto"].to_numpy() / out["imapa"].to_numpy()
+    assert np.all(np.abs(ratio - 1.0) < 0.1)  # no trend to correct: factors near 1
+    # Fewer than min_series scoreable series: the factor stays exactly 1.
+    few = it.forecast(_monthly_panel(y[:10] * np.r_[np.ones(36), np.full(12, 3)]), 1,
+                      methods=["auto", "imapa"], freq=1)
+    np.testing.assert_array_equal(few["auto"], few["imapa"])
+    # A history too short to hold 12 months out: auto is its base method.
+    short = it.forecast(_monthly_panel(y[:, :10]), 1, methods=["auto", "imapa"], freq=1)
+    np.testing.assert_array_equal(short["auto"], short["imapa"])
+    # Another base and grouping are honoured.
+    cmb = it.forecast(_monthly_panel(y[:10]), 1, methods=["auto", "combination"], freq=1,
+                      params={"auto": {"base": "combination", "cuts": []}})
+    np.testing.assert_array_equal(cmb["auto"], cmb["combination"])
+
+
+def test_quantiles_exist_and_are_monotone_for_every_method(panel):
+    df, _ = panel
+    qs = (0.05, 0.5, 0.8, 0.9, 0.99)
+    for method in it.METHODS:
+        out = it.forecast_distribution(df, 2, method=method, quantiles=qs)
+        cols = [f"q{q:g}" for q in qs]
+        q = out[cols].to_numpy()
+        assert np.all(np.isfinite(q)) and np.all(q >= 0) and np.all(q == np.round(q)), method
+        assert np.all(np.diff(q, axis=1) >= 0), method
+        point = it.forecast(df, 2, methods=[method])[method].to_numpy()
+        np.testing.assert_allclose(out["mean"], point, rtol=1e-12, err_msg=method)
+        assert np.all(out["var"] >= out["mean"] - 1e-12), method
+
+
+def _pit_at(law, y, u):
+    """Mean non-randomised PIT CDF at u (Czado, Gneiting & Held 2009): the expected share of
+    observations at or below the u-quantile for a calibrated forecast is u."""
+    lo, hi = law.cdf(y - 1), law.cdf(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inside = (u - lo) / (hi - lo)
+    return float(np.mean(np.where(u <= lo, 0.0, np.where(u >= hi, 1.0, inside))))
+
+
+@pytest.mark.parametrize("law_name", ["poisson", "negative binomial"])
+def test_quantiles_are_calibrated_on_iid_series(law_name):
+    from partsforecast.counts import count_law
+
+    rng = np.random.default_rng(11)
+    n, T, mu = 3000, 72, 3.0
+    if law_name == "poisson":
+        y = rng.poisson(mu, size=(n, T + 1))
+    else:  # mean 3, variance 9
+        y = rng.negative_binomial(1.5, 1.5 / (1.5 + mu), size=(n, T + 1))
+    df = _monthly_panel(y[:, :T])
+    nxt = y[:, T].astype(float)
+    pit = {}
+    runs = {
+        "sba": None, "tsb": None, "imapa": None, "combination": None,
+        "auto": None, "auto mse": {"auto": {"objective": "mse"}},
+    }
+    for name, params in runs.items():
+        method = name.split()[0]
+        d = it.forecast_distribution(df, 1, method=method, quantiles=(0.9,), freq=1, params=params)
+        law = count_law(d["mean"].to_numpy(), d["var"].to_numpy())
+        pit[name] = (_pit_at(law, nxt, 0.9), _pit_at(law, nxt, 0.5))
+        if name in ("sba", "auto"):
+            continue
+        assert abs(pit[name][0] - 0.9) < 0.025, (law_name, name, pit[name])
+        assert abs(pit[name][1] - 0.5) < 0.04, (law_name, name, pit[name])
+        # The reported quantile covers about 90% (a little more, for counts).
+        assert 0.88 < np.mean(nxt <= d["q0.9"].to_numpy()) < 0.95, (law_name, name)
+    # SBA deflates Croston's level by 1 - alpha/2 = 0.95: right in the tail, low in the middle.
+    assert abs(pit["sba"][0] - 0.9) < 0.025
+    assert pit["sba"][1] < pit["imapa"][1] - 0.02
+    # auto's default (mean RMSSE) factor pulls a stationary level down a little: its
+    # quantiles sit a little low, as the module docstring warns.
+    assert 0.86 < pit["auto"][0] < pit["imapa"][0]
+
+
+def test_combination_and_auto_settings_errors(good):
+    bad = [
+        ({"combination": {"members": ["sba", "auto"]}}, "combination", r"member 'auto' is not a method"),
+        ({"combination": {"members": []}}, "combination", "members must be a non-empty list"),
+        ({"combination": {"members": "sba"}}, "combination", "members must be a non-empty list"),
+        ({"combination": {"members": ["sba", "sba"]}}, "combination", "lists a method twice"),
+        ({"combination": {"how": "max"}}, "combination", "how must be 'median' or 'mean'"),
+        ({"auto": {"base": "auto"}}, "auto", "base must be one of"),
+        ({"auto": {"holdout": 0}}, "auto", "holdout must be a positive integer"),
+        ({"auto": {"window": 1.5}}, "auto", "window must be a positive integer"),
+        ({"auto": {"min_series": True}}, "auto", "min_series must be a positive integer"),
+        ({"auto": {"cuts": (12, 3)}}, "auto", "cuts must be increasing positive integers"),
+        ({"auto": {"cuts": (0,)}}, "auto", "cuts must be increasing positive integers"),
+        ({"auto": {"factor_bounds": (2.0, 4.0)}}, "auto", r"factor_bounds must be \(low, high\)"),
+        ({"auto": {"factor_bounds": (0.5,)}}, "auto", r"factor_bounds must be \(low, high\)"),
+        ({"auto": {"bounds": (0.1, 0.3)}}, "auto", r"unknown setting\(s\) \['bounds'\] for method 'auto'"),
+        ({"auto": {"objective": "mae"}}, "auto", "objective must be 'rmsse' or 'mse'"),
+    ]
+    for params, method, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            it.forecast(good, 1, methods=[method], params=params)
+    with pytest.raises(ValueError, match="unknown method 'Auto'"):
+        it.forecast_distribution(good, 1, method="Auto")

@@ -154,7 +154,7 @@ def test_from_params_is_a_usable_model(truth, sample_fleet):
     table = sample_fleet.truth["lifetimes"]
     p = truth.params_
     assert len(p) == len(table) and (p["method"] == "given").all() and not p["borrowed"].any()
-    assert list(p.columns) == ["machine_model", "component", "shape", "scale", "shape_lower", "shape_upper",
+    assert list(p.columns) == ["machine_model", "component", "law", "shape", "scale", "shape_lower", "shape_upper",
                                "scale_lower", "scale_upper", "n_failures", "n_censored", "method",
                                "borrowed", "loglik", "ks_distance"]
     assert p[KEYS].equals(p[KEYS].sort_values(KEYS, ignore_index=True))

@@ -291,7 +291,8 @@ def test_report_lists_the_stockouts_to_follow_up(runs, sample_fleet):
     first, a, _, _ = runs
     reg = stockouts(sample_fleet, transfers=first.transfers)
     page = (a / "report.html").read_text(encoding="utf-8")
-    sec = page[page.index("id='stockouts'"):page.index("Parts whose forecast moved most")]
+    sec = page[page.index("id='stockouts'"):]
+    sec = sec[:sec.index("<h3")]  # up to the next part of the exceptions
     n_open = int((reg["status"] == "open").sum())
     assert n_open > 0 and len(reg) > n_open
     assert f"{len(reg):,} ticket lines waited for a part" in sec

@@ -25,9 +25,9 @@ CONTRACT = {
     "tickets": {"ticket_id": "str", "serial": "str", "location_id": "str",
                 "opened_at": "date", "arrived_at": "date", "parts_ready_at": "date", "closed_at": "date",
                 "component": "str", "part_number": "str", "quantity": "int",
-                "meter_hours": "float"},
+                "meter_hours": "float", "ticket_type": "str"},
     "parts": {"part_number": "str", "component": "str", "unit_cost": "float",
-              "lead_time_days": "float", "supersedes": "str"},
+              "lead_time_days": "float", "supersedes": "str", "interchangeable": "bool"},
     "bom": {"machine_model": "str", "component": "str", "part_number": "str",
             "qty_per_replacement": "int"},
     "locations": {"location_id": "str", "kind": "str", "tier": "Int64", "lat": "float",
@@ -36,6 +36,8 @@ CONTRACT = {
               "cost_per_unit": "float", "cost_per_shipment": "float"},
     "stock": {"location_id": "str", "part_number": "str", "on_hand": "int",
               "on_order": "int"},
+    "maintenance": {"machine_model": "str", "part_number": "str", "quantity": "int",
+                    "interval_hours": "float", "interval_months": "float"},
 }
 KEYS = {
     "machines": ["serial"],
@@ -45,6 +47,7 @@ KEYS = {
     "locations": ["location_id"],
     "lanes": ["from_id", "to_id"],
     "stock": ["location_id", "part_number"],
+    "maintenance": ["machine_model", "part_number"],
 }
 
 
@@ -119,7 +122,7 @@ def test_contract_columns_come_first_with_the_agreed_dtypes(tables):
         for col, kind in columns.items():
             dtype = frame[col].dtype
             expected = {"str": "str", "date": "datetime64[ns]", "float": "float64",
-                        "int": "int64", "Int64": "Int64"}[kind]
+                        "int": "int64", "Int64": "Int64", "bool": "bool"}[kind]
             assert dtype == expected, f"{name}.{col} is {dtype}, expected {expected}"
     # A little realistic noise beyond the contract.
     assert {"technician", "notes"} <= set(tables["tickets"].columns)

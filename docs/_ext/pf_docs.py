@@ -34,10 +34,12 @@ logger = logging.getLogger(__name__)
 PACKAGE = "partsforecast"
 # Pipeline order of the module pages; a module not named here comes after these,
 # alphabetically, and a name that no longer exists is skipped.
-MODULE_ORDER = ["data", "samples", "lives", "reliability", "demand", "counts", "intermittent", "stocking",
+MODULE_ORDER = ["data", "supersession", "samples", "lives", "reliability", "demand", "usage", "maintenance", "counts",
+                "intermittent", "stocking",
                 "transfers", "evaluate", "plan", "report", "plot", "service", "cli"]
 NOTEBOOKS = {"notebooks/quickstart.ipynb": "guide/quickstart.ipynb",
-             "notebooks/service.ipynb": "guide/service-notebook.ipynb"}
+             "notebooks/service.ipynb": "guide/service-notebook.ipynb",
+             "notebooks/demand.ipynb": "guide/demand-notebook.ipynb"}
 SETTINGS_CLASS = "PlanSettings"
 
 API_LISTING = "reference/_api_listing.rst"

@@ -21,6 +21,7 @@ from partsforecast._panel import check_h, dense_rows, positions, to_panel
 from partsforecast.counts import count_law
 from partsforecast.demand import DEFAULT_QUANTILES, forecast_demand
 from partsforecast.reliability import FailureModel
+from partsforecast.supersession import current_fleet
 
 __all__ = ["Forecaster", "backtest", "backtest_forecast"]
 
@@ -180,7 +181,9 @@ def backtest_forecast(
     Parameters
     ----------
     fleet : Fleet
-        The whole history; the actuals come from its tickets.
+        The whole history; the actuals come from its tickets. Part numbers are current
+        ones (:func:`~partsforecast.supersession.current_fleet`): the lines of superseded
+        numbers are the demand of the numbers that replaced them.
     cutoffs : sequence of date-like, optional
         The forecast origins. Each one's horizon must end by ``fleet.as_of`` (its actuals
         complete). Give ``cutoffs`` or ``n_windows``, not both.
@@ -241,6 +244,8 @@ def backtest_forecast(
 
     if not isinstance(fleet, Fleet):
         raise TypeError(f"fleet must be a Fleet (e.g. pf.load_sample()); got {type(fleet).__name__}.")
+    # Old part numbers' history is the current numbers' demand, in the fits and the actuals.
+    fleet = current_fleet(fleet)
     horizon = _positive_int(horizon, "horizon", "the number of periods to forecast, e.g. 12")
     if model_factory is None:
         def model_factory(past: Any) -> Any:

@@ -1,4 +1,5 @@
-"""Lifetime fitting: Weibull and exponential models with right censoring, pooling, estimators.
+"""Lifetime fitting: Weibull, exponential, lognormal and gamma models with right censoring,
+pooling, estimators.
 
 This package is the failure model: :class:`FailureModel` for a fleet, and the numerical
 core under it. The numerical core works on plain arrays of lifetimes:
@@ -23,6 +24,7 @@ Single data set
     :func:`compare_weibull_exponential`; results are :class:`WeibullFit` objects.
 Many groups at once (vectorised, no Python loop over groups)
     :func:`fit_weibull_groups` (maximum likelihood or Weibayes per group),
+    :func:`fit_law_groups` (the same for the lognormal and gamma laws),
     :func:`pooled_shape` (a shape shared by the groups of a pool),
     :func:`borrowed_shape` (each group's borrowed shape with the uncertainty it carries),
     :func:`shrink_scale` (empirical-Bayes gamma-Poisson shrinkage of each group's rate).
@@ -30,19 +32,24 @@ Nonparametric estimators
     :func:`kaplan_meier`, :func:`nelson_aalen`, :func:`median_ranks`.
 Plots
     :func:`weibull_plot`, :func:`survival_plot`.
+Lifetime laws
+    :func:`lifetime_law` (the Weibull, lognormal and gamma laws by name, each a
+    :class:`LifetimeLaw`).
 Renewals
-    :func:`renewal_function` (the ordinary Weibull renewal function) and
+    :func:`renewal_function` (the ordinary renewal function of each law) and
     :func:`expected_failures` (expected failures of running components, every failure
     replaced), the core of the installed-base forecast.
 Fleet level
-    :class:`FailureModel` (one law per (machine_model, component), with pooling), and
-    :class:`LifetimeModel` / :class:`WeibullLifetimeModel`, the protocol a demand forecast
-    reads (:class:`FailureModel` implements it; so can any other lifetime law).
+    :class:`FailureModel` (one law per (machine_model, component), with pooling, and the
+    choice of law by AIC), and :class:`LifetimeModel` / :class:`ParametricLifetimeModel` /
+    :class:`WeibullLifetimeModel`, the protocol a demand forecast reads
+    (:class:`FailureModel` implements it; so can any other lifetime law).
 
-Modules: ``single`` (one data set), ``groups`` (the vectorised engine), ``profile``
-(likelihood-ratio intervals), ``pooling``, ``nonparametric``, ``plots``, ``constant_rate``
-(the Poisson-GLM alternative), ``renewal`` (renewal functions), ``model``
-(:class:`FailureModel`) and ``protocol``. Every
+Modules: ``single`` (one data set), ``groups`` (the vectorised Weibull engine), ``profile``
+(likelihood-ratio intervals), ``pooling``, ``laws`` (the laws and their vectorised engine),
+``lognormal`` and ``gamma`` (the two laws), ``lawfit`` (their pooling and the choice by
+AIC), ``nonparametric``, ``plots``, ``constant_rate`` (the Poisson-GLM alternative),
+``renewal`` (renewal functions), ``model`` (:class:`FailureModel`) and ``protocol``. Every
 public name is importable from ``partsforecast.reliability`` itself.
 
 Method labels
@@ -89,11 +96,17 @@ fleets, is in ``docs/failure-models.md``.
 """
 
 from partsforecast.reliability.groups import fit_weibull_groups
+from partsforecast.reliability.laws import fit_law_groups, lifetime_law
 from partsforecast.reliability.model import FailureModel, NotFittedError
 from partsforecast.reliability.nonparametric import kaplan_meier, median_ranks, nelson_aalen
 from partsforecast.reliability.plots import survival_plot, weibull_plot
 from partsforecast.reliability.pooling import borrowed_shape, pooled_shape, shrink_scale
-from partsforecast.reliability.protocol import LifetimeModel, WeibullLifetimeModel
+from partsforecast.reliability.protocol import (
+    LifetimeLaw,
+    LifetimeModel,
+    ParametricLifetimeModel,
+    WeibullLifetimeModel,
+)
 from partsforecast.reliability.renewal import expected_failures, renewal_function
 from partsforecast.reliability.single import (
     WeibullExponentialTest,
@@ -109,6 +122,10 @@ __all__ = [
     "NotFittedError",
     "LifetimeModel",
     "WeibullLifetimeModel",
+    "ParametricLifetimeModel",
+    "LifetimeLaw",
+    "lifetime_law",
+    "fit_law_groups",
     "WeibullFit",
     "WeibullExponentialTest",
     "fit_weibull",

@@ -1,10 +1,11 @@
 """Fleet level: :class:`FailureModel`, a lifetime model for every (machine_model, component).
 
-Built on the group engine (:mod:`partsforecast.reliability.groups`), the pooling estimators
-(:mod:`partsforecast.reliability.pooling`) and, for the constant-rate alternative,
-:mod:`partsforecast.reliability.constant_rate`. A fitted model is a
-:class:`~partsforecast.reliability.LifetimeModel` (and a Weibull one), which is what
-:func:`partsforecast.forecast_demand` reads.
+Built on the group engines (:mod:`partsforecast.reliability.groups` for the Weibull law,
+:mod:`partsforecast.reliability.laws` for the lognormal and gamma laws), the pooling
+estimators (:mod:`partsforecast.reliability.pooling`) and, for the constant-rate
+alternative, :mod:`partsforecast.reliability.constant_rate`. A fitted model is a
+:class:`~partsforecast.reliability.ParametricLifetimeModel` (and, when every group is
+Weibull, a Weibull one), which is what :func:`partsforecast.forecast_demand` reads.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from partsforecast._display import html_card, text_card
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability._common import validate_level
 from partsforecast.reliability.constant_rate import GROUP_KEYS, fit_constant_rate
-from partsforecast.reliability.groups import fit_weibull_groups, group_loglik, group_setup
+from partsforecast.reliability.groups import fit_weibull_groups, group_setup
+from partsforecast.reliability.lawfit import (
+    choose_laws,
+    fit_law_pooled,
+    group_loglik,
+    law_lives,
+)
+from partsforecast.reliability.laws import LAW_NAMES, by_law, law_codes, lifetime_law
 from partsforecast.reliability.nonparametric import km_distance
 from partsforecast.reliability.plots import survival_plot, weibull_plot
 from partsforecast.reliability.pooling import borrowed_core, pooled_core, shrink_scale
@@ -28,7 +36,10 @@ from partsforecast.reliability.single import WeibullFit
 __all__ = ["FailureModel", "NotFittedError"]
 
 _POOLING = ("shrink", "shape", "none")
-_DISTRIBUTIONS = ("weibull", "exponential")
+_DISTRIBUTIONS = ("weibull", "exponential", "lognormal", "gamma", "auto")
+_PARAM_COLUMNS = ["machine_model", "component", "law", "shape", "scale", "shape_lower", "shape_upper",
+                  "scale_lower", "scale_upper", "n_failures", "n_censored", "method", "borrowed",
+                  "loglik", "ks_distance"]
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -45,8 +56,29 @@ class FailureModel:
 
     Parameters
     ----------
-    distribution : {"weibull", "exponential"}
-        Lifetime law of every group.
+    distribution : {"weibull", "exponential", "lognormal", "gamma", "auto"}
+        Lifetime law of every group. ``params_`` says each group's ``law``, and ``shape``
+        and ``scale`` are that law's parameters (time in operating hours):
+
+        ``"weibull"`` (default)
+            ``S(t) = exp(-(t / scale) ** shape)``: ``shape`` k, ``scale`` eta (63.2% of
+            the components have failed by it). ``"exponential"`` is the Weibull with
+            shape 1.
+        ``"lognormal"``
+            ``log T ~ Normal(log scale, shape)``: ``shape`` is the sd of the log life,
+            ``scale`` the median life; mean ``scale · exp(shape² / 2)``.
+        ``"gamma"``
+            density ``t^(k-1) exp(-t/θ) / (Γ(k) θ^k)``: ``shape`` k, ``scale`` θ; mean
+            ``k θ``.
+        ``"auto"``
+            Fits the three laws (each with the same pooling) and gives each component
+            family (a component on every machine model) the law with the smallest AIC
+            summed over the family's groups; ``law_comparison_`` holds the figures per
+            group. The rule and why it is per family: ``docs/failure-models.md``.
+
+        A group that cannot be fitted under the lognormal or gamma law (its family has no
+        shape to share) gets the exponential fit of the Weibull path (``law`` weibull,
+        shape 1, method ending in ``"(shape 1 assumed)"``).
     pooling : {"shrink", "shape", "none"}
         How sparse groups borrow strength from their component family (the same component
         on other machine models):
@@ -65,6 +97,18 @@ class FailureModel:
         Whatever the pooling, a group without failures still gets a usable scale: the
         family's (shrunk) rate, or with ``"none"`` the zero-failure lower bound, and its
         ``method`` says so.
+
+        The lognormal and gamma laws borrow the same way: ``"shape"`` gives every group its
+        family's pooled shape (one shape, a scale per group, exact maximum likelihood) and
+        its own scale (for a group without failures, the one-sided lower bound at ``level``:
+        the scale at which seeing no failure has probability ``1 − level``). ``"shrink"``
+        keeps the own fit of groups with at least ``min_failures`` failures; sparser groups
+        take the pooled shape and an empirical-Bayes scale: the mode of their likelihood
+        times a normal prior on the log scale, whose mean and spread are fitted to the
+        family's groups (``"pooled-shape, shrunk scale"``, DerSimonian–Laird spread), or
+        the family's common scale when that spread is 0 (``"pooled-shape, family scale"``).
+        Their intervals are Wald intervals on the log scale for ``"mle"`` groups and NaN for
+        borrowed ones (the coverage study covers the Weibull law).
 
         Intervals (``level``) are built to cover each group's *own* shape and scale:
         ``"mle"`` groups get likelihood-ratio intervals; a borrowed shape's interval adds the
@@ -86,14 +130,22 @@ class FailureModel:
     Attributes
     ----------
     params_ : DataFrame
-        One row per group: machine_model, component, shape, scale, shape_lower,
+        One row per group: machine_model, component, law, shape, scale, shape_lower,
         shape_upper, scale_lower, scale_upper, n_failures, n_censored, method, borrowed
         (bool), loglik, ks_distance (the largest gap between the Kaplan–Meier curve and the
         fitted survival, a goodness-of-fit figure; ≤ ~1.36/√n is a good fit).
     families_ : DataFrame
-        One row per component family: pooled shape and its interval, n_groups, n_failures,
-        and ``tau_log_shape``, the spread (sd of log shape) between groups of a family
-        (one value for the fleet).
+        One row per component family: its law, pooled shape and its interval, n_groups,
+        n_failures, ``tau_log_shape``, the spread (sd of log shape) between groups of a
+        family (one value for the fleet; Weibull only), and ``tau_log_scale``, the spread
+        of log scales the lognormal and gamma shrinkage uses (NaN for Weibull).
+    law_comparison_ : DataFrame or None
+        With ``distribution="auto"``: one row per group, its log-likelihood and AIC under
+        each law (``loglik_weibull``, ``aic_weibull``, ...; ``n_params`` is the same for
+        every law), ``best_in_group`` (the law of the smallest AIC of the group alone) and
+        ``law`` (the family's choice, which the model uses). ``None`` otherwise.
+    candidates_ : dict of DataFrame or None
+        With ``distribution="auto"``: the ``params_`` each law would have given.
     glm_ : statsmodels GLMResults or None
         The constant-rate Poisson GLM's covariate terms (tier, usage factors), fitted with
         each group's rate profiled into the offset; ``glm_group_rates_`` holds those rates
@@ -102,10 +154,11 @@ class FailureModel:
         ``glm_.bse``, which treat the group rates as known).
     comparison_ : DataFrame or None
         Per group: log-likelihood and AIC of the Weibull fit and of the constant-rate GLM,
-        and the model chosen by AIC.
+        and the model chosen by AIC (with ``distribution`` lognormal, gamma or auto, the
+        ``*_weibull`` columns and the choice ``"weibull"`` stand for the fitted laws).
     choice_ : str or None
-        The model preferred by total AIC over all groups: ``"weibull"`` or
-        ``"constant-rate"``.
+        The model preferred by total AIC over all groups: ``"weibull"`` (the lifetime
+        laws) or ``"constant-rate"``.
     lives_ : partsforecast.lives.Lives
         The lives the model was fitted on, and the current ages (not set on a model made
         by :meth:`from_params`).
@@ -113,9 +166,9 @@ class FailureModel:
     Notes
     -----
     A fitted model, or one made from known parameters by :meth:`from_params`, is a
-    :class:`~partsforecast.reliability.LifetimeModel` with Weibull laws
-    (:meth:`lifetime_groups`, :meth:`expected_renewals`, :meth:`weibull_params`): the
-    interface :func:`partsforecast.forecast_demand` reads.
+    :class:`~partsforecast.reliability.ParametricLifetimeModel` (:meth:`lifetime_groups`,
+    :meth:`expected_renewals`, :meth:`lifetime_params`; and :meth:`weibull_params` when
+    every group is Weibull): the interface :func:`partsforecast.forecast_demand` reads.
 
     Examples
     --------
@@ -124,6 +177,7 @@ class FailureModel:
     >>> model.params_.head()                                    # doctest: +SKIP
     >>> model.conditional_failure_prob(2000, 500, "EX200", "hydraulic pump")  # doctest: +SKIP
     >>> truth = pf.FailureModel.from_params(fleet.truth["lifetimes"])  # doctest: +SKIP
+    >>> pf.FailureModel(distribution="auto").fit(fleet).law_comparison_  # doctest: +SKIP
     """
 
     def __init__(
@@ -187,6 +241,9 @@ class FailureModel:
         F = len(families)
         t = lv["duration"].to_numpy(float)
         d = lv["failed"].to_numpy(bool)
+        keys = {"machine_model": pd.array(groups.get_level_values(0), dtype="str"),
+                "component": pd.array(groups.get_level_values(1), dtype="str")}
+        fam_keys = pd.array(families, dtype="str")
 
         if self.distribution == "exponential":
             params = fit_weibull_groups(gcode, t, d, n_groups=G, shape=np.ones(G), level=self.level)
@@ -195,17 +252,29 @@ class FailureModel:
             fam_table = pd.DataFrame({"shape": np.ones(F)})
         else:
             params, fam_table = self._fit_weibull(gcode, t, d, G, fam, F)
-
-        params.insert(0, "machine_model", pd.array(groups.get_level_values(0), dtype="str"))
-        params.insert(1, "component", pd.array(groups.get_level_values(1), dtype="str"))
-        params["loglik"] = group_loglik(gcode, t, d, params["shape"].to_numpy(), params["scale"].to_numpy(), G)
-        params["ks_distance"] = km_distance(gcode, t, d, params["shape"].to_numpy(), params["scale"].to_numpy(), G)
-        cols = ["machine_model", "component", "shape", "scale", "shape_lower", "shape_upper",
-                "scale_lower", "scale_upper", "n_failures", "n_censored", "method", "borrowed",
-                "loglik", "ks_distance"]
-        self.params_ = params[cols].sort_values(GROUP_KEYS, ignore_index=True)
-        fam_table.insert(0, "component", pd.array(families, dtype="str"))
-        self.families_ = fam_table.reset_index(drop=True)
+        params["law"] = "weibull"
+        fam_table["law"] = "weibull"
+        fam_table["tau_log_scale"] = np.nan
+        self.law_comparison_ = self.candidates_ = None
+        if self.distribution in ("lognormal", "gamma", "auto"):
+            lvs = law_lives(gcode, t, d, G)
+            laws = LAW_NAMES[1:] if self.distribution == "auto" else (self.distribution,)
+            fits = {"weibull": (params, fam_table)}
+            for name in laws:
+                fits[name] = fit_law_pooled(lifetime_law(name), lvs, fam, F, params, self.pooling,
+                                            self.min_failures, self.level)
+            if self.distribution == "auto":
+                table = {name: self._finish(p, keys, gcode, t, d, G) for name, (p, _) in fits.items()}
+                params, fam_table, self.law_comparison_ = choose_laws(fits, table, fam, fam_keys)
+                self.candidates_ = {name: p.sort_values(GROUP_KEYS, ignore_index=True)
+                                    for name, p in table.items()}
+            else:
+                params, fam_table = fits[self.distribution]
+        params = self._finish(params, keys, gcode, t, d, G)  # in group-code order
+        self.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
+        fam_table.insert(0, "component", fam_keys)
+        fam_cols = ["component", "law", *[c for c in fam_table.columns if c not in ("component", "law")]]
+        self.families_ = fam_table[fam_cols].reset_index(drop=True)
         self.lives_ = lives
         self.glm_ = self.comparison_ = self.choice_ = None
         if self.covariates is not None:
@@ -214,19 +283,37 @@ class FailureModel:
             self.comparison_, self.choice_ = cr.comparison, cr.choice
         return self
 
+    @staticmethod
+    def _finish(params: pd.DataFrame, keys: dict, gcode, t, d, G) -> pd.DataFrame:
+        """``params`` (one row per group code) with the keys, the log-likelihood and the
+        Kaplan–Meier distance of each group's law, in the ``params_`` layout."""
+        p = params.copy()
+        for i, (name, values) in enumerate(keys.items()):
+            if name in p.columns:
+                p = p.drop(columns=name)
+            p.insert(i, name, values)
+        p["law"] = pd.array(p["law"].astype(str).to_numpy(), dtype="str")
+        codes = law_codes(p["law"].to_numpy())
+        k, eta = p["shape"].to_numpy(float), p["scale"].to_numpy(float)
+        p["loglik"] = group_loglik(codes, gcode, t, d, k, eta, G)
+        p["ks_distance"] = km_distance(gcode, t, d, k, eta, G, law=codes)
+        return p[_PARAM_COLUMNS]
+
     @classmethod
     def from_params(cls, table: pd.DataFrame) -> FailureModel:
-        """A model from known Weibull parameters, ready to forecast with (nothing is fitted).
+        """A model from known parameters, ready to forecast with (nothing is fitted).
 
-        For the parameters that generated a fleet (``fleet.truth["lifetimes"]``),
-        engineering estimates, or a fit made elsewhere.
+        For the parameters that generated a fleet (``fleet.truth["lifetimes"]``: the oracle
+        whatever its law), engineering estimates, or a fit made elsewhere.
 
         Parameters
         ----------
         table : DataFrame
             One row per (machine_model, component): columns ``machine_model``,
             ``component``, ``shape`` and ``scale`` (operating hours), every shape and scale a
-            finite number > 0. Optional ``shape_lower``, ``shape_upper``, ``scale_lower``,
+            finite number > 0, and optionally ``law`` (``"weibull"``, the default,
+            ``"lognormal"`` or ``"gamma"``; the meaning of shape and scale per law is in the
+            class docstring). Optional ``shape_lower``, ``shape_upper``, ``scale_lower``,
             ``scale_upper`` are kept; other columns are ignored.
 
         Returns
@@ -242,8 +329,8 @@ class FailureModel:
             ``table`` is not a DataFrame.
         ValueError
             A column is missing, a row lacks its machine_model or component, a group is
-            given twice, or a shape or scale is not a finite number > 0; the message names
-            the row (its index label) and the group.
+            given twice, a shape or scale is not a finite number > 0, or a law is not one of
+            the three; the message names the row (its index label) and the group.
 
         Examples
         --------
@@ -297,18 +384,30 @@ class FailureModel:
                                      f"and scale must be a finite number > 0{more}")
             values[col] = num
         n = len(table)
+        law = np.full(n, "weibull", dtype=object)
+        if "law" in table.columns:
+            raw = table["law"]
+            text = raw.astype(str).str.strip().str.lower().to_numpy(dtype=object)
+            bad = raw.isna().to_numpy() | ~np.isin(text, LAW_NAMES)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"{where}: {row_name(i)} has law={plain(raw.iloc[i])!r}; the law must be one "
+                                 f"of {', '.join(map(repr, LAW_NAMES))}")
+            law = text
         params = pd.DataFrame({
             "machine_model": pd.array(keys["machine_model"].to_numpy(), dtype="str"),
             "component": pd.array(keys["component"].to_numpy(), dtype="str"),
+            "law": pd.array(law.astype(str), dtype="str"),
             **values,
             "n_failures": np.full(n, np.nan), "n_censored": np.full(n, np.nan),
             "method": pd.array(np.full(n, "given"), dtype="str"), "borrowed": np.zeros(n, bool),
             "loglik": np.full(n, np.nan), "ks_distance": np.full(n, np.nan),
         })
         model = cls(covariates=None)
-        model.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
+        model.params_ = params[_PARAM_COLUMNS].sort_values(GROUP_KEYS, ignore_index=True)
         model.families_ = None
         model.glm_ = model.comparison_ = model.choice_ = None
+        model.law_comparison_ = model.candidates_ = None
         return model
 
     def _fit_weibull(self, gcode, t, d, G, fam, F):
@@ -380,8 +479,8 @@ class FailureModel:
                                  "(or build one from known parameters with FailureModel.from_params)")
         return self.params_
 
-    def weibull_params(self) -> pd.DataFrame:
-        """Weibull shape and scale of every group with a usable fit.
+    def lifetime_params(self) -> pd.DataFrame:
+        """Law, shape and scale of every group with a usable fit.
 
         The groups whose shape and scale are finite and > 0, in ``params_`` order (sorted by
         machine_model, component); the rows of :meth:`lifetime_groups`.
@@ -389,25 +488,55 @@ class FailureModel:
         Returns
         -------
         DataFrame
-            machine_model, component, shape, scale.
+            machine_model, component, law, shape, scale (the meaning of shape and scale per
+            law is in the class docstring).
         """
-        p = self._require_params()[[*GROUP_KEYS, "shape", "scale"]]
+        p = self._require_params()
+        if "law" not in p.columns:  # a params_ table set by hand, from before the laws
+            p = p.assign(law="weibull")
+        p = p[[*GROUP_KEYS, "law", "shape", "scale"]]
         ok = np.isfinite(p["shape"]) & np.isfinite(p["scale"]) & (p["shape"] > 0) & (p["scale"] > 0)
         return p[ok.to_numpy()].reset_index(drop=True)
 
+    def weibull_params(self) -> pd.DataFrame:
+        """Weibull shape and scale of every group with a usable fit, when every group is Weibull.
+
+        The rows of :meth:`lifetime_groups`.
+
+        Returns
+        -------
+        DataFrame
+            machine_model, component, shape, scale.
+
+        Raises
+        ------
+        ValueError
+            Some group follows another law (``distribution="lognormal"``, ``"gamma"`` or
+            ``"auto"``): use :meth:`lifetime_params`.
+        """
+        p = self.lifetime_params()
+        other = p["law"].astype(str) != "weibull"
+        if other.any():
+            laws = p.loc[other.to_numpy(), "law"].astype(str).value_counts()
+            raise ValueError("weibull_params: this FailureModel's groups are not all Weibull ("
+                             + ", ".join(f"{n} {law}" for law, n in laws.items())
+                             + "); use lifetime_params(), or fit with distribution='weibull' where a "
+                             "Weibull model is needed")
+        return p[[*GROUP_KEYS, "shape", "scale"]]
+
     def lifetime_groups(self) -> pd.DataFrame:
-        """The groups a forecast can use: machine_model, component (see :meth:`weibull_params`).
+        """The groups a forecast can use: machine_model, component (see :meth:`lifetime_params`).
 
         Returns
         -------
         DataFrame
         """
-        return self.weibull_params()[GROUP_KEYS]
+        return self.lifetime_params()[GROUP_KEYS]
 
     def expected_renewals(self, group, age, hours) -> np.ndarray:
         """Expected failures of running components within ``hours`` operating hours from now.
 
-        The delayed Weibull renewal function of each row's group
+        The delayed renewal function of each row's group under its law
         (:func:`partsforecast.reliability.expected_failures`).
 
         Parameters
@@ -423,14 +552,17 @@ class FailureModel:
         -------
         (R, P) ndarray
         """
-        p = self.weibull_params()
+        p = self.lifetime_params()
         g = np.asarray(group, dtype=np.int64)
-        return expected_failures(age, hours, p["shape"].to_numpy(float)[g], p["scale"].to_numpy(float)[g])
+        law = p["law"].to_numpy(dtype=object)[g]
+        return expected_failures(age, hours, p["shape"].to_numpy(float)[g], p["scale"].to_numpy(float)[g],
+                                 law=None if (law == "weibull").all() else law)
 
     # -- using the fit ---------------------------------------------------------------------
 
-    def _params_for(self, machine_model, component) -> tuple[np.ndarray, np.ndarray]:
-        idx = self._require_params().set_index(GROUP_KEYS)
+    def _params_for(self, machine_model, component) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        p = self._require_params()
+        idx = p.set_index(GROUP_KEYS)
         key = pd.MultiIndex.from_arrays([np.atleast_1d(np.asarray(machine_model, dtype=object)),
                                          np.atleast_1d(np.asarray(component, dtype=object))])
         pos = idx.index.get_indexer(key)
@@ -438,22 +570,29 @@ class FailureModel:
             bad = key[np.flatnonzero(pos < 0)[0]]
             raise KeyError(f"no fitted group for machine_model={bad[0]!r}, component={bad[1]!r}; "
                            "see params_ for the groups")
-        return idx["shape"].to_numpy()[pos], idx["scale"].to_numpy()[pos]
+        law = law_codes(idx["law"].to_numpy(dtype=object)[pos]) if "law" in idx else np.zeros(pos.size, np.int64)
+        return idx["shape"].to_numpy()[pos], idx["scale"].to_numpy()[pos], law
+
+    def _law_values(self, method: str, t, machine_model, component) -> np.ndarray:
+        """``lifetime_law(...).<method>(t, shape, scale)`` of groups, broadcast against ``t``."""
+        k, eta, law = self._params_for(machine_model, component)
+        t, k, eta, law = np.broadcast_arrays(np.asarray(t, float), k, eta, law)
+        out = by_law(law.ravel(), method, t.ravel(), k.ravel(), eta.ravel())
+        return out.reshape(t.shape)
 
     def cumulative_hazard(self, t, machine_model, component) -> np.ndarray:
-        """H(t) = (t/scale)^shape of a group, for operating hours ``t`` (broadcasts)."""
-        k, eta = self._params_for(machine_model, component)
-        return np.power(np.asarray(t, float) / eta, k)
+        """H(t) = −log S(t) of a group, for operating hours ``t`` (broadcasts); ``(t/scale)^shape``
+        for a Weibull group."""
+        return -self._law_values("log_sf", t, machine_model, component)
 
     def survival(self, t, machine_model, component) -> np.ndarray:
         """Probability that a new component survives ``t`` operating hours."""
         return np.exp(-self.cumulative_hazard(t, machine_model, component))
 
     def hazard(self, t, machine_model, component) -> np.ndarray:
-        """Failure rate (per operating hour) of a component aged ``t`` hours."""
-        k, eta = self._params_for(machine_model, component)
-        t = np.asarray(t, float)
-        return k / eta * np.power(t / eta, k - 1)
+        """Failure rate (per operating hour) of a component aged ``t`` hours: f(t) / S(t)."""
+        return np.exp(self._law_values("log_pdf", t, machine_model, component)
+                      - self._law_values("log_sf", t, machine_model, component))
 
     def conditional_failure_prob(self, age, horizon, machine_model, component) -> np.ndarray:
         """Probability that a component aged ``age`` hours fails within the next ``horizon`` hours.
@@ -461,13 +600,22 @@ class FailureModel:
         ``1 − S(age + horizon) / S(age)`` (the first failure only; see
         :func:`partsforecast.reliability.expected_failures` for renewals).
         """
-        k, eta = self._params_for(machine_model, component)
         age = np.asarray(age, float)
-        return -np.expm1(-(np.power((age + np.asarray(horizon, float)) / eta, k) - np.power(age / eta, k)))
+        return -np.expm1(self._law_values("log_sf", age + np.asarray(horizon, float), machine_model, component)
+                         - self._law_values("log_sf", age, machine_model, component))
 
     def group_fit(self, machine_model: str, component: str) -> WeibullFit:
-        """The fit of one group as a :class:`WeibullFit` (prints a summary, plots)."""
-        k, eta = self._params_for(machine_model, component)
+        """The fit of one Weibull group as a :class:`WeibullFit` (prints a summary, plots).
+
+        Raises
+        ------
+        ValueError
+            The group follows another law (see ``params_``).
+        """
+        k, eta, law = self._params_for(machine_model, component)
+        if law[0] != 0:
+            raise ValueError(f"group_fit: {machine_model} · {component} follows the {LAW_NAMES[law[0]]} law, "
+                             "not a Weibull; its parameters are in params_ (plot() draws it)")
         row = self.params_[(self.params_["machine_model"] == machine_model)
                            & (self.params_["component"] == component)].iloc[0]
         nan = float("nan")
@@ -493,13 +641,23 @@ class FailureModel:
         """Weibull probability plot (``kind="probability"``) or Kaplan–Meier against the
         fitted survival (``kind="survival"``) of one group; returns the Axes."""
         lv = self.group_lives(machine_model, component)
-        fit = self.group_fit(machine_model, component)
+        if kind not in ("probability", "survival"):
+            raise ValueError(f"kind must be 'probability' or 'survival', got {kind!r}")
+        k, eta, law = self._params_for(machine_model, component)
+        fit = self.group_fit(machine_model, component) if law[0] == 0 else None
         if kind == "probability":
             ax = weibull_plot(lv["duration"], lv["failed"], fit, ax=ax)
-        elif kind == "survival":
-            ax = survival_plot(lv["duration"], lv["failed"], fit, ax=ax, level=self.level)
         else:
-            raise ValueError(f"kind must be 'probability' or 'survival', got {kind!r}")
+            ax = survival_plot(lv["duration"], lv["failed"], fit, ax=ax, level=self.level)
+        if fit is None and np.isfinite(k[0]) and np.isfinite(eta[0]):  # another law: its curve
+            method = str(self.params_.set_index(GROUP_KEYS).loc[(machine_model, component), "method"])
+            t = np.asarray(lv["duration"], float)
+            grid = (np.geomspace(max(t.min(), 1e-9), t.max(), 100) if kind == "probability"
+                    else np.linspace(0.0, t.max(), 200))
+            log_s = self._law_values("log_sf", grid, machine_model, component)
+            y = np.log(-log_s) if kind == "probability" else np.exp(log_s)
+            ax.plot(grid, y, "-", label=f"{LAW_NAMES[law[0]]} ({method}): shape {k[0]:.3g}, scale {eta[0]:.4g}")
+            ax.legend(loc="best", fontsize="small")
         ax.set_title(f"{machine_model} · {component}: {ax.get_title()}")
         ax.set_xlabel("operating hours")
         return ax
@@ -517,11 +675,15 @@ class FailureModel:
         if not hasattr(self, "params_"):
             return {"status": "not fitted", "distribution": self.distribution, "pooling": self.pooling}
         p = self.params_
+        # the laws, when some group is not Weibull (a Weibull model shows as before)
+        counts = p["law"].astype(str).value_counts() if "law" in p.columns else pd.Series(dtype=int)
+        laws = {} if set(counts.index) <= {"weibull"} else {
+            "laws": ", ".join(f"{law} {n}" for law, n in counts.items())}
         if not hasattr(self, "lives_"):
-            return {"groups": len(p), "parameters": "given"}
+            return {"groups": len(p), "parameters": "given", **laws}
         facts = {"groups": len(p), "failures": int(p["n_failures"].sum()),
                  "censored": int(p["n_censored"].sum()), "borrowing": int(p["borrowed"].sum()),
-                 "distribution": self.distribution, "pooling": self.pooling}
+                 "distribution": self.distribution, **laws, "pooling": self.pooling}
         if self.choice_ is not None:
             facts["by_aic"] = self.choice_
         return facts
@@ -533,5 +695,5 @@ class FailureModel:
         facts = self._facts()
         if not hasattr(self, "params_"):
             return html_card("FailureModel (not fitted)", facts)
-        cols = [*GROUP_KEYS, "shape", "scale", "n_failures", "method"]
+        cols = [*GROUP_KEYS, "law", "shape", "scale", "n_failures", "method"]
         return html_card("FailureModel", facts, self.params_[cols], max_rows=10)

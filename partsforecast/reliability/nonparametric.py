@@ -162,8 +162,11 @@ def median_ranks(time: Any, failed: Any) -> pd.DataFrame:
                          "median_rank": (adj - 0.3) / (N + 0.4)})
 
 
-def km_distance(g, t, d, k_g, eta_g, G, min_at_risk: int = 10) -> np.ndarray:
+def km_distance(g, t, d, k_g, eta_g, G, min_at_risk: int = 10, law=None) -> np.ndarray:
     """Largest gap between each group's Kaplan–Meier curve and its fitted survival.
+
+    The fitted survival is Weibull, or with ``law`` (codes per group, indices in
+    ``laws.LAW_NAMES``) each group's law.
 
     Lives are sorted by (group, time, failures first); with that order the product of
     (1 − 1/at-risk) over tied failures equals the Kaplan–Meier factor (n − d)/n, so the
@@ -182,8 +185,15 @@ def km_distance(g, t, d, k_g, eta_g, G, min_at_risk: int = 10) -> np.ndarray:
     base = np.concatenate([[0.0], cum])[first[gs]]
     km_before = np.exp(cum - base - np.where(np.isfinite(logf), logf, 0.0))
     km_after = np.where(np.isfinite(logf), np.exp(cum - base), 0.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        fitted = np.exp(-np.power(ts / eta_g[gs], k_g[gs]))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if law is None or not np.any(law):
+            fitted = np.exp(-np.power(ts / eta_g[gs], k_g[gs]))
+        else:
+            from partsforecast.reliability.laws import by_law
+
+            ok = np.isfinite(k_g) & np.isfinite(eta_g) & (k_g > 0) & (eta_g > 0)
+            fitted = np.exp(by_law(np.asarray(law)[gs], "log_sf", ts, np.where(ok, k_g, 1.0)[gs],
+                                   np.where(ok, eta_g, 1.0)[gs]))
     gap = np.maximum(np.abs(km_after - fitted), np.abs(km_before - fitted))
     gap = np.where(ds & (at_risk >= min_at_risk), gap, 0.0)
     out = np.zeros(G)

@@ -105,7 +105,9 @@ def _cmd_service(args: argparse.Namespace) -> int:
     settings = read_service_config(getattr(args, "config", None))
     check_out(args.out, folder=True)
     transfers = read_plan_transfers(args.plan_dir) if args.plan_dir is not None else None
-    fleet = load_for_run(args)
+    from partsforecast.supersession import current_fleet
+
+    fleet = current_fleet(load_for_run(args))  # demand and stock-outs in current numbers
     model = None
     if settings.abnormal and getattr(args, "pooling", None) is not None:
         from partsforecast.reliability import FailureModel

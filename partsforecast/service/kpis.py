@@ -4,8 +4,9 @@ share, repeat failures, tickets waiting unseen; by dealer and by tier, per perio
 A ticket is one ``ticket_id`` (all its part lines): it was opened at its lines' earliest
 ``opened_at``, the technician arrived at their earliest ``arrived_at``, its parts were ready
 when the last line's ``parts_ready_at`` came, and it closed when its last line closed. The
-KPIs are computed on tickets, except the repeat failures, which count failures (a ticket's
-components). Every figure comes with the number of tickets (or failures) it rests on, and
+KPIs are computed on repair tickets (:attr:`partsforecast.Fleet.repairs`; scheduled service
+visits are booked, not waited for), except the repeat failures, which count failures (a
+ticket's components). Every figure comes with the number of tickets (or failures) it rests on, and
 every ticket left out of a figure is counted with the reason (the ticket-time findings of
 :data:`partsforecast.data.TICKET_TIME_FINDINGS`, or still open).
 
@@ -108,7 +109,7 @@ def _hours(values: pd.Series, as_of: pd.Timestamp) -> np.ndarray:
 
 
 def _ticket_table(fleet: Fleet) -> _Tickets:
-    tk = fleet.tickets
+    tk = fleet.repairs
     codes, _ = pd.factorize(tk["ticket_id"], sort=False)
     order = np.argsort(codes, kind="stable")
     sorted_codes = codes[order]
@@ -229,7 +230,7 @@ def _count(key: np.ndarray, mask: np.ndarray, n_groups: int) -> np.ndarray:
 def _repeat_flags(fleet: Fleet, t: _Tickets, repeat_days: Sequence[int]) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """Failures (ticket × component): their ticket, and per window whether the same machine's
     same component failed again within it (and whether the window has ended by as_of)."""
-    tk = fleet.tickets
+    tk = fleet.repairs
     comp, _ = pd.factorize(tk["component"])
     serial, _ = pd.factorize(tk["serial"])
     n_comp = max(int(comp.max()) + 1, 1) if len(comp) else 1

@@ -1,0 +1,951 @@
+"""How machines are used over the year, and which ones are worked harder than their model.
+
+Two departures from "one flat rate of hours per day per machine, one lifetime law per
+model":
+
+:class:`UsageProfile`
+    Machines work more in the building season. The profile is a factor per market tier and
+    calendar month (day-weighted mean 1 over the year), so that a machine of yearly mean
+    rate ``u`` runs ``u · factor(tier, month)`` hours a day in that month. It is estimated
+    from meter readings (the hours run between two readings of the same machine, spread
+    over the calendar months they cover) and from the timing of repair tickets, and shrunk
+    towards flat where the data are thin. :func:`partsforecast.forecast_demand` uses it to
+    turn calendar periods into operating hours.
+:class:`MachineFrailty`
+    Some machines fail more often than their model says (harder work, a rough site). Each
+    machine gets a gamma-frailty posterior mean ``(α + O) / (α + E)``: ``O`` failures seen
+    on it, ``E`` what the lifetime model expects for its observed lives, ``α`` estimated
+    from the fleet (Clayton & Kaldor 1987). The forecast multiplies the machine's expected
+    renewals by it.
+
+The rules, the shrinkage and the measured figures are in ``docs/concepts/installed-base.md``
+(*Use over the year and heavy users*); the benchmark is ``benchmarks/bench_usage.py``.
+
+References
+----------
+- Clayton, D. & Kaldor, J. (1987). Empirical Bayes estimates of age-standardized relative
+  risks for use in disease mapping. *Biometrics* 43, 671–681.
+- Kaufman, L. (1975). A variable projection method for solving separable nonlinear least
+  squares problems. *BIT* 15, 49–57.
+- Self, S. G. & Liang, K.-Y. (1987). Asymptotic properties of maximum likelihood estimators
+  and likelihood ratio tests under nonstandard conditions. *JASA* 82, 605–610.
+- Morris, C. N. (1983). Parametric empirical Bayes inference: theory and applications.
+  *JASA* 78, 47–55.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from partsforecast.data import InputError, Problem
+from partsforecast.lives import fleet_lives
+from partsforecast.reliability import (
+    LifetimeModel,
+    ParametricLifetimeModel,
+    WeibullLifetimeModel,
+    lifetime_law,
+)
+from partsforecast.reliability.protocol import checked_renewals
+
+__all__ = ["MONTH_DAYS", "MachineFrailty", "UsageProfile", "fleet_usage_profile", "frailty_posterior"]
+
+#: Mean days of each calendar month over the four-year leap cycle (they add up to 365.25).
+MONTH_DAYS = np.array([31.0, 28.25, 31.0, 30.0, 31.0, 30.0, 31.0, 31.0, 30.0, 31.0, 30.0, 31.0])
+_MONTH_WEIGHT = MONTH_DAYS / MONTH_DAYS.sum()  # a profile's mean is Σ weight · factor
+_EPOCH = np.datetime64("1970-01-01T00:00:00", "ns")
+_DAY = np.timedelta64(1, "D")
+_SOURCES = ("meter", "tickets")
+#: Months of repair history a tier needs before its ticket timing is used (two seasons, so
+#: that the month effects are not confused with the trend).
+_MIN_TICKET_MONTHS = 24
+_YEAR = 365.25
+
+
+def _days_since_epoch(values) -> np.ndarray:
+    return (np.asarray(values, dtype="datetime64[ns]") - _EPOCH) / _DAY
+
+
+# ---------------------------------------------------------------------------------------
+# Calendar months: how many days of each calendar month lie between two instants
+# ---------------------------------------------------------------------------------------
+
+
+class _MonthGrid:
+    """Month starts covering a span of time, and the days of each calendar month before each.
+
+    Times are float days since 1970-01-01. ``cum[i, k]`` is the number of days of calendar
+    month ``k`` (0 = January) from the first month start to month start ``i``, so the days
+    of month ``k`` up to time ``t`` are ``cum[i, k] + (t − start[i]) · [month[i] = k]`` with
+    ``i`` the month containing ``t``.
+    """
+
+    def __init__(self, t_min: float, t_max: float):
+        first = pd.Timestamp(_EPOCH + np.timedelta64(int(np.floor(t_min)), "D")).to_period("M").start_time
+        last = pd.Timestamp(_EPOCH + np.timedelta64(int(np.ceil(t_max)) + 1, "D")).to_period("M").start_time
+        knots = pd.date_range(first, last + pd.DateOffset(months=1), freq="MS")
+        self.start = _days_since_epoch(knots.to_numpy())
+        self.month = knots.month.to_numpy() - 1
+        length = np.diff(self.start)
+        cum = np.zeros((self.start.size, 12))
+        cum[np.arange(1, self.start.size), self.month[:-1]] = length
+        self.cum = np.cumsum(cum, axis=0)
+
+    def locate(self, t: np.ndarray) -> np.ndarray:
+        return np.clip(np.searchsorted(self.start, t, side="right") - 1, 0, self.start.size - 2)
+
+    def days_between(self, t0: np.ndarray, t1: np.ndarray) -> np.ndarray:
+        """(n, 12): days of each calendar month in (t0, t1], for 1-d arrays of times."""
+        i0, i1 = self.locate(t0), self.locate(t1)
+        out = self.cum[i1] - self.cum[i0]
+        rows = np.arange(t0.size)
+        out[rows, self.month[i1]] += t1 - self.start[i1]
+        out[rows, self.month[i0]] -= t0 - self.start[i0]
+        return out
+
+
+def _normalise(f: np.ndarray) -> np.ndarray:
+    """Factors (rows of 12) scaled to day-weighted mean 1; rows already all 1 are kept."""
+    f = np.asarray(f, float)
+    mean = f @ _MONTH_WEIGHT
+    flat = (f == 1.0).all(axis=-1)
+    return np.where(flat[..., None], f, f / np.where(mean > 0, mean, 1.0)[..., None])
+
+
+# ---------------------------------------------------------------------------------------
+# The usage profile
+# ---------------------------------------------------------------------------------------
+
+
+class UsageProfile:
+    """Use over the year: one factor per market tier and calendar month.
+
+    A machine of yearly mean rate ``u`` hours per day runs ``u · factor(tier, month)`` hours
+    a day in a month; the factors of a tier have a day-weighted mean of 1, so a year's hours
+    are those of the flat rate.
+
+    Parameters
+    ----------
+    sources : sequence of {"meter", "tickets"}
+        What to estimate from. ``"meter"``: pairs of meter readings of the same machine
+        (ticket ``meter_hours``, service visits included, and 0 hours on the in-service
+        date). ``"tickets"``: the monthly counts of repair tickets per tier against the
+        operating hours of the machines in service (a Poisson regression with a smooth
+        trend), used for tiers with at least 24 months of history. Where both are used, each
+        month's two estimates are averaged with inverse-variance weights.
+    shrink : bool
+        Shrink every tier's factors towards flat (1) by an empirical-Bayes rule: factor
+        ``k`` keeps the share ``τ² / (τ² + v_k)`` of its departure from 1, where ``v_k`` is
+        its sampling variance and ``τ²`` the spread of the tier's factors about 1 beyond
+        their noise (moments, never below 0; ``τ² = 0`` gives a flat tier). Thin data (large
+        ``v_k``) give a flat profile.
+    min_gap_days : float
+        Pairs of readings closer than this are not used (the reading's time of day and the
+        meter's rounding would swamp the hours run).
+    min_spread : float
+        A tier whose shrunk factors depart from 1 by less than this (root mean square,
+        day-weighted) is taken as flat: a swing that small moves no month's forecast by more
+        than a few percent, and it is the size of the estimators' own bias on generated
+        fleets without seasonality (0.1–0.3 % from meter readings). 0 keeps every estimate.
+    max_iter : int
+        Iterations of the meter fit (variable projection; a handful suffice).
+
+    Attributes
+    ----------
+    profile_ : DataFrame
+        One row per (tier, month): tier, month (1–12), factor (the profile), meter and
+        meter_se (the meter readings' estimate and its standard error; NaN without it),
+        tickets and tickets_se (the ticket timing's), weight (the share of the departure
+        from flat kept by the shrinkage).
+    rates_ : DataFrame
+        One row per machine with usable meter pairs: serial, tier, hours_per_day (its yearly
+        mean rate under the profile, least squares over its pairs), intervals (pairs used),
+        days (calendar days they cover).
+    tiers_ : DataFrame
+        One row per tier: tier, machines and intervals (meter pairs), repairs (tickets
+        counted), months (of ticket history), tau (the spread of its estimated factors
+        about 1 beyond their noise, the ``√τ²`` of the shrinkage), spread (the root mean
+        square departure of its final factors from 1) and source (what its profile rests on;
+        ``"none (flat)"`` for a tier without estimate, ``"flat (below min_spread)"`` for one
+        whose estimate was too small to keep).
+    n_iter_ : int
+        Iterations the meter fit took.
+
+    Notes
+    -----
+    The meter fit is least squares on the hours run between consecutive readings,
+    ``Δh = u_m · Σ_k D_k f_k`` (``D_k`` the days of calendar month ``k`` in the interval),
+    each interval weighted by ``1 / days`` (a machine's daily hours vary independently from
+    day to day), the machines' rates ``u_m`` eliminated in closed form (variable projection,
+    Kaufman 1975). It is exact on noise-free readings.
+
+    Examples
+    --------
+    >>> fleet = pf.make_fleet(seasonality=0.4, maintenance=True)      # doctest: +SKIP
+    >>> profile = pf.UsageProfile().fit(fleet)                          # doctest: +SKIP
+    >>> profile.profile_.pivot(index="month", columns="tier", values="factor")  # doctest: +SKIP
+    >>> pf.forecast_demand(model, fleet, usage_profile=profile)         # doctest: +SKIP
+    """
+
+    def __init__(self, sources=_SOURCES, shrink: bool = True, min_gap_days: float = 7.0,
+                 min_spread: float = 0.02, max_iter: int = 50) -> None:
+        self.sources = sources
+        self.shrink = shrink
+        self.min_gap_days = min_gap_days
+        self.min_spread = min_spread
+        self.max_iter = max_iter
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def _check_settings(self) -> tuple[str, ...]:
+        sources = (self.sources,) if isinstance(self.sources, str) else tuple(self.sources)
+        bad = [s for s in sources if s not in _SOURCES]
+        if bad or not sources:
+            raise ValueError(f"sources={self.sources!r}: use 'meter', 'tickets' or both")
+        if not isinstance(self.shrink, (bool, np.bool_)):
+            raise ValueError(f"shrink must be True or False, got {self.shrink!r}")
+        gap = self.min_gap_days
+        if not isinstance(gap, (int, float, np.integer, np.floating)) or not np.isfinite(gap) or gap < 0:
+            raise ValueError(f"min_gap_days must be a number of days ≥ 0, got {gap!r}")
+        spread = self.min_spread
+        if not isinstance(spread, (int, float, np.integer, np.floating)) or not 0 <= spread < 1:
+            raise ValueError(f"min_spread must be a number in [0, 1), got {spread!r}")
+        if not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
+            raise ValueError(f"max_iter must be a whole number ≥ 1, got {self.max_iter!r}")
+        return sources
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, fleet) -> UsageProfile:
+        """Estimate the profile of every market tier of ``fleet``.
+
+        Parameters
+        ----------
+        fleet : Fleet
+
+        Returns
+        -------
+        UsageProfile
+            ``self``, fitted.
+        """
+        sources = self._check_settings()
+        tier_by_loc = fleet.locations.set_index("location_id")["tier"]
+        tiers = np.sort(pd.unique(tier_by_loc.dropna().astype("int64").to_numpy()))
+        T = tiers.size
+        m = fleet.machines
+        machine_tier = pd.Index(tiers).get_indexer(
+            m["location_id"].map(tier_by_loc).astype("Float64").astype("float64").to_numpy())
+
+        nan = np.full((T, 12), np.nan)
+        f_m, v_m, f_t, v_t = nan.copy(), nan.copy(), nan.copy(), nan.copy()
+        self.n_iter_ = 0
+        meter_info = {"machines": np.zeros(T, np.int64), "intervals": np.zeros(T, np.int64)}
+        rates = pd.DataFrame({"serial": pd.array([], dtype="str"), "tier": np.zeros(0, np.int64),
+                              "hours_per_day": np.zeros(0), "intervals": np.zeros(0, np.int64),
+                              "days": np.zeros(0)})
+        if "meter" in sources and T:
+            pairs = _meter_pairs(fleet, machine_tier, float(self.min_gap_days))
+            if pairs["y"].size:
+                fit = _fit_meter(pairs, T, self.max_iter)
+                f_m, v_m, self.n_iter_ = fit["f"], fit["v"], fit["n_iter"]
+                meter_info = {"machines": fit["machines"], "intervals": fit["intervals"]}
+                mach = fit["machine"]
+                rates = pd.DataFrame({"serial": pd.array(m["serial"].to_numpy()[mach], dtype="str"),
+                                      "tier": tiers[machine_tier[mach]].astype("int64"),
+                                      "hours_per_day": fit["rate"], "intervals": fit["n_pairs"],
+                                      "days": fit["days"]})
+        ticket_info = {"repairs": np.zeros(T, np.int64), "months": np.zeros(T, np.int64)}
+        if "tickets" in sources and T:
+            fit_t = _fit_tickets(fleet, machine_tier, T)
+            f_t, v_t = fit_t["f"], fit_t["v"]
+            ticket_info = {"repairs": fit_t["repairs"], "months": fit_t["months"]}
+
+        f_hat, v_hat = _combine((f_m, v_m), (f_t, v_t))
+        factor, weight, tau2 = _shrink(f_hat, v_hat, self.shrink)
+        spread = np.sqrt(((factor - 1.0) ** 2) @ _MONTH_WEIGHT)
+        small = spread < float(self.min_spread)
+        factor[small] = 1.0
+        weight[small] = 0.0
+        has = {"meter": np.isfinite(f_m).all(axis=1), "tickets": np.isfinite(f_t).all(axis=1)}
+        source = np.where(has["meter"] & has["tickets"], "meter and tickets",
+                          np.where(has["meter"], "meter", np.where(has["tickets"], "tickets", "none (flat)")))
+        source = np.where(small & (has["meter"] | has["tickets"]), "flat (below min_spread)", source)
+        self.profile_ = pd.DataFrame({
+            "tier": np.repeat(tiers, 12).astype("int64"), "month": np.tile(np.arange(1, 13), T).astype("int64"),
+            "factor": factor.ravel(), "meter": f_m.ravel(), "meter_se": np.sqrt(v_m).ravel(),
+            "tickets": f_t.ravel(), "tickets_se": np.sqrt(v_t).ravel(), "weight": weight.ravel()})
+        self.rates_ = rates
+        self.tiers_ = pd.DataFrame({"tier": tiers.astype("int64"), **meter_info, **ticket_info,
+                                    "tau": np.sqrt(tau2), "spread": np.where(small, 0.0, spread),
+                                    "source": pd.array(source, dtype="str")})
+        self._set_table(tiers, factor)
+        return self
+
+    @classmethod
+    def from_table(cls, table: pd.DataFrame) -> UsageProfile:
+        """A profile from known factors (an engineering estimate, a generator's truth).
+
+        Parameters
+        ----------
+        table : DataFrame
+            Columns tier, month (1–12) and factor (> 0), one row per (tier, month), all 12
+            months of every tier given (``fleet.truth["usage_profile"]`` has this layout).
+            The factors are used as given (not rescaled).
+
+        Returns
+        -------
+        UsageProfile
+            With ``profile_`` (tier, month, factor); nothing is fitted.
+
+        Raises
+        ------
+        InputError
+            A column is missing, a value is not a whole tier, a month in 1–12 or a finite
+            factor > 0, a (tier, month) is given twice, or a tier lacks a month; each
+            problem names the row and column.
+        """
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"UsageProfile.from_table: table must be a DataFrame with columns tier, month "
+                            f"and factor, got {type(table).__name__}")
+        name = "usage_profile"
+        missing = [c for c in ("tier", "month", "factor") if c not in table.columns]
+        if missing:
+            raise InputError([Problem(name, None, c, None, "column is missing; the profile needs tier, month "
+                                      "(1–12) and factor, one row per (tier, month)") for c in missing])
+        problems: list[Problem] = []
+        tier = pd.to_numeric(table["tier"], errors="coerce").to_numpy(dtype=float)
+        month = pd.to_numeric(table["month"], errors="coerce").to_numpy(dtype=float)
+        factor = pd.to_numeric(table["factor"], errors="coerce").to_numpy(dtype=float)
+        checks = (("tier", ~(np.isfinite(tier) & (tier == np.round(tier))), "must be a whole number (a market tier)"),
+                  ("month", ~(np.isfinite(month) & (month == np.round(month)) & (month >= 1) & (month <= 12)),
+                   "must be a whole month number from 1 to 12"),
+                  ("factor", ~(np.isfinite(factor) & (factor > 0)), "must be a finite number > 0"))
+        for column, bad, rule in checks:
+            for i in np.flatnonzero(bad)[:20]:
+                problems.append(Problem(name, table.index[i], column, str(table[column].iloc[i]), rule))
+        if problems:
+            raise InputError(problems)
+        key = pd.DataFrame({"tier": tier.astype(np.int64), "month": month.astype(np.int64)})
+        dup = key.duplicated(keep="first").to_numpy()
+        for i in np.flatnonzero(dup)[:20]:
+            problems.append(Problem(name, table.index[i], "month", str(int(month[i])),
+                                    f"tier {int(tier[i])} has this month more than once; give each once"))
+        counts = key.drop_duplicates().groupby("tier").size()
+        for t in counts.index[counts.to_numpy() < 12]:
+            problems.append(Problem(name, None, "month", None,
+                                    f"tier {int(t)} has {int(counts[t])} months; give all 12"))
+        if problems:
+            raise InputError(problems)
+        tiers = np.sort(key["tier"].unique())
+        f = np.ones((tiers.size, 12))
+        f[np.searchsorted(tiers, key["tier"].to_numpy()), key["month"].to_numpy() - 1] = factor
+        out = cls()
+        out.profile_ = pd.DataFrame({"tier": np.repeat(tiers, 12).astype("int64"),
+                                     "month": np.tile(np.arange(1, 13), tiers.size).astype("int64"),
+                                     "factor": f.ravel()})
+        out._set_table(tiers, f)
+        return out
+
+    def _set_table(self, tiers: np.ndarray, factor: np.ndarray) -> None:
+        self._tiers = pd.Index(np.asarray(tiers, float))
+        # One row per tier and a last row of ones (machines of no known tier run flat).
+        self._factor = np.vstack([np.asarray(factor, float).reshape(-1, 12), np.ones((1, 12))])
+
+    # -- using the profile -------------------------------------------------------------------
+
+    def _require(self) -> None:
+        if not hasattr(self, "_factor"):
+            raise ValueError("this UsageProfile is not fitted yet: call .fit(fleet) first "
+                             "(or build one from known factors with UsageProfile.from_table)")
+
+    @property
+    def is_flat(self) -> bool:
+        """True when every factor is exactly 1 (the profile changes nothing)."""
+        self._require()
+        return bool((self._factor == 1.0).all())
+
+    def use_days(self, as_of: Any, days: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Mean-use days in the first ``days`` calendar days after ``as_of``.
+
+        ``∫ factor(tier, month(as_of + s)) ds`` over ``s`` from 0 to ``days``: a machine of
+        yearly mean rate ``u`` runs ``u · use_days`` operating hours in that time.
+
+        Parameters
+        ----------
+        as_of : date-like
+            The start.
+        days : (R,) or (R, P) array of float
+            Calendar days after ``as_of`` (finite, ≥ 0).
+        tier : (R,) array
+            Market tier of each row; a tier the profile does not know (or NaN) runs flat.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``days``.
+        """
+        self._require()
+        days = np.asarray(days, float)
+        two_d = days.ndim == 2
+        x = days if two_d else days[:, None]
+        t0 = float(_days_since_epoch(np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ns")))
+        row = self._tiers.get_indexer(np.asarray(tier, float))
+        row = np.where(row >= 0, row, len(self._tiers))[:, None]
+        grid = _MonthGrid(t0, t0 + (float(np.max(x)) if x.size else 0.0))
+        cum_f = grid.cum @ self._factor.T  # (knots, tiers): use-days up to each month start
+
+        def integral(t: np.ndarray) -> np.ndarray:
+            i = grid.locate(t)
+            return cum_f[i, row] + (t - grid.start[i]) * self._factor[row, grid.month[i]]
+
+        out = integral(t0 + x) - integral(np.full((x.shape[0], 1), t0))
+        return out if two_d else out[:, 0]
+
+    def factors(self, tier: np.ndarray, month: np.ndarray) -> np.ndarray:
+        """The factor of each (tier, calendar month 1–12) pair; 1 for an unknown tier.
+
+        Parameters
+        ----------
+        tier, month : array_like
+            Broadcast against each other.
+
+        Returns
+        -------
+        ndarray
+        """
+        self._require()
+        tier, month = np.broadcast_arrays(np.asarray(tier, float), np.asarray(month, np.int64))
+        row = self._tiers.get_indexer(tier.ravel()).reshape(tier.shape)
+        row = np.where(row >= 0, row, len(self._tiers))
+        return self._factor[row, month - 1]
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "_factor"):
+            return "UsageProfile(not fitted)"
+        f = self._factor[:-1]
+        if f.size == 0:
+            return "UsageProfile(no tiers)"
+        return (f"UsageProfile(tiers={len(self._tiers)}, peak/trough={f.max(axis=1).max():.2f}/"
+                f"{f.min(axis=1).min():.2f})")
+
+
+_PROFILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def fleet_usage_profile(fleet) -> UsageProfile:
+    """The usage profile of ``fleet`` (``UsageProfile().fit(fleet)``), fitted once per fleet.
+
+    What ``forecast_demand(..., usage_profile="auto")`` uses. The fit is kept while the
+    fleet's machines, tickets, locations and as-of date are the same objects (a fleet cut by
+    :meth:`~partsforecast.Fleet.until` gets its own).
+
+    Parameters
+    ----------
+    fleet : Fleet
+
+    Returns
+    -------
+    UsageProfile
+    """
+    sources = (fleet.machines, fleet.tickets, fleet.locations, fleet.as_of)
+    try:
+        cached = _PROFILES.get(fleet)
+    except TypeError:  # an object that cannot be weakly referenced: no cache
+        return UsageProfile().fit(fleet)
+    if cached is None or any(a is not b for a, b in zip(cached[0], sources)):
+        cached = (sources, UsageProfile().fit(fleet))
+        _PROFILES[fleet] = cached
+    return cached[1]
+
+
+def _meter_pairs(fleet, machine_tier: np.ndarray, min_gap: float) -> dict[str, np.ndarray]:
+    """Consecutive meter readings of every machine (0 hours on its in-service date first)."""
+    m = fleet.machines
+    tk = fleet.tickets[["serial", "opened_at", "meter_hours"]]
+    tk = tk[tk["meter_hours"].notna().to_numpy()].drop_duplicates(["serial", "opened_at"])
+    mi = pd.Index(m["serial"]).get_indexer(tk["serial"])
+    ok = mi >= 0
+    machine = np.concatenate([np.arange(len(m)), mi[ok]])
+    t = np.concatenate([_days_since_epoch(m["in_service_date"].to_numpy()),
+                        _days_since_epoch(tk["opened_at"].to_numpy()[ok])])
+    h = np.concatenate([np.zeros(len(m)), tk["meter_hours"].to_numpy(float)[ok]])
+    o = np.lexsort((h, t, machine))
+    machine, t, h = machine[o], t[o], h[o]
+    same = machine[1:] == machine[:-1]
+    L = t[1:] - t[:-1]
+    y = h[1:] - h[:-1]
+    mc = machine[1:]
+    # Readings too close, running backwards or faster than the clock are not used.
+    use = same & (L >= max(min_gap, 1e-6)) & (y >= 0) & (y <= 24.0 * L) & (machine_tier[mc] >= 0)
+    return {"machine": mc[use], "tier": machine_tier[mc[use]], "t0": t[:-1][use], "t1": t[1:][use],
+            "y": y[use]}
+
+
+def _fit_meter(p: dict[str, np.ndarray], T: int, max_iter: int) -> dict[str, Any]:
+    """Factors per tier from meter pairs: weighted least squares, the machines' rates profiled
+    out (Kaufman's variable projection, Gauss–Newton on the 12 factors of every tier)."""
+    p = {k: v[np.argsort(p["tier"], kind="stable")] for k, v in p.items()}  # pairs by tier
+    grid = _MonthGrid(float(p["t0"].min()), float(p["t1"].max()))
+    D = grid.days_between(p["t0"], p["t1"])  # (n, 12)
+    L = p["t1"] - p["t0"]
+    w = 1.0 / L
+    y = p["y"]
+    machines, mc = np.unique(p["machine"], return_inverse=True)
+    M = machines.size
+    tc = p["tier"]
+    bounds = np.searchsorted(tc, np.arange(T + 1))
+    a = _MONTH_WEIGHT
+
+    def blocks(values: np.ndarray) -> np.ndarray:
+        """(T, 12, 12) per-tier blocks of Σ w · row rowᵀ for rows ``values`` (n, 12): one
+        matrix product per market tier (a handful), on its run of rows."""
+        out = np.zeros((T, 12, 12))
+        for t in np.flatnonzero(np.diff(bounds)):
+            v = values[bounds[t]:bounds[t + 1]]
+            out[t] = (v * w[bounds[t]:bounds[t + 1], None]).T @ v
+        return out
+
+    def tier_sums(values: np.ndarray) -> np.ndarray:
+        out = np.zeros((T, 12))
+        np.add.at(out, tc, values)
+        return out
+
+    def profile_rates(f: np.ndarray):
+        E = np.einsum("nk,nk->n", D, f[tc])
+        see = np.bincount(mc, w * E * E, minlength=M)
+        r = np.bincount(mc, w * E * y, minlength=M) / np.where(see > 0, see, 1.0)
+        return E, see, r
+
+    f = np.ones((T, 12))
+    has = np.bincount(tc, minlength=T) > 0
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        E, see, r = profile_rates(f)
+        res = y - r[mc] * E
+        c = np.stack([np.bincount(mc, w * E * D[:, k], minlength=M) for k in range(12)], axis=1)
+        c /= np.where(see > 0, see, 1.0)[:, None]
+        J = r[mc][:, None] * (D - E[:, None] * c[mc])
+        N = blocks(J)
+        g = tier_sums(J * (w * res)[:, None])
+        # The direction f itself is free (a machine's rate takes any common scale): fix it by
+        # the normalisation, and keep months no interval covers where they are.
+        K = _constrained(N, a, has)
+        step = np.linalg.solve(K, g[:, :, None])[:, :, 0]
+        f = _normalise(np.where(has[:, None], f + step, 1.0))
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    E, see, r = profile_rates(f)
+    res = y - r[mc] * E
+    # Sampling variances of the factors: σ² × the constrained inverse of the Gauss–Newton
+    # matrix (the free direction projected out), σ² from the weighted residuals.
+    c = np.stack([np.bincount(mc, w * E * D[:, k], minlength=M) for k in range(12)], axis=1)
+    c /= np.where(see > 0, see, 1.0)[:, None]
+    J = r[mc][:, None] * (D - E[:, None] * c[mc])
+    N = blocks(J)
+    n_t = np.bincount(tc, minlength=T)
+    m_t = np.bincount(tc[np.unique(mc, return_index=True)[1]], minlength=T)
+    dof = n_t - m_t - 11
+    rss = np.bincount(tc, w * res * res, minlength=T)
+    sigma2 = np.where(dof > 0, rss / np.maximum(dof, 1), np.inf)
+    K = _constrained(N, a, has)
+    P = np.eye(12)[None] - f[:, :, None] * a[None, None, :] / (f @ a)[:, None, None]
+    cov = P @ np.linalg.inv(K) @ np.transpose(P, (0, 2, 1))
+    v = np.clip(np.einsum("tkk->tk", cov), 0.0, None) * np.where(np.isfinite(sigma2), sigma2, 0.0)[:, None]
+    v = np.where((np.isfinite(sigma2) & has)[:, None], v, np.inf)
+    f = np.where(np.isfinite(v), f, np.nan)
+    return {"f": f, "v": np.where(np.isfinite(v), v, np.nan), "n_iter": n_iter, "machine": machines, "rate": r,
+            "n_pairs": np.bincount(mc, minlength=M), "days": np.bincount(mc, L, minlength=M),
+            "machines": m_t.astype(np.int64), "intervals": n_t.astype(np.int64)}
+
+
+def _constrained(N: np.ndarray, a: np.ndarray, has: np.ndarray) -> np.ndarray:
+    """The Gauss–Newton blocks with the normalisation added (``a · step`` held at 0, at the
+    blocks' own scale) and a tiny ridge for months no interval covers; the identity for a
+    tier without intervals."""
+    scale = np.trace(N, axis1=1, axis2=2) / 12.0
+    K = N + np.where(scale > 0, scale, 1.0)[:, None, None] * (a[:, None] * a[None, :] + 1e-12 * np.eye(12))
+    K[~has] = np.eye(12)
+    return K
+
+
+def _fit_tickets(fleet, machine_tier: np.ndarray, T: int) -> dict[str, Any]:
+    """Factors per tier from the timing of repair tickets.
+
+    Repair tickets per (tier, calendar month of the history) are Poisson with mean
+    ``exposure × exp(trend) × factor(month)``: exposure the operating hours of the tier's
+    machines in service that month at flat use (rate × days), the trend a quadratic in time
+    per tier (the fleet ages), over-dispersion by the Pearson statistic (never below 1).
+    """
+    import statsmodels.api as sm
+
+    out = {"f": np.full((T, 12), np.nan), "v": np.full((T, 12), np.nan),
+           "repairs": np.zeros(T, np.int64), "months": np.zeros(T, np.int64)}
+    m = fleet.machines
+    rates = fleet_lives(fleet).rates["hours_per_day"].to_numpy(float)
+    start = _days_since_epoch(m["in_service_date"].to_numpy())
+    as_of = float(_days_since_epoch(np.datetime64(fleet.as_of.to_datetime64(), "ns")))
+    end = _days_since_epoch(m["retired_date"].to_numpy())
+    end = np.where(np.isfinite(end), np.minimum(end, as_of), as_of)
+    known = (machine_tier >= 0) & (end > start)
+    if not known.any():
+        return out
+    grid = _MonthGrid(float(start[known].min()), as_of)
+    edges = np.minimum(grid.start, as_of)
+    K = edges.size - 1
+    # Exposure per (tier, month): Σ rate · days in service, from the running sums of a
+    # piecewise-linear function (slope +rate from each start, −rate from each end).
+    ev_t = np.concatenate([start[known], end[known]])
+    ev_w = np.concatenate([rates[known], -rates[known]])
+    ev_tier = np.concatenate([machine_tier[known], machine_tier[known]])
+    origin = edges[0]  # every event and month edge of a tier lies in [tier · span, (tier + 1) · span)
+    span = as_of - origin + 10.0
+    key = ev_tier * span + (ev_t - origin)
+    o = np.argsort(key, kind="stable")
+    key, ev_t, ev_w = key[o], ev_t[o], ev_w[o]
+    cw, cwt = np.concatenate([[0.0], np.cumsum(ev_w)]), np.concatenate([[0.0], np.cumsum(ev_w * ev_t)])
+    tier_lo = np.searchsorted(key, np.arange(T) * span, side="left")
+    q = np.arange(T)[:, None] * span + (edges[None, :] - origin)
+    pos = np.searchsorted(key, q, side="right")
+    Wt = cw[pos] - cw[tier_lo][:, None]
+    WTt = cwt[pos] - cwt[tier_lo][:, None]
+    F = edges[None, :] * Wt - WTt  # (T, K + 1): Σ rate · (x − start)+ − rate · (x − end)+
+    exposure = np.maximum(np.diff(F, axis=1), 0.0)
+    rep = fleet.repairs[["ticket_id", "serial", "opened_at"]].drop_duplicates("ticket_id")
+    mi = pd.Index(m["serial"]).get_indexer(rep["serial"])
+    ok = mi >= 0
+    tt = machine_tier[mi[ok]]
+    when = _days_since_epoch(rep["opened_at"].to_numpy()[ok])
+    k = grid.locate(when)
+    inside = (tt >= 0) & (when < as_of) & (k < K)
+    counts = np.bincount(tt[inside] * K + k[inside], minlength=T * K).reshape(T, K).astype(float)
+    month = grid.month[:K]
+    rows = exposure > 0
+    out["repairs"] = counts.sum(axis=1).astype(np.int64)
+    out["months"] = rows.sum(axis=1).astype(np.int64)
+    fit_tier = out["months"] >= _MIN_TICKET_MONTHS
+    if not fit_tier.any():
+        return out
+    ti, ki = np.nonzero(rows & fit_tier[:, None])
+    mid = 0.5 * (edges[ki] + edges[ki + 1])
+    tau = (mid - mid.mean()) / _YEAR
+    tiers_fit = np.flatnonzero(fit_tier)
+    col_of = np.full(T, -1)
+    col_of[tiers_fit] = np.arange(tiers_fit.size)
+    p = 14
+    X = np.zeros((ti.size, p * tiers_fit.size))
+    base = col_of[ti] * p
+    r_idx = np.arange(ti.size)
+    X[r_idx, base] = 1.0
+    X[r_idx, base + 1] = tau
+    X[r_idx, base + 2] = tau * tau
+    mm = month[ki]
+    has_m = mm > 0  # January is the reference month
+    X[r_idx[has_m], base[has_m] + 2 + mm[has_m]] = 1.0
+    try:
+        res = sm.GLM(counts[ti, ki], X, family=sm.families.Poisson(),
+                     offset=np.log(exposure[ti, ki])).fit()
+    except Exception:  # noqa: BLE001 - a failed regression leaves ticket timing unused
+        return out
+    df = max(ti.size - X.shape[1], 1)
+    mu = res.mu
+    pearson = float(np.sum((counts[ti, ki] - mu) ** 2 / mu) / df)
+    cov_all = np.asarray(res.cov_params()) * max(1.0, pearson)
+    beta = np.asarray(res.params)
+    idx = np.arange(tiers_fit.size)[:, None] * p + 3 + np.arange(11)[None, :]  # February … December
+    gamma = np.zeros((tiers_fit.size, 12))
+    gamma[:, 1:] = beta[idx]
+    cov_g = np.zeros((tiers_fit.size, 12, 12))
+    cov_g[:, 1:, 1:] = cov_all[idx[:, :, None], idx[:, None, :]]
+    f = _normalise(np.exp(gamma - gamma.max(axis=1, keepdims=True)))
+    # Delta method: ∂f_k/∂γ_j = f_k (δ_kj − a_j f_j).
+    G = f[:, :, None] * (np.eye(12)[None] - (_MONTH_WEIGHT[None, :] * f)[:, None, :])
+    v = np.einsum("tkk->tk", G @ cov_g @ np.transpose(G, (0, 2, 1)))
+    ok_fit = np.isfinite(v).all(axis=1) & np.isfinite(f).all(axis=1)
+    out["f"][tiers_fit[ok_fit]] = f[ok_fit]
+    out["v"][tiers_fit[ok_fit]] = np.clip(v[ok_fit], 0.0, None)
+    return out
+
+
+def _combine(*estimates: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse-variance average of estimates (NaN = not available) per (tier, month)."""
+    num = np.zeros_like(estimates[0][0])
+    den = np.zeros_like(num)
+    for f, v in estimates:
+        ok = np.isfinite(f) & np.isfinite(v)
+        prec = np.where(ok, 1.0 / np.maximum(np.where(ok, v, 1.0), 1e-30), 0.0)
+        num += np.where(ok, f, 0.0) * prec
+        den += prec
+    f = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+    return f, np.where(den > 0, 1.0 / np.where(den > 0, den, 1.0), np.inf)
+
+
+def _shrink(f: np.ndarray, v: np.ndarray, shrink: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empirical-Bayes shrinkage of every tier's factors towards 1 (see :class:`UsageProfile`).
+
+    ``τ² = max(0, Σ_k (f_k − 1)² / 11 − mean_k v_k)`` (the factors' spread about 1 beyond
+    their noise; 11 degrees of freedom as they average to 1), then
+    ``f_k ← 1 + τ² / (τ² + v_k) · (f_k − 1)`` and the tier is rescaled to mean 1. A tier
+    without an estimate is flat.
+    """
+    known = np.isfinite(f).all(axis=1) & np.isfinite(v).all(axis=1)
+    d = np.where(known[:, None], f - 1.0, 0.0)
+    vv = np.where(known[:, None], v, np.inf)
+    tau2 = np.where(known, np.maximum(0.0, (d * d).sum(axis=1) / 11.0 - np.where(known[:, None], v, 0).mean(axis=1)),
+                    0.0)
+    if not shrink:
+        weight = np.where(known[:, None], np.ones_like(d), 0.0)
+    else:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = np.where(tau2[:, None] > 0, tau2[:, None] / (tau2[:, None] + vv), 0.0)
+        weight = np.where(known[:, None], weight, 0.0)
+    out = 1.0 + weight * d
+    out[~known] = 1.0
+    return _normalise(out), weight, tau2
+
+
+# ---------------------------------------------------------------------------------------
+# Heavy users: a gamma frailty per machine
+# ---------------------------------------------------------------------------------------
+
+
+class MachineFrailty:
+    """How much more (or less) often each machine fails than its model says.
+
+    A machine's components share a frailty ``z`` that multiplies their hazards
+    (proportional hazards), ``z ~ Gamma(α, α)`` across the fleet (mean 1, variance
+    ``1/α``). Given ``O`` failures seen on the machine and ``E`` the failures the lifetime
+    model expects for the lives it observed (the sum of each life's cumulative hazard), the
+    posterior of ``z`` is ``Gamma(α + O, α + E)``, whose mean
+
+        ``z = (α + O) / (α + E)``
+
+    is the machine's frailty: close to 1 (its model) when ``E`` is small, close to its own
+    ratio ``O / E`` when it has a long history (Clayton & Kaldor 1987). ``α`` is estimated
+    from the fleet by maximising the marginal (negative-binomial) likelihood of the ``O``
+    given the ``E``. Unless that likelihood beats its Poisson limit (``α = ∞``, no
+    heterogeneity) by the one-sided likelihood-ratio test at ``test_level`` (the statistic
+    is a 50:50 mixture of 0 and χ²₁ on the boundary: Self & Liang 1987), ``α = ∞`` and every
+    ``z = 1``.
+
+    In the forecast the frailties move each (location, model, component, period)'s
+    expected failures between machines: with ``keep_totals`` (the default) every group's
+    total per period stays the model's, and only where the failures fall changes (see
+    Notes).
+
+    Parameters
+    ----------
+    alpha : float, optional
+        A fixed ``α`` (> 0; ``np.inf`` for no frailty) instead of the estimate.
+    test_level : float
+        Level of the test for heterogeneity (0.05: the statistic must exceed 2.71).
+    max_alpha : float
+        Estimates above this are taken as ``∞``.
+    keep_totals : bool
+        In the forecast, rescale the frailty-weighted expected failures of every group and
+        period to the model's total over the fleet (the frailties redistribute); without
+        it they multiply each machine's expected failures as they are.
+
+    Attributes
+    ----------
+    frailty_ : DataFrame
+        One row per machine: serial, machine_model, observed (failures), expected (the
+        model's), frailty (the posterior mean) and frailty_sd (the posterior sd).
+    alpha_ : float
+        The ``α`` used (``inf`` when the machines are no more dispersed than Poisson).
+    expected_from_ : str
+        ``"cumulative hazard"`` (a model of the package's laws: ``Σ −log S(t)`` over the
+        lives, e.g. ``(t / scale)^shape`` for a Weibull) or ``"renewals"`` (any other
+        lifetime model: its expected renewals over each component's observed hours, which
+        has the same expectation under the model).
+
+    Notes
+    -----
+    In the forecast (``forecast_demand(..., frailty=True)``) ``z`` multiplies every expected
+    renewal of the machine over the horizon: proportional hazards on the remaining horizon.
+    (A machine that ages ``s`` times faster has, for a Weibull life of shape ``k``, ``s^k``
+    times its model's hazard at every age: proportional hazards, with a factor per
+    component shape that the one ``z`` of the machine averages.) The lifetime model was
+    fitted to the whole fleet, heavy and light machines together, so it is the fleet's
+    average law; multiplying it by ``z`` counts the selection twice (the components that
+    survive long are, more often, on light machines, which the average law already says)
+    and lowers the fleet's total. Hence ``keep_totals``: the frailties say *which* machines
+    fail, the model *how many*. Measured in ``benchmarks/bench_usage.py``.
+    """
+
+    def __init__(self, alpha: float | None = None, test_level: float = 0.05, max_alpha: float = 1e6,
+                 keep_totals: bool = True) -> None:
+        self.alpha = alpha
+        self.test_level = test_level
+        self.max_alpha = max_alpha
+        self.keep_totals = keep_totals
+
+    def _check_settings(self) -> None:
+        a = self.alpha
+        if a is not None and not (isinstance(a, (int, float, np.integer, np.floating)) and a > 0):
+            raise ValueError(f"alpha must be a number > 0 (np.inf for no frailty) or None, got {a!r}")
+        b = self.max_alpha
+        if not (isinstance(b, (int, float, np.integer, np.floating)) and np.isfinite(b) and b > 1):
+            raise ValueError(f"max_alpha must be a finite number > 1, got {b!r}")
+        t = self.test_level
+        if not (isinstance(t, (int, float, np.integer, np.floating)) and 0 < t < 0.5):
+            raise ValueError(f"test_level must be a number in (0, 0.5), got {t!r}")
+        if not isinstance(self.keep_totals, (bool, np.bool_)):
+            raise ValueError(f"keep_totals must be True or False, got {self.keep_totals!r}")
+
+    def fit(self, model, fleet) -> MachineFrailty:
+        """Estimate every machine's frailty under ``model`` from ``fleet``'s lives.
+
+        Parameters
+        ----------
+        model : LifetimeModel
+            A fitted :class:`~partsforecast.FailureModel` or any lifetime model.
+        fleet : Fleet
+
+        Returns
+        -------
+        MachineFrailty
+            ``self``, fitted.
+        """
+        self._check_settings()
+        if not isinstance(model, LifetimeModel):
+            raise TypeError(f"MachineFrailty.fit(model, fleet): model must be a lifetime model "
+                            f"(FailureModel().fit(fleet) or any LifetimeModel), got {type(model).__name__}")
+        lv = fleet_lives(fleet).lives
+        machines = fleet.machines
+        M = len(machines)
+        mcode = pd.Index(machines["serial"]).get_indexer(pd.Index(lv["serial"].cat.categories))
+        machine = mcode[lv["serial"].cat.codes.to_numpy()]
+        groups = model.lifetime_groups()
+        key = pd.MultiIndex.from_arrays([groups["machine_model"].astype(str), groups["component"].astype(str)])
+        # One lookup per (model, component) category pair, not per life (millions of rows).
+        mm, cc = lv["machine_model"].cat, lv["component"].cat
+        n_c = len(cc.categories)
+        pairs = pd.MultiIndex.from_product([pd.Index(mm.categories).astype(str), pd.Index(cc.categories).astype(str)])
+        g = key.get_indexer(pairs)[mm.codes.to_numpy(np.int64) * n_c + cc.codes.to_numpy(np.int64)]
+        use = (g >= 0) & (machine >= 0)
+        g, machine = g[use], machine[use]
+        t = lv["duration"].to_numpy(float)[use]
+        failed = lv["failed"].to_numpy(bool)[use]
+        p = _law_params(model)
+        if p is not None:
+            shape, scale = p["shape"].to_numpy(float)[g], p["scale"].to_numpy(float)[g]
+            law_code, laws = pd.factorize(p["law"].astype(str))
+            law = law_code[g]
+            H = np.zeros(t.size)
+            for i, name in enumerate(laws):  # the package's few laws, each vectorised
+                on = law == i
+                H[on] = -lifetime_law(name).log_sf(t[on], shape[on], scale[on])
+            expected = np.bincount(machine, H, minlength=M)
+            self.expected_from_ = "cumulative hazard"
+        else:
+            # Each (machine, component)'s observed hours from new, and the renewals expected in them.
+            pair = machine.astype(np.int64) * (g.max(initial=0) + 1) + g
+            uniq, inv = np.unique(pair, return_inverse=True)
+            hours = np.bincount(inv, t, minlength=uniq.size)
+            pg = g[np.unique(inv, return_index=True)[1]]
+            pm = machine[np.unique(inv, return_index=True)[1]]
+            ren = checked_renewals(model, pg, np.zeros(uniq.size), hours[:, None])[:, 0]
+            expected = np.bincount(pm, ren, minlength=M)
+            self.expected_from_ = "renewals"
+        observed = np.bincount(machine, failed.astype(float), minlength=M)
+        alpha = float(self.alpha) if self.alpha is not None else _estimate_alpha(
+            observed, expected, float(self.max_alpha), float(self.test_level))
+        self.alpha_ = alpha
+        z, sd = frailty_posterior(observed, expected, alpha)
+        self.frailty_ = pd.DataFrame({
+            "serial": pd.array(machines["serial"].to_numpy(), dtype="str"),
+            "machine_model": pd.array(machines["machine_model"].to_numpy(), dtype="str"),
+            "observed": observed.astype(np.int64), "expected": expected, "frailty": z, "frailty_sd": sd})
+        return self
+
+    def multipliers(self, serial) -> np.ndarray:
+        """The frailty of each machine in ``serial`` (1 for a machine not seen in the fit).
+
+        Parameters
+        ----------
+        serial : array_like of str (or a categorical Series)
+
+        Returns
+        -------
+        ndarray
+        """
+        if not hasattr(self, "frailty_"):
+            raise ValueError("this MachineFrailty is not fitted yet: call .fit(model, fleet) first")
+        index = pd.Index(self.frailty_["serial"])
+        z = self.frailty_["frailty"].to_numpy(float)
+        s = serial if isinstance(serial, pd.Series) else pd.Series(serial)
+        if isinstance(s.dtype, pd.CategoricalDtype):  # one lookup per category
+            pos = index.get_indexer(pd.Index(s.cat.categories).astype(str))
+            codes = s.cat.codes.to_numpy()
+            p = np.where(codes >= 0, pos[codes], -1)
+        else:
+            p = index.get_indexer(s.astype(str))
+        return np.where(p >= 0, z[np.maximum(p, 0)], 1.0)
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "frailty_"):
+            return "MachineFrailty(not fitted)"
+        z = self.frailty_["frailty"]
+        return (f"MachineFrailty(alpha={self.alpha_:.3g}, machines={len(z)}, "
+                f"frailty 5–95%={z.quantile(0.05):.2f}–{z.quantile(0.95):.2f})")
+
+
+def _law_params(model) -> pd.DataFrame | None:
+    """law, shape and scale of every group (rows of ``lifetime_groups``) of a model of the
+    package's laws; None for another model."""
+    if isinstance(model, ParametricLifetimeModel):
+        return model.lifetime_params()
+    if isinstance(model, WeibullLifetimeModel):
+        return model.weibull_params().assign(law="weibull")
+    return None
+
+
+def frailty_posterior(observed, expected, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd of gamma frailties: ``(α + O) / (α + E)``, ``√(α + O) / (α + E)``.
+
+    Parameters
+    ----------
+    observed, expected : array_like
+        Failures seen and failures the model expects, per machine.
+    alpha : float
+        Shape (and rate) of the gamma prior, > 0; ``np.inf`` gives 1 and 0.
+
+    Returns
+    -------
+    mean, sd : ndarray
+    """
+    o = np.asarray(observed, float)
+    e = np.asarray(expected, float)
+    if not np.isfinite(alpha):
+        return np.ones_like(o + e), np.zeros_like(o + e)
+    return (alpha + o) / (alpha + e), np.sqrt(alpha + o) / (alpha + e)
+
+
+def _frailty_loglik(alpha: float, o: np.ndarray, e: np.ndarray) -> float:
+    """Negative-binomial marginal log-likelihood of the counts (terms free of α dropped),
+    minus its Poisson limit (α → ∞), written to stay accurate for large α."""
+    return float(np.sum(special.gammaln(alpha + o) - special.gammaln(alpha) - o * np.log(alpha)
+                        - alpha * np.log1p(e / alpha) - o * np.log1p(e / alpha) + e))
+
+
+def _estimate_alpha(o: np.ndarray, e: np.ndarray, max_alpha: float, test_level: float = 0.05) -> float:
+    """Marginal-likelihood α of a gamma frailty; ∞ unless it beats the Poisson limit by the
+    boundary likelihood-ratio test at ``test_level`` (critical value: the χ²₁ quantile at
+    ``1 − 2 · test_level``)."""
+    keep = e > 0
+    o, e = o[keep], e[keep]
+    if o.size < 2 or o.sum() == 0:
+        return np.inf
+    res = optimize.minimize_scalar(lambda th: -_frailty_loglik(np.exp(th), o, e),
+                                   bounds=(np.log(1e-3), np.log(max_alpha)), method="bounded",
+                                   options={"xatol": 1e-6})
+    alpha = float(np.exp(res.x))
+    # The Poisson limit (where the likelihood difference is 0) wins unless α does better.
+    critical = stats.chi2.ppf(1.0 - 2.0 * test_level, 1)
+    if alpha >= max_alpha * 0.99 or 2.0 * _frailty_loglik(alpha, o, e) <= critical:
+        return np.inf
+    return alpha

@@ -1,0 +1,52 @@
+"""The demand notebook (scheduled services, supersession) runs from top to bottom, and what
+it shows is right against the generator's truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _notebooks import run_notebook
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "demand.ipynb"
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return run_notebook(NOTEBOOK)
+
+
+def test_compliance_is_the_owners_habit(notebook):
+    ns, results = notebook
+    table = results["compliance"]
+    assert list(table["tier"]) == [1, 2, 3, 4]
+    # the owners do 75% of their services at the dealer on average (uniform 60–90%)
+    assert table["share"].between(0.70, 0.80).all()
+    truth = ns["full"].truth["services"]
+    seen = truth[truth["due_date"] < ns["past"].as_of]
+    assert table["done"].sum() == (seen["done_at_dealer"] & (seen["service_date"] < ns["past"].as_of)).sum()
+
+
+def test_the_service_forecast_follows_the_held_out_year(notebook):
+    ns, results = notebook
+    table = results["check"]
+    assert len(table) == 12 and list(table.columns) == ["actual", "forecast"]
+    # the year's total within 3%, each month within 15% (months carry a few hundred units)
+    assert table["forecast"].sum() == pytest.approx(table["actual"].sum(), rel=0.03)
+    assert np.all(np.abs(table["forecast"] / table["actual"] - 1) < 0.15)
+    # service demand is a large share of all the units forecast, as at real dealers
+    fc, failures = ns["fc"], ns["failures_only"]
+    assert fc["mean"].sum() > 1.5 * failures["mean"].sum()
+
+
+def test_supersession_merged_the_old_numbers(notebook):
+    ns, results = notebook
+    rec = ns["past"].supersession
+    merged_old = set(rec.merged["part_number"])  # the old numbers
+    assert merged_old and not (set(ns["past"].tickets["part_number"]) & merged_old)
+    assert not (set(ns["fc"]["part_number"].astype(str)) & merged_old)
+    assert set(ns["full"].truth["supersession"]["old"]) >= merged_old
