@@ -110,12 +110,18 @@ def dense(long: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex, col: str
     return out
 
 
-def with_true_usage(past, fleet):
-    """``past`` with every machine's hours_per_day set to the generator's true value."""
-    true_hpd = fleet.truth["machines"].set_index("serial")["hours_per_day"]
+def oracle_fleet(past, fleet):
+    """``past`` with the true usage: every machine's hours per day × its severity (how many
+    times faster its components age; 1 without heavy use), meter readings × severity."""
+    truth = fleet.truth["machines"].set_index("serial")
+    sev = truth["severity"] if "severity" in truth else pd.Series(1.0, index=truth.index)
     out = past.until(past.as_of)  # a shallow copy of the fleet object
-    out.machines = out.machines.assign(hours_per_day=out.machines["serial"].map(true_hpd).to_numpy(float))
+    s_m = out.machines["serial"].map(sev).to_numpy(float)
+    out.machines = out.machines.assign(
+        hours_per_day=out.machines["serial"].map(truth["hours_per_day"]).to_numpy(float) * s_m)
     assert out.machines["hours_per_day"].notna().all()
+    out.tickets = out.tickets.assign(meter_hours=out.tickets["meter_hours"].to_numpy(float)
+                                     * out.tickets["serial"].map(sev).to_numpy(float))
     return out
 
 
@@ -192,7 +198,7 @@ def run(machines: int, dealers: int, seed: int, freq: str, years: float = 4.0,
     installed("installed base", model, past)
     results["installed base"]["seconds"] += fit_seconds
     oracle = FailureModel.from_params(fleet.truth["lifetimes"])
-    truly_used = with_true_usage(past, fleet)
+    truly_used = oracle_fleet(past, fleet)
     installed("oracle", oracle, truly_used,
               **({"maintenance": true_service(truly_used, fleet)} if maintenance else {}))
 

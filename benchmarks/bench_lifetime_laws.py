@@ -55,7 +55,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_forecast_accuracy import INTERMITTENT, WQL_LEVELS, bucket, dense
+from bench_forecast_accuracy import INTERMITTENT, WQL_LEVELS, bucket, dense, oracle_fleet
 
 from partsforecast import FailureModel, forecast_demand, intermittent, make_fleet
 from partsforecast.demand import recent_sales
@@ -64,19 +64,6 @@ from partsforecast.evaluate import rmsse, weighted_quantile_loss
 FITTED = ("weibull", "auto", "auto per group")
 ORACLES = ("auto, true usage", "oracle laws", "oracle")
 HEAVY = {"heavy_use": 0.5, "seasonality": 0.4}
-
-
-def oracle_fleet(past, fleet):
-    """``past`` with the true usage: hours per day × severity, meter readings × severity."""
-    truth = fleet.truth["machines"].set_index("serial")
-    sev = truth["severity"] if "severity" in truth else pd.Series(1.0, index=truth.index)
-    out = past.until(past.as_of)  # a shallow copy of the fleet object
-    s_m = out.machines["serial"].map(sev).to_numpy(float)
-    out.machines = out.machines.assign(
-        hours_per_day=out.machines["serial"].map(truth["hours_per_day"]).to_numpy(float) * s_m)
-    out.tickets = out.tickets.assign(meter_hours=out.tickets["meter_hours"].to_numpy(float)
-                                     * out.tickets["serial"].map(sev).to_numpy(float))
-    return out
 
 
 def per_group_model(auto: FailureModel) -> FailureModel:

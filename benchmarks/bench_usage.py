@@ -53,6 +53,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench_forecast_accuracy import WQL_LEVELS, bucket, dense, oracle_fleet
+
 from partsforecast import (
     FailureModel,
     MachineFrailty,
@@ -64,7 +66,6 @@ from partsforecast.demand import recent_sales
 from partsforecast.evaluate import rmsse, weighted_quantile_loss
 from partsforecast.lives import usage_rates
 
-WQL_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SCENARIOS = {
     "seasonal": {"seasonality": 0.4},
     "heavy use": {"heavy_use": 0.5},
@@ -74,37 +75,6 @@ SCENARIOS = {
 }
 METHODS = {"flat": (None, False), "+ profile": ("auto", False), "+ frailty": (None, True),
            "+ both": ("auto", True), "+ frailty, totals free": (None, "ph")}
-
-
-def bucket(tickets: pd.DataFrame) -> pd.DataFrame:
-    """Units per dealer × part × month (long: unique_id, ds, y)."""
-    t = tickets.assign(ds=tickets["opened_at"].dt.to_period("M").dt.start_time,
-                       unique_id=tickets["location_id"].astype(str) + "|" + tickets["part_number"].astype(str))
-    return t.groupby(["unique_id", "ds"], as_index=False)["quantity"].sum().rename(columns={"quantity": "y"})
-
-
-def dense(long: pd.DataFrame, ids: pd.Index, periods: pd.DatetimeIndex, col: str, ds: str) -> np.ndarray:
-    out = np.zeros((len(ids), len(periods)))
-    uid = long["unique_id"] if "unique_id" in long else (
-        long["location_id"].astype(str) + "|" + long["part_number"].astype(str))
-    i = ids.get_indexer(uid)
-    j = periods.get_indexer(pd.to_datetime(long[ds]))
-    ok = (i >= 0) & (j >= 0)
-    np.add.at(out, (i[ok], j[ok]), long[col].to_numpy(float)[ok])
-    return out
-
-
-def oracle_fleet(past, fleet):
-    """``past`` with the true usage: hours per day × severity, meter readings × severity."""
-    truth = fleet.truth["machines"].set_index("serial")
-    sev = truth["severity"] if "severity" in truth else pd.Series(1.0, index=truth.index)
-    out = past.until(past.as_of)  # a shallow copy of the fleet object
-    s_m = out.machines["serial"].map(sev).to_numpy(float)
-    out.machines = out.machines.assign(
-        hours_per_day=out.machines["serial"].map(truth["hours_per_day"]).to_numpy(float) * s_m)
-    out.tickets = out.tickets.assign(meter_hours=out.tickets["meter_hours"].to_numpy(float)
-                                     * out.tickets["serial"].map(sev).to_numpy(float))
-    return out
 
 
 def oracle_model(fleet):
@@ -133,8 +103,8 @@ def run(name: str, options: dict, machines: int, dealers: int, seed: int) -> dic
     first = past.repairs["opened_at"].min().to_period("M").start_time
     p_train = pd.date_range(first, cut, freq="MS", inclusive="left")
     p_test = pd.date_range(cut, periods=12, freq="MS")
-    train = bucket(past.repairs)
-    test = bucket(repairs[repairs["opened_at"] >= cut])
+    train = bucket(past.repairs, "MS")
+    test = bucket(repairs[repairs["opened_at"] >= cut], "MS")
     ids = pd.Index(sorted(train["unique_id"].unique()))
     y_train, y_test = dense(train, ids, p_train, "y", "ds"), dense(test, ids, p_test, "y", "ds")
     ok = np.mean(np.diff(y_train, axis=1) ** 2, axis=1) > 0

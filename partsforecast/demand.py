@@ -56,6 +56,7 @@ __all__ = [
     "lead_time_demand",
     "forecast_span_days",
     "recent_sales",
+    "borrow_for_new_models",
     "DEFAULT_QUANTILES",
 ]
 
@@ -154,6 +155,10 @@ def forecast_demand(
         One row per (location_id, part_number, period) with any demand: location_id,
         part_number (or machine_model and component with ``by="component"``), period
         (period start), mean, var, and one column per quantile named ``q0.5`` etc.
+        ``attrs["borrowed_groups"]`` lists (as records: machine_model, component,
+        borrowed_from) the pairs of the BOM that the model has no law for, that borrowed the
+        law of the same component on a related model (:func:`borrow_for_new_models`) and
+        that carry demand in this forecast (a new model's machines in ``new_machines``).
         Rows are sorted by location, part, period. The identifier columns are
         categoricals (a national forecast has millions of rows over a few thousand
         identifiers); ``.astype(str)`` turns them into strings.
@@ -198,6 +203,13 @@ def forecast_demand(
         out = _part_frame(cells, groups, locations, fleet.bom, quantiles, service)
     period = starts[out.pop("period_idx").to_numpy()]
     out.insert(out.columns.get_loc("mean"), "period", period)
+    # The borrowed groups that carry demand here, as plain records (not a frame: pandas
+    # compares attrs when frames are concatenated).
+    b = groups.borrowed
+    used = np.zeros(groups.size, dtype=bool)
+    used[np.asarray(cells.keys, np.int64) % max(groups.size, 1)] = True
+    b = b[used[groups.lookup(b["machine_model"], b["component"])]] if len(b) else b
+    out.attrs["borrowed_groups"] = b.astype(object).to_dict("records")
     return out
 
 
@@ -207,9 +219,13 @@ class _Groups:
     ``expected_renewals``."""
 
     def __init__(self, params: pd.DataFrame, model: LifetimeModel | None = None):
-        # row i of ``params`` is the model's group i; ``source`` maps sorted groups back
-        p = params.reset_index(drop=True).sort_values(["machine_model", "component"])
-        self.source = p.index.to_numpy(np.int64)
+        # row i of ``params`` is the model's group i (or, for a borrowed group, the row
+        # ``_source`` of its donor); ``source`` maps sorted groups back
+        p = params.reset_index(drop=True)
+        if "_source" not in p.columns:
+            p = p.assign(_source=np.arange(len(p)))
+        p = p.sort_values(["machine_model", "component"])
+        self.source = p["_source"].to_numpy(np.int64)
         p = p.reset_index(drop=True)
         self.models = pd.Index(p["machine_model"].astype(str).unique())
         self.components = pd.Index(p["component"].astype(str).unique())
@@ -526,7 +542,11 @@ def _lifetime_groups(model, fleet) -> _Groups:
     model = _as_lifetime_model(model)
     p = _law_params(model)
     if p is not None:
-        return _Groups(p[_usable(p)])
+        p = p[_usable(p)].reset_index(drop=True)
+        table, borrowed = borrow_for_new_models(p.assign(_source=np.arange(len(p))), fleet.bom)
+        groups = _Groups(table)
+        groups.borrowed = borrowed
+        return groups
     keys = model.lifetime_groups()
     missing = [c for c in _WEIBULL_COLUMNS[:2] if c not in keys.columns]
     if missing:
@@ -535,7 +555,68 @@ def _lifetime_groups(model, fleet) -> _Groups:
     if keys.astype(str).duplicated().any():
         raise ValueError(f"{type(model).__name__}.lifetime_groups() gives a (machine_model, component) "
                          "more than once; it must list every group once")
-    return _Groups(keys, model=model)
+    table, borrowed = borrow_for_new_models(keys.reset_index(drop=True).assign(_source=np.arange(len(keys))),
+                                            fleet.bom)
+    groups = _Groups(table, model=model)
+    groups.borrowed = borrowed
+    return groups
+
+
+def borrow_for_new_models(table: pd.DataFrame, bom: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give every (machine_model, component) of the BOM without a law the law of the same
+    component on a related model.
+
+    A new model (none in service, or too new for any failure) has no law of its own. The
+    rule: its component borrows the law of the same component on the model whose name
+    shares the longest leading part with its own (``EX200-7`` borrows from ``EX200-5`` or
+    ``EX200LC`` before ``EX60``); among equals, the first in name order. A component that no
+    other model has gets no law (and no forecast).
+
+    Parameters
+    ----------
+    table : DataFrame
+        The groups with a law: machine_model, component and any law columns.
+    bom : DataFrame
+        The bill of materials (machine_model, component, ...).
+
+    Returns
+    -------
+    table : DataFrame
+        ``table`` with one row per borrowed group appended (its donor's law columns).
+    borrowed : DataFrame
+        machine_model, component, borrowed_from: one row per borrowed group.
+    """
+    keys = ["machine_model", "component"]
+    have = pd.MultiIndex.from_frame(table[keys].astype(str))
+    need = bom[keys].astype(str).drop_duplicates()
+    need = need[~pd.MultiIndex.from_frame(need).isin(have)].reset_index(drop=True)
+    empty = pd.DataFrame({"machine_model": pd.array([], dtype="str"), "component": pd.array([], dtype="str"),
+                          "borrowed_from": pd.array([], dtype="str")})
+    if not len(need):
+        return table, empty
+    donors = table[keys].astype(str).assign(_row=np.arange(len(table)))
+    pairs = need.reset_index(names="_need").merge(donors.rename(columns={"machine_model": "_donor"}),
+                                                  on="component", how="inner")
+    if not len(pairs):
+        return table, empty
+    pairs["_prefix"] = _common_prefix(pairs["machine_model"].to_numpy(str), pairs["_donor"].to_numpy(str))
+    best = pairs.sort_values(["_need", "_prefix", "_donor"], ascending=[True, False, True], kind="stable")
+    best = best.drop_duplicates("_need")
+    rows = table.iloc[best["_row"].to_numpy()].copy()
+    rows["machine_model"] = best["machine_model"].to_numpy()
+    borrowed = pd.DataFrame({"machine_model": pd.array(best["machine_model"].to_numpy(), dtype="str"),
+                             "component": pd.array(best["component"].to_numpy(), dtype="str"),
+                             "borrowed_from": pd.array(best["_donor"].to_numpy(), dtype="str")})
+    return pd.concat([table, rows], ignore_index=True), borrowed.reset_index(drop=True)
+
+
+def _common_prefix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Length of the common leading part of ``a[i]`` and ``b[i]`` (vectorised over pairs)."""
+    width = max(1, max((len(x) for x in a), default=1), max((len(x) for x in b), default=1))
+    ca = np.asarray(a, dtype=f"<U{width}").view(np.uint32).reshape(len(a), width)
+    cb = np.asarray(b, dtype=f"<U{width}").view(np.uint32).reshape(len(b), width)
+    same = (ca == cb) & (ca != 0)
+    return np.cumprod(same, axis=1).sum(axis=1)
 
 
 def _law_params(model) -> pd.DataFrame | None:

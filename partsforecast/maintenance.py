@@ -144,38 +144,44 @@ class ServiceModel:
         bounds = np.array([(np.datetime64(t.asm8) - as_of) / _DAY for t in list(starts) + [end]])
         mach = self.machines_
         sch = fleet.maintenance
-        lines = mach[["serial", "machine_model", "location_id", "in_service_date", "hours_per_day",
-                      "compliance"]].merge(sch, on="machine_model", how="inner")
-        if len(lines) == 0 and (new_machines is None or not len(new_machines)):
-            return _empty()
-        rate = lines["hours_per_day"].to_numpy(float)
-        step = _interval_days(lines["interval_hours"].to_numpy(float),
-                              lines["interval_months"].to_numpy(float), rate)
-        last = _last_service_days(fleet, lines, as_of, step)
-        n = _dues_per_period(last, step, bounds)  # (lines, periods)
-        out = [_cells(lines["location_id"], lines["part_number"], lines["quantity"].to_numpy(float),
-                      lines["compliance"].to_numpy(float), n)]
+        locations = pd.Index(fleet.locations["location_id"].astype(str)).sort_values()
+        parts = pd.Index(sch["part_number"].astype(str).unique()).sort_values()
+        # One line per (machine, schedule row of its model), on integer codes.
+        machine, row = _expand(mach["machine_model"], sch["machine_model"])
+        out = []
+        if machine.size:
+            rate = mach["hours_per_day"].to_numpy(float)[machine]
+            step = _interval_days(sch["interval_hours"].to_numpy(float)[row],
+                                  sch["interval_months"].to_numpy(float)[row], rate)
+            part = parts.get_indexer(sch["part_number"].astype(str))[row]
+            since = (as_of - mach["in_service_date"].to_numpy("datetime64[ns]")[machine]) / _DAY
+            last = _last_service_days(fleet, mach["serial"], parts, machine, part, since, step, as_of)
+            n = _dues_per_period(last, step, bounds)  # (lines, periods)
+            loc = locations.get_indexer(mach["location_id"].astype(str))[machine]
+            out.append(_cells(loc, part, sch["quantity"].to_numpy(float)[row],
+                              mach["compliance"].to_numpy(float)[machine], n))
         if new_machines is not None and len(new_machines):
-            out.append(self._new_machine_cells(fleet, new_machines, new_usage, bounds))
-        return _sum_cells(pd.concat(out, ignore_index=True))
+            out.append(self._new_machine_cells(fleet, new_machines, new_usage, bounds, locations, parts))
+        return _sum_cells(out, locations, parts, bounds.size - 1)
 
-    def _new_machine_cells(self, fleet, new: pd.DataFrame, usage: np.ndarray, bounds: np.ndarray) -> pd.DataFrame:
+    def _new_machine_cells(self, fleet, new: pd.DataFrame, usage: np.ndarray, bounds: np.ndarray,
+                           locations: pd.Index, parts: pd.Index) -> tuple:
         """Services of machines entering service mid-period at ``per_period`` a period."""
+        sch = fleet.maintenance
         tier = new["location_id"].map(fleet.locations.set_index("location_id")["tier"]).astype("float64")
         share = tier.map(self._tier_share).fillna(self._overall).to_numpy(float)
-        lines = new.assign(_share=share, _rate=usage).merge(fleet.maintenance, on="machine_model", how="inner")
-        if not len(lines):
-            return _empty()
+        line, row = _expand(new["machine_model"].astype(str), sch["machine_model"])
         P = bounds.size - 1
-        step = _interval_days(lines["interval_hours"].to_numpy(float),
-                              lines["interval_months"].to_numpy(float), lines["_rate"].to_numpy(float))
+        step = _interval_days(sch["interval_hours"].to_numpy(float)[row],
+                              sch["interval_months"].to_numpy(float)[row], np.asarray(usage, float)[line])
         mids = (bounds[:-1] + bounds[1:]) / 2
-        n = np.zeros((len(lines), P))
+        per_period = new["per_period"].to_numpy(float)[line]
+        n = np.zeros((line.size, P))
         for c in range(P):  # one cohort per period (a dozen), vectorised over lines
-            n += lines["per_period"].to_numpy(float)[:, None] * _dues_per_period(
-                np.full(len(lines), mids[c]), step, bounds)
-        return _cells(lines["location_id"], lines["part_number"], lines["quantity"].to_numpy(float),
-                      lines["_share"].to_numpy(float), n)
+            n += per_period[:, None] * _dues_per_period(np.full(line.size, mids[c]), step, bounds)
+        loc = locations.get_indexer(new["location_id"].astype(str))[line]
+        return _cells(loc, parts.get_indexer(sch["part_number"].astype(str))[row],
+                      sch["quantity"].to_numpy(float)[row], share[line], n)
 
 
 def _empty() -> pd.DataFrame:
@@ -225,20 +231,37 @@ def _interval_days(hours: np.ndarray, months: np.ndarray, rate: np.ndarray) -> n
     return np.minimum(by_hours, by_months)
 
 
-def _last_service_days(fleet, lines: pd.DataFrame, as_of: np.datetime64, step: np.ndarray) -> np.ndarray:
-    """Days from ``as_of`` (≤ 0) of each line's last service: its last service ticket for
-    the part, else the last due point of the grid from the machine's in-service date."""
-    since = (as_of - lines["in_service_date"].to_numpy("datetime64[ns]")) / _DAY
+def _expand(models: pd.Series, schedule_models: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Every (row of ``models``, schedule row of that model): two index arrays."""
+    names = pd.Index(schedule_models.astype(str).unique())
+    code = names.get_indexer(schedule_models.astype(str))
+    order = np.argsort(code, kind="stable")
+    count = np.bincount(code, minlength=len(names))
+    first = np.cumsum(count) - count
+    mcode = names.get_indexer(models.astype(str))
+    per = np.where(mcode >= 0, count[np.maximum(mcode, 0)], 0)
+    item = np.repeat(np.arange(mcode.size), per)
+    within = np.arange(item.size) - np.repeat(np.cumsum(per) - per, per)
+    return item, order[first[mcode[item]] + within]
+
+
+def _last_service_days(fleet, serials: pd.Series, parts: pd.Index, machine: np.ndarray, part: np.ndarray,
+                       since: np.ndarray, step: np.ndarray, as_of: np.datetime64) -> np.ndarray:
+    """Days from ``as_of`` (≤ 0) of each line's last service: its machine's last service
+    ticket for the part, else the last due point of the grid from the in-service date."""
     with np.errstate(invalid="ignore"):
-        grid = -np.where(np.isfinite(step), np.mod(since, step), since)
+        last = -np.where(np.isfinite(step), np.mod(since, step), since)
     service = _service_lines(fleet, ["serial", "part_number", "opened_at"])
     if len(service):
-        latest = service.groupby(["serial", "part_number"])["opened_at"].max()
-        key = pd.MultiIndex.from_arrays([lines["serial"], lines["part_number"]])
-        when = latest.reindex(key).to_numpy("datetime64[ns]")
-        seen = ~np.isnat(when)
-        grid = np.where(seen, (when - as_of) / _DAY, grid)
-    return grid
+        sm = pd.Index(serials.astype(str)).get_indexer(service["serial"].astype(str))
+        sp = parts.get_indexer(service["part_number"].astype(str))
+        ok = (sm >= 0) & (sp >= 0)
+        key = sm[ok].astype(np.int64) * len(parts) + sp[ok]
+        when = pd.Series(service["opened_at"].to_numpy("datetime64[ns]")[ok].view(np.int64)).groupby(key).max()
+        pos = pd.Index(when.index).get_indexer(machine.astype(np.int64) * len(parts) + part)
+        seen = pos >= 0
+        last[seen] = (when.to_numpy()[pos[seen]].view("datetime64[ns]") - as_of) / _DAY
+    return last
 
 
 def _dues_per_period(last: np.ndarray, step: np.ndarray, bounds: np.ndarray) -> np.ndarray:
@@ -249,18 +272,27 @@ def _dues_per_period(last: np.ndarray, step: np.ndarray, bounds: np.ndarray) -> 
     return np.diff(k, axis=1)
 
 
-def _cells(location, part, qty: np.ndarray, share: np.ndarray, n: np.ndarray) -> pd.DataFrame:
-    """Long rows (line × period with dues) of mean ``q c n`` and variance ``q² c(1−c) n``."""
+def _cells(loc: np.ndarray, part: np.ndarray, qty: np.ndarray, share: np.ndarray, n: np.ndarray) -> tuple:
+    """(line, period) cells with dues: location and part codes, period, mean ``q c n`` and
+    variance ``q² c(1−c) n``."""
     r, p = np.nonzero(n > 0)
     nn = n[r, p]
-    return pd.DataFrame({"location_id": location.to_numpy()[r], "part_number": part.to_numpy()[r],
-                         "period_idx": p.astype(np.int64), "mean": qty[r] * share[r] * nn,
-                         "var": qty[r] ** 2 * share[r] * (1 - share[r]) * nn})
+    return loc[r], part[r], p, qty[r] * share[r] * nn, qty[r] ** 2 * share[r] * (1 - share[r]) * nn
 
 
-def _sum_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    if not len(frame):
+def _sum_cells(cells: list, locations: pd.Index, parts: pd.Index, n_periods: int) -> pd.DataFrame:
+    """The cells summed per (location, part, period), rows with demand, as a frame."""
+    if not cells:
         return _empty()
-    out = frame.groupby(["location_id", "part_number", "period_idx"], sort=True, observed=True)[
-        ["mean", "var"]].sum().reset_index()
-    return out[out["mean"] > 0].reset_index(drop=True)
+    loc, part, period, mean, var = (np.concatenate(c) for c in zip(*cells))
+    key = (loc.astype(np.int64) * len(parts) + part) * n_periods + period
+    keys, inv = np.unique(key, return_inverse=True)
+    mean_sum = np.bincount(inv, mean, keys.size)
+    var_sum = np.bincount(inv, var, keys.size)
+    keep = mean_sum > 0
+    keys, mean_sum, var_sum = keys[keep], mean_sum[keep], var_sum[keep]
+    pair, period = np.divmod(keys, n_periods)
+    loc, part = np.divmod(pair, len(parts))
+    return pd.DataFrame({"location_id": pd.array(locations.to_numpy()[loc], dtype="str"),
+                         "part_number": pd.array(parts.to_numpy()[part], dtype="str"),
+                         "period_idx": period.astype(np.int64), "mean": mean_sum, "var": var_sum})

@@ -293,17 +293,25 @@ def borrowed_groups(params: pd.DataFrame, max_listed: int = 200) -> dict:
             "laws": {} if laws is None else {k: int(v) for k, v in laws.items()}}
 
 
-def _borrowed(model) -> str:
+def _borrowed(model, forecast: pd.DataFrame) -> str:
     """The groups whose failure law is borrowed from the same component on other models."""
     info = borrowed_groups(model.params_, max_listed=_TOP)
-    if not info["borrowed"]:
+    new = forecast.attrs.get("borrowed_groups", [])
+    if not info["borrowed"] and not new:
         return ""
-    top = pd.DataFrame(info["listed"])
-    return ("<h3 id='borrowed'>Forecasts on borrowed estimates</h3>"
-            f"<p>{info['borrowed']:,} of {info['groups']:,} failure-model groups (machine model × component) have "
-            "too few failures of their own: their law is borrowed from the same component on the other "
-            "models (run.json lists them all; failure_models.csv says how each was fitted). Their forecasts "
-            "are as good as the family they borrow from; watch their first failures.</p>" + _table(top))
+    text = "<h3 id='borrowed'>Forecasts on borrowed estimates</h3>"
+    if info["borrowed"]:
+        text += (f"<p>{info['borrowed']:,} of {info['groups']:,} failure-model groups (machine model × component) "
+                 "have too few failures of their own: their law is borrowed from the same component on the "
+                 "other models (run.json lists them all; failure_models.csv says how each was fitted). Their "
+                 "forecasts are as good as the family they borrow from; watch their first failures.</p>"
+                 + _table(pd.DataFrame(info["listed"])))
+    if new:
+        models = sorted({r["machine_model"] for r in new})
+        text += (f"<p>{len(new):,} components of {len(models):,} machine models with no law of their own (new "
+                 f"models: {_e(', '.join(models[:10]))}{' …' if len(models) > 10 else ''}) take the law of the "
+                 "same component on the closest related model (run.json: borrowed_for_new_models).</p>")
+    return text
 
 
 def _certificate(plan) -> str:
@@ -410,7 +418,7 @@ def write_report(path: str | Path, fleet, model, forecast: pd.DataFrame, plan,
         "</div></div>",
         _stockouts(fleet, plan),
         _superseded(plan),
-        _borrowed(model),
+        _borrowed(model, forecast),
         _forecast_moves(by_part, previous),
         "</section>",
         _since_last_run(head, previous, previous_note, cur),

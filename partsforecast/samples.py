@@ -316,6 +316,7 @@ def generate_tables(
       two-link chains, ~85% interchangeable
       (:func:`partsforecast._sample_supersession.add_superseded_history`;
       ``truth["supersession"]``).
+
     Each option draws from a random stream of its own: with every option at its default
     the tables are what they were before the options existed, value for value.
 

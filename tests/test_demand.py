@@ -286,3 +286,52 @@ def test_recent_sales_counts_last_years_machines_per_period(sample_fleet):
     quarterly = recent_sales(sample_fleet, window_days=730, periods_per_year=4)
     n2 = (m["in_service_date"] >= sample_fleet.as_of - pd.Timedelta(days=730)).sum()
     assert quarterly["per_period"].sum() * 8 == pytest.approx(n2)
+
+
+# -- new machine models borrow the law of the same component on a related model -----------
+
+
+def test_common_prefix_by_hand():
+    from partsforecast.demand import _common_prefix
+
+    got = _common_prefix(np.array(["EX200-7", "EX200-7", "WL50", "", "EX200"]),
+                         np.array(["EX200-5", "EX60", "EX200", "EX60", "EX200"]))
+    assert got.tolist() == [6, 2, 0, 0, 5]
+
+
+def test_a_new_model_borrows_from_its_closest_relative():
+    import partsforecast as pf
+
+    fleet = pf.make_fleet(n_machines=1500, n_dealers=6, seed=3)
+    bom = fleet.bom
+    launch = bom[bom["machine_model"] == "EX200"].assign(machine_model="EX200-7")
+    lone = pd.DataFrame({"machine_model": ["EX200-7"], "component": ["laser_guide"],
+                         "part_number": [fleet.parts["part_number"].iloc[0]], "qty_per_replacement": [1]})
+    fleet = pf.Fleet(**{**fleet.tables, "bom": pd.concat([bom, launch, lone], ignore_index=True)}, as_of=fleet.as_of)
+    model = pf.FailureModel().fit(fleet)
+    dealer = fleet.dealers["location_id"].iloc[0]
+    new = pd.DataFrame({"machine_model": ["EX200-7"], "location_id": [dealer], "per_period": [5.0],
+                        "hours_per_day": [7.0]})
+    fc = forecast_demand(model, fleet, horizon=12, new_machines=new)
+    borrowed = pd.DataFrame(fc.attrs["borrowed_groups"])
+    # every component of the launch BOM borrows from EX200: it and EX200LC share "EX200"
+    # with EX200-7, more than any other model, and name order puts EX200 first
+    assert set(borrowed["component"]) == set(launch["component"])
+    assert (borrowed["borrowed_from"] == "EX200").all()
+    # a component no other model has borrows nothing
+    assert "laser_guide" not in set(borrowed["component"])
+    # the launch's demand is exactly that of as many EX200s at the same usage
+    base = forecast_demand(model, fleet, horizon=12)
+    same = forecast_demand(model, fleet, horizon=12, new_machines=new.assign(machine_model="EX200"))
+    keys = ["location_id", "part_number", "period"]
+
+    def extra(f):
+        both = f.merge(base, on=keys, how="left", suffixes=("", "_b")).fillna({"mean_b": 0.0})
+        return both.assign(d=both["mean"] - both["mean_b"]).set_index(keys)["d"]
+
+    pd.testing.assert_series_equal(extra(fc), extra(same))
+    assert extra(fc).sum() > 0
+    # without the launch's machines nothing borrowed carries demand, and none is listed
+    assert base.attrs["borrowed_groups"] == []
+    # forecasts still concatenate (the records compare as plain values)
+    assert len(pd.concat([fc, same])) == len(fc) + len(same)

@@ -50,3 +50,24 @@ def test_supersession_merged_the_old_numbers(notebook):
     assert merged_old and not (set(ns["past"].tickets["part_number"]) & merged_old)
     assert not (set(ns["fc"]["part_number"].astype(str)) & merged_old)
     assert set(ns["full"].truth["supersession"]["old"]) >= merged_old
+
+
+def test_auto_chooses_the_lognormal_law(notebook):
+    _, results = notebook
+    laws = results["laws"]
+    assert laws.get("lognormal", 0) > laws.drop("lognormal", errors="ignore").sum()
+
+
+def test_the_usage_profile_and_frailty_follow_the_truth(notebook):
+    ns, results = notebook
+    table = results["usage"]
+    assert np.sqrt(np.mean((table.loc["factor"] - table.loc["factor_true"]) ** 2)) < 0.05
+    both = ns["both"]
+    assert np.corrcoef(both["frailty"], both["severity"])[0, 1] > 0.4
+
+
+def test_the_baselines_forecast_every_series(notebook):
+    ns, results = notebook
+    assert set(results["baseline"].index) == {"imapa", "auto"}
+    assert (results["baseline"] > 0).all()
+    assert ns["baseline"]["unique_id"].nunique() == ns["history"]["unique_id"].nunique()
