@@ -1,6 +1,6 @@
 """Synthetic dealer networks with known truth.
 
-:func:`generate_tables` builds the seven input tables of the data contract
+:func:`generate_tables` builds the input tables of the data contract
 for an invented construction-machinery maker: machine models, their components and parts,
 a dealer network with a factory warehouse, a fleet of machines sold over the last few
 years, the repair tickets their component failures produced, and today's stock. Every
@@ -256,7 +256,7 @@ def generate_tables(
     service_compliance: tuple[float, float] = (0.6, 0.9),
     supersession: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame], pd.Timestamp]:
-    """Generate the seven input tables of a synthetic dealer network, with the truth.
+    """Generate the input tables of a synthetic dealer network, with the truth.
 
     The generating model, which ``truth`` describes exactly:
 
@@ -353,12 +353,13 @@ def generate_tables(
     Returns
     -------
     tables : dict of DataFrame
-        ``machines``, ``tickets``, ``parts``, ``bom``, ``locations``, ``lanes``, ``stock``
+        ``machines``, ``tickets``, ``parts``, ``bom``, ``locations``, ``lanes``, ``stock``,
+        ``maintenance`` (empty without ``maintenance=True``)
         with the contract's columns first (identifiers ``str``, dates ``datetime64[ns]``,
         floats ``float64``, counts ``int64``; ``locations.tier`` is nullable ``Int64``,
         missing for the warehouse) and a few realistic extra columns.
     truth : dict of DataFrame
-        ``lifetimes`` (machine_model, component, shape, scale in hours, mean_hours),
+        ``lifetimes`` (machine_model, component, law, shape, scale in hours, mean_hours),
         ``machines`` (serial, true hours_per_day, observation end, total hours...),
         ``failures`` (one row per failure: ticket_id, serial, machine_model, component,
         life number, start_hours and failure_hours in machine hours, life_hours,
@@ -380,7 +381,7 @@ def generate_tables(
     --------
     >>> tables, truth, as_of = generate_tables(n_machines=500, n_dealers=8, seed=1)
     >>> sorted(tables)
-    ['bom', 'lanes', 'locations', 'machines', 'parts', 'stock', 'tickets']
+    ['bom', 'lanes', 'locations', 'machines', 'maintenance', 'parts', 'stock', 'tickets']
     """
     n_machines, n_dealers, years, as_of_ts = _check_settings(n_machines, n_dealers, years,
                                                              as_of)

@@ -12,7 +12,8 @@ import partsforecast as pf
 from partsforecast import InputError, MachineFrailty, UsageProfile, forecast_demand
 from partsforecast.lives import fleet_lives
 from partsforecast.samples import generate_tables
-from partsforecast.usage import MONTH_DAYS, frailty_posterior
+from partsforecast.usage import frailty_posterior
+from partsforecast.usage.profile import MONTH_DAYS
 from partsforecast.usage.frailty import _estimate_alpha
 
 TIERS = np.arange(1, 5)

@@ -34,6 +34,6 @@ References
 """
 
 from partsforecast.usage.frailty import MachineFrailty, frailty_posterior
-from partsforecast.usage.profile import MONTH_DAYS, UsageProfile, fleet_usage_profile
+from partsforecast.usage.profile import UsageProfile, fleet_usage_profile
 
-__all__ = ["MONTH_DAYS", "MachineFrailty", "UsageProfile", "fleet_usage_profile", "frailty_posterior"]
+__all__ = ["MachineFrailty", "UsageProfile", "fleet_usage_profile", "frailty_posterior"]
