@@ -30,9 +30,40 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["atomic_dir", "write_frame_atomic", "write_frame", "frame_to_csv_bytes", "safe_file_names",
-           "neutralise_cells", "unescape_cells", "round_for_people", "FORMULA_TRIGGERS", "MONEY_COLUMNS"]
+           "neutralise_cells", "unescape_cells", "round_for_people", "release_unused_memory",
+           "FORMULA_TRIGGERS", "MONEY_COLUMNS"]
 
 log = logging.getLogger("partsforecast")
+
+
+def release_unused_memory() -> None:
+    """Give the memory freed by a large stage back to the system.
+
+    pandas keeps text in Arrow buffers, and Arrow's pool holds on to freed buffers for reuse;
+    the C allocator keeps freed work arrays of a few megabytes in its heap. After reading a
+    national fleet, or computing its component lives, these hold over a gigabyte that the
+    next stage could not use. Called at the end of such stages; cheap when little is held.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc():
+    """The C library when it is glibc (it has ``malloc_trim``), else None."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _glibc()
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP's list).
 FORMULA_TRIGGERS = "=+-@\t\r"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast._io import atomic_dir, frame_to_csv_bytes, unescape_cells
+from partsforecast._io import atomic_dir, frame_to_csv_bytes, release_unused_memory, unescape_cells
 
 __all__ = [
     "Fleet",
@@ -831,9 +831,80 @@ class Fleet:
         Service visits (``"service"``) are parts demand but not failures: the failure models,
         the repeat-failure and response figures and the abnormal-machine test read these rows.
         """
-        tk = self.tickets
-        service = (tk["ticket_type"] == "service").to_numpy()
-        return tk[~service] if service.any() else tk
+        return self._repair_lines(self.tickets)
+
+    def _service_mask(self) -> np.ndarray:
+        return self._derived("service_mask", (self.tickets,),
+                             lambda: (self.tickets["ticket_type"] == "service").to_numpy(bool))
+
+    def ticket_machine_rows(self, repairs: bool = False) -> np.ndarray:
+        """Row of :attr:`machines` of every ticket line, computed once per fleet.
+
+        Parameters
+        ----------
+        repairs : bool
+            The rows of :attr:`repairs` only (in their order) instead of every ticket line.
+
+        Returns
+        -------
+        ndarray of int64
+            Positions into ``machines`` (every ticket of a validated fleet names a machine).
+        """
+        from partsforecast._lookup import positions
+
+        rows = self._derived("ticket_machine_rows", (self.machines, self.tickets),
+                             lambda: positions(self.machines["serial"], self.tickets["serial"]))
+        return self._repair_lines(rows) if repairs else rows
+
+    def _repair_lines(self, values):
+        """The entries of a per-ticket-line array (or frame) that belong to repair lines."""
+        service = self._service_mask()
+        return values[~service] if service.any() else values
+
+    def ticket_numbers(self, repairs: bool = False) -> np.ndarray:
+        """A dense integer per ``ticket_id`` for every ticket line, computed once per fleet.
+
+        Parameters
+        ----------
+        repairs : bool
+            The lines of :attr:`repairs` only (in their order).
+
+        Returns
+        -------
+        ndarray of int64
+            Equal numbers for the lines of one ticket (numbered in order of first appearance).
+        """
+        codes = self._derived("ticket_numbers", (self.tickets,),
+                              lambda: pd.factorize(self.tickets["ticket_id"])[0].astype(np.int64))
+        return self._repair_lines(codes) if repairs else codes
+
+    def location_tiers(self, location_id) -> np.ndarray:
+        """The market tier of every entry of ``location_id`` (NaN where it has none).
+
+        Parameters
+        ----------
+        location_id : Series or array of str
+            Location ids (a categorical is looked up once per category).
+
+        Returns
+        -------
+        ndarray of float64
+        """
+        from partsforecast._lookup import positions
+
+        tier = self.locations["tier"].astype("Float64").astype("float64").to_numpy()
+        pos = positions(self.locations["location_id"], location_id
+                        if isinstance(location_id, (pd.Series, pd.Index)) else pd.Series(location_id))
+        return np.where(pos >= 0, tier[np.maximum(pos, 0)], np.nan)
+
+    def _derived(self, name: str, sources: tuple, compute):
+        """A value computed from ``sources`` once and kept while they are the same objects."""
+        store = self.__dict__.setdefault("_derived_cache", {})
+        cached = store.get(name)
+        if cached is None or any(a is not b for a, b in zip(cached[0], sources)):
+            cached = (sources, compute())
+            store[name] = cached
+        return cached[1]
 
     @property
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -855,12 +926,13 @@ class Fleet:
         """
         from partsforecast.lives import component_lives
 
-        sources = (self.machines, self.tickets, self.bom, self.locations, self.as_of)
-        cached = self.__dict__.get("_lives_cache")
-        if cached is None or any(a is not b for a, b in zip(cached[0], sources)):
-            cached = (sources, component_lives(self))
-            self.__dict__["_lives_cache"] = cached
-        return cached[1]
+        def compute():
+            lives = component_lives(self)
+            release_unused_memory()  # its work arrays
+            return lives
+
+        return self._derived("lives", (self.machines, self.tickets, self.bom, self.locations, self.as_of),
+                             compute)
 
     def until(self, date: Any) -> Fleet:
         """The fleet as it was known on ``date``, for backtests.
@@ -889,7 +961,7 @@ class Fleet:
                 tk.loc[tk[c] >= cut, c] = pd.NaT
         new = object.__new__(Fleet)
         new.__dict__.update(self.__dict__)
-        new.__dict__.pop("_lives_cache", None)  # the cut fleet's lives are its own
+        new.__dict__.pop("_derived_cache", None)  # the cut fleet's lives and lookups are its own
         new.machines = m.reset_index(drop=True)
         new.tickets = tk.reset_index(drop=True)
         rows = self.__dict__.get("_ticket_rows")
@@ -1130,6 +1202,8 @@ def read_fleet(path: str | os.PathLike, as_of: Any = None) -> Fleet:
         as_of = (folder / "as_of.txt").read_text(encoding="utf-8").strip()
     fleet = object.__new__(Fleet)
     fleet._build(raw, col, as_of)
+    del raw  # the raw text tables: give their memory back before the next stage
+    release_unused_memory()
     truth_dir = folder / "truth"
     fleet.truth = {}
     if truth_dir.is_dir():
@@ -1211,5 +1285,7 @@ def read_fleet_sql(url: str, tables: dict[str, str] | None = None, as_of: Any = 
     col.raise_if_any()
     fleet = object.__new__(Fleet)
     fleet._build(raw, col, as_of)
+    del raw  # the raw text tables: give their memory back before the next stage
+    release_unused_memory()
     fleet.truth = {}
     return fleet

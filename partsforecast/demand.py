@@ -40,6 +40,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from partsforecast._io import release_unused_memory
+from partsforecast._lookup import positions
 from partsforecast.counts import count_law
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability import LifetimeModel, ParametricLifetimeModel, WeibullLifetimeModel
@@ -196,13 +198,13 @@ def forecast_demand(
         extra = _new_machine_cells(new_machines, groups, locations, fleet, lives, starts, end, usage_factor,
                                    profile)
         cells = _merge_cells(cells, extra)
+    release_unused_memory()  # the work arrays of the fits and of the machine-components
     if by == "component":
-        out = _component_frame(cells, groups, locations, quantiles)
+        out = _component_frame(cells, groups, locations, quantiles, starts)
     else:
         service = _service_demand(maintenance, fleet, lives, starts, end, new_machines)
-        out = _part_frame(cells, groups, locations, fleet.bom, quantiles, service)
-    period = starts[out.pop("period_idx").to_numpy()]
-    out.insert(out.columns.get_loc("mean"), "period", period)
+        release_unused_memory()
+        out = _part_frame(cells, groups, locations, fleet.bom, quantiles, service, starts)
     # The borrowed groups that carry demand here, as plain records (not a frame: pandas
     # compares attrs when frames are concatenated).
     b = groups.borrowed
@@ -210,6 +212,7 @@ def forecast_demand(
     used[np.asarray(cells.keys, np.int64) % max(groups.size, 1)] = True
     b = b[used[groups.lookup(b["machine_model"], b["component"])]] if len(b) else b
     out.attrs["borrowed_groups"] = b.astype(object).to_dict("records")
+    release_unused_memory()
     return out
 
 
@@ -249,22 +252,12 @@ class _Groups:
 
     def lookup(self, machine_model, component) -> np.ndarray:
         """Group index of each (model, component) pair; −1 where no model was fitted."""
-        m = _positions(self.models, machine_model)
-        c = _positions(self.components, component)
+        m = positions(self.models, machine_model)
+        c = positions(self.components, component)
         ok = (m >= 0) & (c >= 0)
         out = np.full(len(m), -1, dtype=np.int64)
         out[ok] = self.grid[m[ok], c[ok]]
         return out
-
-
-def _positions(index: pd.Index, values) -> np.ndarray:
-    """Position of every value in ``index`` (−1 if absent); categoricals map their codes."""
-    values = pd.Series(values) if not isinstance(values, pd.Series) else values
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        cat_pos = index.get_indexer(pd.Index(values.cat.categories).astype(str))
-        codes = values.cat.codes.to_numpy()
-        return np.where(codes >= 0, cat_pos[codes], -1)
-    return index.get_indexer(values.astype(str))
 
 
 def _dense_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,13 +317,13 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     ``frailty.keep_totals``, every group's total per period is brought back to the model's.
     """
     g = groups.lookup(ages["machine_model"], ages["component"])
-    loc = _positions(locations, ages["location_id"])
+    loc = positions(locations, ages["location_id"])
     keep = np.flatnonzero((g >= 0) & (loc >= 0))  # (a validated fleet has every location)
     g, loc = g[keep], loc[keep]
     age = ages["age_hours"].to_numpy(float)[keep]
     rate = ages["hours_per_day"].to_numpy(float)[keep] * _usage_multiplier(
         fleet, ages["location_id"].iloc[keep], usage_factor)
-    tier = None if profile is None else _location_tiers(fleet, ages["location_id"].iloc[keep])
+    tier = None if profile is None else fleet.location_tiers(ages["location_id"].iloc[keep])
     z = None if frailty is None else frailty.multipliers(ages["serial"].iloc[keep])
     # Planned retirements cut a machine's horizon: it ages no further after that date.
     stop = np.full(keep.size, np.inf)
@@ -338,7 +331,7 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
         ret = retirements.assign(retired_date=pd.to_datetime(retirements["retired_date"]))
         when = ret.groupby(ret["serial"].astype(str))["retired_date"].min()
         days = ((when - fleet.as_of) / pd.Timedelta(days=1)).astype(float)
-        pos = _positions(pd.Index(when.index), ages["serial"].iloc[keep].reset_index(drop=True))
+        pos = positions(pd.Index(when.index), ages["serial"].iloc[keep].reset_index(drop=True))
         stop = np.where(pos >= 0, days.to_numpy()[np.maximum(pos, 0)], np.inf)
     cell_keys, cell_of_row = _dense_codes(loc * groups.size + g, len(locations) * groups.size)
     # Rows in cell order, so that every block's rows form runs of whole cells (reduceat).
@@ -408,13 +401,13 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
         raise ValueError(f"new_machines lacks column(s) {sorted(missing)}; it needs machine_model, "
                          "location_id, per_period and optionally hours_per_day")
     new = new.reset_index(drop=True)
-    loc = _positions(locations, new["location_id"])
+    loc = positions(locations, new["location_id"])
     if (loc < 0).any():
         bad = new.loc[loc < 0, "location_id"].astype(str).unique()[:5].tolist()
         raise ValueError(f"new_machines: location_id {bad} not in the fleet's locations")
     rate = _new_machine_usage(new, fleet, lives) * _usage_multiplier(fleet, new["location_id"], usage_factor)
     # One row per (new-machine line, component its model carries).
-    model_pos = _positions(groups.models, new["machine_model"])
+    model_pos = positions(groups.models, new["machine_model"])
     by_line = np.where((model_pos >= 0)[:, None], groups.grid[np.maximum(model_pos, 0)], -1)
     line, comp = np.nonzero(by_line >= 0)
     g = by_line[line, comp]
@@ -435,7 +428,7 @@ def _new_machine_cells(new: pd.DataFrame, groups: _Groups, locations: pd.Index, 
     # summed over the cohorts, which all enter at the same per_period rate.
     keys = [g, rate[line]]
     if profile is not None:  # (and per tier: its use over the year)
-        tier_code = np.nan_to_num(_location_tiers(fleet, new["location_id"]), nan=-1.0)
+        tier_code = np.nan_to_num(fleet.location_tiers(new["location_id"]), nan=-1.0)
         keys.append(tier_code[line])
     pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays(keys))
     pg = pairs.get_level_values(0).to_numpy(np.int64)
@@ -495,7 +488,7 @@ def _new_machine_usage(new: pd.DataFrame, fleet, lives) -> np.ndarray:
         return new["hours_per_day"].to_numpy(float)
     r = lives.rates
     med = r.groupby(["machine_model", "tier"])["hours_per_day"].median()
-    tier = new["location_id"].map(fleet.locations.set_index("location_id")["tier"]).astype("float64")
+    tier = fleet.location_tiers(new["location_id"])
     keyed = pd.MultiIndex.from_arrays([new["machine_model"], tier])
     guess = pd.Series(med.reindex(keyed).to_numpy(), index=new.index)
     guess = guess.fillna(new["machine_model"].map(r.groupby("machine_model")["hours_per_day"].median()))
@@ -623,25 +616,26 @@ def _law_params(model) -> pd.DataFrame | None:
     """machine_model, component, law, shape, scale of a model whose laws the forecast
     tabulates itself (a parametric or Weibull model), else None."""
     if isinstance(model, ParametricLifetimeModel):
-        p = model.lifetime_params()
-        missing = [c for c in _LAW_COLUMNS if c not in p.columns]
-        if missing:
-            raise ValueError(f"{type(model).__name__}.lifetime_params() lacks column(s) {missing}; it must "
-                             "give machine_model, component, law, shape and scale")
+        p = _params_table(model, "lifetime_params", _LAW_COLUMNS, "machine_model, component, law, shape and scale")
         bad = ~p["law"].astype(str).isin(LAW_NAMES).to_numpy()
         if bad.any():
             raise ValueError(f"{type(model).__name__}.lifetime_params() gives law {p['law'].iloc[int(np.flatnonzero(bad)[0])]!r}; "
                              f"the forecast knows {', '.join(map(repr, LAW_NAMES))} (another law: implement "
                              "expected_renewals and leave lifetime_params out)")
-        return p[_LAW_COLUMNS]
+        return p
     if isinstance(model, WeibullLifetimeModel):
-        p = model.weibull_params()
-        missing = [c for c in _WEIBULL_COLUMNS if c not in p.columns]
-        if missing:
-            raise ValueError(f"{type(model).__name__}.weibull_params() lacks column(s) {missing}; it must "
-                             "give machine_model, component, shape and scale")
-        return p[_WEIBULL_COLUMNS].assign(law="weibull")[_LAW_COLUMNS]
+        p = _params_table(model, "weibull_params", _WEIBULL_COLUMNS, "machine_model, component, shape and scale")
+        return p.assign(law="weibull")[_LAW_COLUMNS]
     return None
+
+
+def _params_table(model, method: str, columns: list[str], needed: str) -> pd.DataFrame:
+    """``model.<method>()`` restricted to ``columns``; a clear error when one is missing."""
+    p = getattr(model, method)()
+    missing = [c for c in columns if c not in p.columns]
+    if missing:
+        raise ValueError(f"{type(model).__name__}.{method}() lacks column(s) {missing}; it must give {needed}")
+    return p[columns]
 
 
 def _as_lifetime_model(model) -> LifetimeModel:
@@ -691,17 +685,6 @@ def _usage_settings(usage_profile, frailty, model, fleet):
     return profile, frailty
 
 
-def _location_tiers(fleet, location_id: pd.Series) -> np.ndarray:
-    """Market tier of every row's location (NaN for a location without one)."""
-    location_id = pd.Series(location_id)
-    if isinstance(location_id.dtype, pd.CategoricalDtype):  # one lookup per location, not per row
-        per_loc = _location_tiers(fleet, pd.Series(location_id.cat.categories))
-        codes = location_id.cat.codes.to_numpy()
-        return np.where(codes >= 0, per_loc[np.maximum(codes, 0)], np.nan)
-    tier = location_id.astype(str).map(fleet.locations.set_index("location_id")["tier"])
-    return tier.astype("Float64").astype("float64").to_numpy()
-
-
 def _usage_multiplier(fleet, location_id: pd.Series, usage_factor) -> np.ndarray:
     if usage_factor is None:
         return np.ones(len(location_id))
@@ -715,7 +698,7 @@ def _usage_multiplier(fleet, location_id: pd.Series, usage_factor) -> np.ndarray
     location_id = location_id.astype(str)
     if isinstance(usage_factor, pd.Series):
         return location_id.map(usage_factor).fillna(1.0).to_numpy(float)
-    tier = location_id.map(fleet.locations.set_index("location_id")["tier"])
+    tier = pd.Series(fleet.location_tiers(location_id))
     return tier.map(dict(usage_factor)).fillna(1.0).to_numpy(float)
 
 
@@ -723,28 +706,50 @@ def _categorical(codes: np.ndarray, categories: pd.Index) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=categories.astype("str"))
 
 
-def _rows_with_demand(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(row, period) of every positive entry, in row-major (row, then period) order."""
-    positive = means > 0
-    if positive.all():  # the usual case: skip the search
-        R, P = means.shape
-        return np.repeat(np.arange(R), P), np.tile(np.arange(P), R)
-    return np.nonzero(positive)
+class _Entries:
+    """The positive entries of a (rows × periods) array of means, in row-major order.
+
+    ``per_row(values)`` spreads per-row values onto the entries; ``take(array)`` gathers
+    an array of the same shape. When every entry is positive (the usual case) both are
+    plain reshapes and repeats: no index arrays of the output's length are built.
+    """
+
+    def __init__(self, means: np.ndarray):
+        self.shape = means.shape
+        positive = means > 0
+        self.all = bool(positive.all())
+        self.r, self.p = (None, None) if self.all else np.nonzero(positive)
+
+    def per_row(self, values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, self.shape[1]) if self.all else values[self.r]
+
+    def take(self, array: np.ndarray) -> np.ndarray:
+        return array.reshape(-1) if self.all else array[self.r, self.p]
+
+    def periods(self, starts: pd.DatetimeIndex) -> np.ndarray:
+        index = np.tile(np.arange(self.shape[1]), self.shape[0]) if self.all else self.p
+        return starts.to_numpy()[index]
 
 
-def _component_frame(cells: _Cells, groups: _Groups, locations: pd.Index, quantiles) -> pd.DataFrame:
+def _frame(columns: dict) -> pd.DataFrame:
+    """A frame of these columns without copying them (the output has millions of rows)."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def _component_frame(cells: _Cells, groups: _Groups, locations: pd.Index, quantiles,
+                     starts: pd.DatetimeIndex) -> pd.DataFrame:
     """Failures per (location, model, component, period): Poisson counts."""
-    r, p = _rows_with_demand(cells.means)
-    loc, g = np.divmod(cells.keys[r], groups.size)
-    lam = cells.means[r, p]
+    e = _Entries(cells.means)
+    loc, g = np.divmod(cells.keys, groups.size)
+    lam = e.take(cells.means)
     out = {
-        "location_id": _categorical(loc, locations),
-        "machine_model": _categorical(groups.model_of[g], groups.models),
-        "component": _categorical(groups.component_of[g], groups.components),
-        "period_idx": p, "mean": lam, "var": lam,
+        "location_id": _categorical(e.per_row(loc), locations),
+        "machine_model": _categorical(e.per_row(groups.model_of[g]), groups.models),
+        "component": _categorical(e.per_row(groups.component_of[g]), groups.components),
+        "period": e.periods(starts), "mean": lam, "var": lam.copy(),
     }
     out.update(_quantile_columns(lam, lam, quantiles))
-    return pd.DataFrame(out)
+    return _frame(out)
 
 
 def _service_demand(maintenance, fleet, lives, starts, end, new_machines) -> pd.DataFrame | None:
@@ -773,7 +778,7 @@ def _add_service(pair_keys, mean, var, parts: pd.Index, n_locations: int, servic
     both = parts.union(pd.Index(service["part_number"].astype(str).unique())).sort_values()
     loc, part = np.divmod(pair_keys, len(parts))
     keys_a = loc * len(both) + both.get_indexer(parts[part])
-    keys_b = (_positions(locations, service["location_id"]) * len(both)
+    keys_b = (positions(locations, service["location_id"]) * len(both)
               + both.get_indexer(service["part_number"].astype(str)))
     P = mean.shape[1]
     keys, inv = np.unique(np.concatenate([keys_a, keys_b]), return_inverse=True)
@@ -787,7 +792,7 @@ def _add_service(pair_keys, mean, var, parts: pd.Index, n_locations: int, servic
 
 
 def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.DataFrame, quantiles,
-                service: pd.DataFrame | None = None) -> pd.DataFrame:
+                service: pd.DataFrame | None, starts: pd.DatetimeIndex) -> pd.DataFrame:
     """Parts per (location, part, period): compound Poisson over the groups using a part.
 
     Means and variances add over the groups (a failure taking q units adds q·λ to the mean
@@ -819,20 +824,17 @@ def _part_frame(cells: _Cells, groups: _Groups, locations: pd.Index, bom: pd.Dat
     del cell_loc, cell_g, n_lines
     if service is not None and len(service):
         pair_keys, mean, var, parts = _add_service(pair_keys, mean, var, parts, len(locations), service, locations)
-    r, p = _rows_with_demand(mean)
-    # The output has millions of rows: keep the per-row work arrays few and narrow.
-    loc, part = np.divmod(pair_keys[r], len(parts))
-    out = pd.DataFrame({"location_id": _categorical(loc, locations),
-                        "part_number": _categorical(part, parts)})
+    e = _Entries(mean)
+    # The output has millions of rows: per-row arrays are built once, in their final dtype.
+    loc, part = np.divmod(pair_keys, len(parts))
+    out = {"location_id": _categorical(e.per_row(loc), locations),
+           "part_number": _categorical(e.per_row(part), parts),
+           "period": e.periods(starts)}
     del loc, part
-    out["period_idx"] = p.astype(np.int32)
-    m, v = mean[r, p], var[r, p]
-    del mean, var, r, p
-    out["mean"] = m
-    out["var"] = v
-    for name, column in _quantile_columns(m, v, quantiles).items():
-        out[name] = column
-    return out
+    out["mean"], out["var"] = e.take(mean), e.take(var)
+    del mean, var
+    out.update(_quantile_columns(out["mean"], out["var"], quantiles))
+    return _frame(out)
 
 
 # Rows whose quantiles are computed at once: bounds the work arrays of the count law.
@@ -845,11 +847,15 @@ def _quantile_columns(mean: np.ndarray, var: np.ndarray, levels: Sequence[float]
     columns = {f"q{level:g}": np.empty(mean.size, dtype=np.int64) for level in levels}
     if not columns:
         return columns
-    for lo in range(0, mean.size, _QUANTILE_ROWS):
+
+    def block(lo: int) -> None:  # each block writes its own rows
         sl = slice(lo, lo + _QUANTILE_ROWS)
         q = count_law(mean[sl], var[sl]).quantiles(levels)
         for i, name in enumerate(columns):
             columns[name][sl] = q[:, i]
+
+    for _ in _map_blocks(block, range(0, mean.size, _QUANTILE_ROWS)):
+        pass
     return columns
 
 

@@ -254,28 +254,32 @@ def _method_params(method: str, params: Mapping[str, Mapping[str, Any]] | None) 
                     f"{method}: {key} must be a number in (0, 1]; got {a!r}."
                 )
     if "bounds" in out:
-        b = out["bounds"]
-        ok = (
-            isinstance(b, (tuple, list))
-            and len(b) == 2
-            and all(isinstance(v, (int, float, np.floating)) for v in b)
-            and 0 < b[0] <= b[1] <= 1
-        )
-        if not ok:
-            raise ValueError(
-                f"{method}: bounds must be (low, high) with 0 < low <= high <= 1; "
-                f"got {b!r}."
-            )
-        out["bounds"] = (float(b[0]), float(b[1]))
-    if "cost" in out and out["cost"] not in _CROSTON_COSTS:
-        raise ValueError(
-            f"{method}: cost must be one of {list(_CROSTON_COSTS)}; got {out['cost']!r}."
-        )
+        out["bounds"] = _number_pair(method, "bounds", out["bounds"], lambda lo, hi: 0 < lo <= hi <= 1,
+                                     "0 < low <= high <= 1")
+    if "cost" in out:
+        _one_of(method, "cost", out["cost"], _CROSTON_COSTS)
     if method == "combination":
         _check_combination(out)
     if method == "auto":
         _check_auto(out)
     return out
+
+
+def _one_of(method: str, key: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        listed = (f"'{choices[0]}' or '{choices[1]}'" if len(choices) == 2
+                  else f"one of {list(choices)}")
+        raise ValueError(f"{method}: {key} must be {listed}; got {value!r}.")
+
+
+def _number_pair(method: str, key: str, value: Any, ok, rule: str) -> tuple[float, float]:
+    """A (low, high) pair of finite numbers satisfying ``ok(low, high)``, as floats."""
+    fine = (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, (int, float, np.floating)) and np.isfinite(v) for v in value)
+            and ok(*value))
+    if not fine:
+        raise ValueError(f"{method}: {key} must be (low, high) with {rule}; got {value!r}.")
+    return float(value[0]), float(value[1])
 
 
 def _is_int(v: Any) -> bool:
@@ -298,16 +302,11 @@ def _check_combination(prm: dict) -> None:
     if len(set(members)) != len(members):
         raise ValueError(f"combination: members {list(members)} lists a method twice: list each once.")
     prm["members"] = tuple(members)
-    if prm["how"] not in ("median", "mean"):
-        raise ValueError(f"combination: how must be 'median' or 'mean'; got {prm['how']!r}.")
+    _one_of("combination", "how", prm["how"], ("median", "mean"))
 
 
 def _check_auto(prm: dict) -> None:
-    if prm["base"] not in _SIMPLE_METHODS + ("combination",):
-        raise ValueError(
-            f"auto: base must be one of {list(_SIMPLE_METHODS + ('combination',))}; "
-            f"got {prm['base']!r}."
-        )
+    _one_of("auto", "base", prm["base"], _SIMPLE_METHODS + ("combination",))
     for key in ("holdout", "window", "min_series"):
         v = prm[key]
         if not _is_int(v) or v < 1:
@@ -322,20 +321,9 @@ def _check_auto(prm: dict) -> None:
             f"that separate the activity groups), e.g. (3, 12); got {cuts!r}."
         )
     prm["cuts"] = tuple(int(c) for c in cuts)
-    b = prm["factor_bounds"]
-    ok = (
-        isinstance(b, (tuple, list))
-        and len(b) == 2
-        and all(isinstance(v, (int, float, np.floating)) and np.isfinite(v) for v in b)
-        and 0 < b[0] <= 1 <= b[1]
-    )
-    if not ok:
-        raise ValueError(
-            f"auto: factor_bounds must be (low, high) with 0 < low <= 1 <= high; got {b!r}."
-        )
-    prm["factor_bounds"] = (float(b[0]), float(b[1]))
-    if prm["objective"] not in ("rmsse", "mse"):
-        raise ValueError(f"auto: objective must be 'rmsse' or 'mse'; got {prm['objective']!r}.")
+    prm["factor_bounds"] = _number_pair("auto", "factor_bounds", prm["factor_bounds"],
+                                        lambda lo, hi: 0 < lo <= 1 <= hi, "0 < low <= 1 <= high")
+    _one_of("auto", "objective", prm["objective"], ("rmsse", "mse"))
 
 
 def _check_params_keys(params: Mapping[str, Any] | None, methods: Sequence[str]) -> None:

@@ -52,24 +52,14 @@ def usage_rates(fleet) -> pd.DataFrame:
         or ``"fleet median"``).
     """
     m = fleet.machines[["serial", "machine_model", "location_id", "in_service_date", "hours_per_day"]]
-    tier = fleet.locations.set_index("location_id")["tier"]
     out = m[["serial", "machine_model", "location_id"]].copy()
-    out["tier"] = m["location_id"].map(tier).astype("Float64").astype("float64")
+    out["tier"] = fleet.location_tiers(m["location_id"])
 
-    tk = fleet.tickets[["serial", "opened_at", "meter_hours"]].dropna(subset=["meter_hours"])
-    tk = tk.drop_duplicates(["serial", "opened_at"])
-    in_service = tk["serial"].map(m.set_index("serial")["in_service_date"])
-    d = _days(tk["opened_at"], in_service)
-    ok = d > 0.5  # a reading on the first day says nothing about the rate
-    per = pd.DataFrame({"serial": tk["serial"].to_numpy()[ok],
-                        "md": tk["meter_hours"].to_numpy()[ok] * d[ok], "dd": d[ok] ** 2})
-    sums = per.groupby("serial", sort=False)[["md", "dd"]].sum()
-    meter_rate = (sums["md"] / sums["dd"]).clip(0, 24)
-
+    meter_rate, has_meter = _meter_rates(fleet)
     rate = m["hours_per_day"].to_numpy(dtype=float).copy()
     source = np.where(np.isfinite(rate), "given", "").astype(object)
-    from_meter = ~np.isfinite(rate) & (pd.Index(meter_rate.index).get_indexer(m["serial"]) >= 0)
-    rate[from_meter] = m.loc[from_meter, "serial"].map(meter_rate).to_numpy()
+    from_meter = ~np.isfinite(rate) & has_meter
+    rate[from_meter] = meter_rate[from_meter]
     source[from_meter] = "meter"
 
     known = pd.DataFrame({"machine_model": out["machine_model"], "tier": out["tier"], "rate": rate})
@@ -87,6 +77,27 @@ def usage_rates(fleet) -> pd.DataFrame:
     out["hours_per_day"] = rate
     out["rate_source"] = pd.array(source, dtype="str")
     return out
+
+
+def _meter_rates(fleet) -> tuple[np.ndarray, np.ndarray]:
+    """Each machine's rate from its own meter readings (least squares through the origin,
+    within 0–24 h/day) and whether it has a usable reading; one reading per instant."""
+    M = len(fleet.machines)
+    tk = fleet.tickets
+    meter = tk["meter_hours"].to_numpy(float)
+    mi = fleet.ticket_machine_rows()
+    has = ~np.isnan(meter) & (mi >= 0)
+    mi, meter = mi[has], meter[has]
+    opened = tk["opened_at"].to_numpy("datetime64[ns]")[has]
+    first = ~pd.DataFrame({"m": mi, "t": opened.view(np.int64)}).duplicated().to_numpy()
+    mi, meter, opened = mi[first], meter[first], opened[first]
+    d = _days(opened, fleet.machines["in_service_date"].to_numpy("datetime64[ns]")[mi])
+    ok = d > 0.5  # a reading on the first day says nothing about the rate
+    md = np.bincount(mi[ok], weights=meter[ok] * d[ok], minlength=M)
+    dd = np.bincount(mi[ok], weights=d[ok] ** 2, minlength=M)
+    seen = np.bincount(mi[ok], minlength=M) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(np.where(seen, md / np.where(seen, dd, 1.0), np.nan), 0, 24), seen
 
 
 @dataclass(frozen=True)
@@ -141,13 +152,15 @@ def component_lives(fleet) -> Lives:
 
     model_codes, model_names = pd.factorize(m["machine_model"])
     loc_codes, loc_names = pd.factorize(m["location_id"])
-    serial_idx = pd.Index(m["serial"])
-    tk = fleet.repairs  # service visits are neither failures nor renewals of a life
+    # Service visits are neither failures nor renewals of a life: repair lines only (the
+    # columns needed selected first: the tickets are the largest table).
+    tk = fleet._repair_lines(fleet.tickets[["component", "meter_hours", "opened_at"]])
+    tk_machine = fleet.ticket_machine_rows(repairs=True)
     comp_names = pd.Index(pd.unique(pd.concat([fleet.bom["component"], tk["component"]], ignore_index=True)))
     C = len(comp_names)
 
     # Failures: one per (ticket, component); its hours from the meter, else from the calendar.
-    t_code = pd.factorize(tk["ticket_id"])[0].astype(np.int64)
+    t_code = fleet.ticket_numbers(repairs=True)
     c_code = comp_names.get_indexer(tk["component"]).astype(np.int64)
     meter = tk["meter_hours"].to_numpy(float)
     # Sort so that, within a (ticket, component), a line with a meter reading comes first.
@@ -155,7 +168,7 @@ def component_lives(fleet) -> Lives:
     key = t_code[order] * C + c_code[order]
     first = np.concatenate([[True], key[1:] != key[:-1]])
     rows = order[first]
-    ev_machine = serial_idx.get_indexer(tk["serial"].to_numpy()[rows])
+    ev_machine = tk_machine[rows]
     ev_comp = c_code[rows]
     ev_time = tk["opened_at"].to_numpy("datetime64[ns]")[rows]
     cal = _days(ev_time, in_service[ev_machine]) * rate[ev_machine]

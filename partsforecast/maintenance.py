@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from partsforecast._lookup import positions
 from partsforecast.lives import fleet_lives
 
 __all__ = ["ServiceModel"]
@@ -97,7 +98,7 @@ class ServiceModel:
             by_hours = np.floor(rate * days / bh)
             by_months = np.floor(days / (bm * _DAYS_PER_MONTH))
         due = np.fmax(np.nan_to_num(by_hours, nan=0.0), np.nan_to_num(by_months, nan=0.0))
-        done = _visits(fleet, m["serial"])
+        done = _visits(fleet)
         tier = rates["tier"].to_numpy(float)
         table = pd.DataFrame({"tier": tier, "due": due, "done": done})[np.isfinite(bh)]
         by_tier = table.groupby("tier")[["due", "done"]].sum()
@@ -168,7 +169,7 @@ class ServiceModel:
                            locations: pd.Index, parts: pd.Index) -> tuple:
         """Services of machines entering service mid-period at ``per_period`` a period."""
         sch = fleet.maintenance
-        tier = new["location_id"].map(fleet.locations.set_index("location_id")["tier"]).astype("float64")
+        tier = pd.Series(fleet.location_tiers(new["location_id"]))
         share = tier.map(self._tier_share).fillna(self._overall).to_numpy(float)
         line, row = _expand(new["machine_model"].astype(str), sch["machine_model"])
         P = bounds.size - 1
@@ -198,15 +199,15 @@ def _base_intervals(schedule: pd.DataFrame, models: pd.Series):
 
 def _service_lines(fleet, columns: list[str]) -> pd.DataFrame:
     """These columns of the service ticket lines (selected before filtering: tickets are many)."""
-    tk = fleet.tickets
-    return tk[columns][(tk["ticket_type"] == "service").to_numpy()]
+    return fleet.tickets[columns][fleet._service_mask()]
 
 
-def _visits(fleet, serials: pd.Series) -> np.ndarray:
-    """Service visits (distinct tickets) of every machine."""
-    service = _service_lines(fleet, ["ticket_id", "serial"])
-    per = service.drop_duplicates("ticket_id").groupby("serial").size()
-    return serials.map(per).fillna(0).to_numpy(float)
+def _visits(fleet) -> np.ndarray:
+    """Service visits (distinct tickets) of every machine (in the order of ``fleet.machines``)."""
+    service = fleet._service_mask()
+    _, first = np.unique(fleet.ticket_numbers()[service], return_index=True)
+    mi = fleet.ticket_machine_rows()[service][first]
+    return np.bincount(mi[mi >= 0], minlength=len(fleet.machines)).astype(float)
 
 
 def _moment_weight(due: np.ndarray, done: np.ndarray, prior: np.ndarray) -> float:
@@ -251,10 +252,12 @@ def _last_service_days(fleet, serials: pd.Series, parts: pd.Index, machine: np.n
     ticket for the part, else the last due point of the grid from the in-service date."""
     with np.errstate(invalid="ignore"):
         last = -np.where(np.isfinite(step), np.mod(since, step), since)
-    service = _service_lines(fleet, ["serial", "part_number", "opened_at"])
+    service = _service_lines(fleet, ["part_number", "opened_at"])
     if len(service):
-        sm = pd.Index(serials.astype(str)).get_indexer(service["serial"].astype(str))
-        sp = parts.get_indexer(service["part_number"].astype(str))
+        own = positions(serials, fleet.machines["serial"])  # fleet machine → row of ``serials``
+        mi = fleet.ticket_machine_rows()[fleet._service_mask()]
+        sm = np.where(mi >= 0, own[np.maximum(mi, 0)], -1)
+        sp = positions(parts, service["part_number"])
         ok = (sm >= 0) & (sp >= 0)
         key = sm[ok].astype(np.int64) * len(parts) + sp[ok]
         when = pd.Series(service["opened_at"].to_numpy("datetime64[ns]")[ok].view(np.int64)).groupby(key).max()

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._display import html_card, text_card
+from partsforecast._lookup import positions
 from partsforecast.data import Fleet, InputError, Problem
 
 __all__ = ["MERGED_COLUMNS", "STRANDED_COLUMNS", "Supersession", "current_fleet", "current_forecast",
@@ -408,7 +409,7 @@ def _positions(old: pd.Index, values: pd.Series) -> np.ndarray:
     """The position of every value among the old numbers, -1 for a current number."""
     if not len(old) or not len(values):
         return np.full(len(values), -1, dtype=np.int64)
-    return old.get_indexer(values)
+    return positions(old, values)
 
 
 def _renumber(values: pd.Series, pos: np.ndarray, current: np.ndarray) -> pd.Series:

@@ -232,7 +232,7 @@ def test_lives_are_computed_once_per_fleet(sample_fleet, monkeypatch):
     assert len(calls) == 1 and model.lives_ is fleet.component_lives()
     # a cut fleet has lives of its own, not its parent's
     cut = fleet.until(fleet.as_of - pd.Timedelta(days=180))
-    assert "_lives_cache" not in vars(cut)
+    assert "_derived_cache" not in vars(cut)
     assert cut.component_lives() is not fleet.component_lives() and len(calls) == 2
     assert len(cut.component_lives().ages) < len(fleet.component_lives().ages) or (
         cut.component_lives().ages["age_hours"].sum() < fleet.component_lives().ages["age_hours"].sum())

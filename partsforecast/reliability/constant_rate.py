@@ -54,8 +54,8 @@ def fit_constant_rate(fleet, lives, gcode: np.ndarray, groups: pd.MultiIndex, pa
                           "exposure": lv["duration"].to_numpy(float)})
     terms = []
     if "tier" in covariates:
-        tier = lv["location_id"].map(fleet.locations.set_index("location_id")["tier"])
-        cells["tier"] = tier.astype("float64").fillna(0).astype(int).to_numpy()
+        tier = fleet.location_tiers(lv["location_id"])
+        cells["tier"] = np.nan_to_num(tier, nan=0.0).astype(int)
         terms.append("tier")
     if "usage" in covariates:
         rate = lv["serial"].map(lives.rates.set_index("serial")["hours_per_day"]).to_numpy(float)

@@ -48,6 +48,11 @@ GROUP_COLUMNS = [
     "loglik",
 ]
 
+#: The columns every law's group fit reports (the Weibull engine adds its standard errors,
+#: the shape-scale covariance and the rate's upper bound).
+LAW_GROUP_COLUMNS = [c for c in GROUP_COLUMNS
+                     if c not in ("se_shape", "se_scale", "cov_log_shape_scale", "rate_upper")]
+
 
 def group_setup(g: np.ndarray, t: np.ndarray, d: np.ndarray, w: np.ndarray, G: int) -> dict:
     """Per-group sufficient pieces. Log-times are shifted by the group maximum so that
@@ -311,8 +316,9 @@ def fit_core(
     return out
 
 
-def _frame(out: dict[str, np.ndarray], G: int) -> pd.DataFrame:
-    df = pd.DataFrame({c: out[c] for c in GROUP_COLUMNS}, index=pd.RangeIndex(G, name="group"))
+def group_frame(out: dict[str, np.ndarray], G: int, columns: list[str] = GROUP_COLUMNS) -> pd.DataFrame:
+    """The per-group result table (indexed 0..G-1 as ``group``) of any law's group fit."""
+    df = pd.DataFrame({c: out[c] for c in columns}, index=pd.RangeIndex(G, name="group"))
     df["method"] = df["method"].astype(str)
     df["converged"] = df["converged"].astype(bool)
     df["n_iter"] = df["n_iter"].astype(np.int64)
@@ -420,7 +426,7 @@ def fit_weibull_groups(
         if bad.any():
             complain(func, "shape_log_se", shape_log_se, bad, se_given,
                       "but a standard error must be finite and >= 0", "Pass NaN or 0 for a known shape.")
-    return _frame(fit_core(g, t, d, w, G, k_given, lv, shape_log_se=se_given), G)
+    return group_frame(fit_core(g, t, d, w, G, k_given, lv, shape_log_se=se_given), G)
 
 
 def group_loglik(g, t, d, k_g, eta_g, G) -> np.ndarray:

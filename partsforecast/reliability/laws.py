@@ -44,6 +44,7 @@ from partsforecast.reliability._common import (
     validate_level,
 )
 from partsforecast.reliability.gamma import GammaLaw
+from partsforecast.reliability.groups import LAW_GROUP_COLUMNS, group_frame
 from partsforecast.reliability.lognormal import LognormalLaw
 
 __all__ = ["WeibullLaw", "LognormalLaw", "GammaLaw", "lifetime_law", "fit_law_groups", "LAW_NAMES"]
@@ -184,6 +185,31 @@ def _sums(g, w, G, *cols):
     return [np.bincount(g, w * c, G) for c in cols]
 
 
+def _line_search(objective, current: np.ndarray, dec: np.ndarray, searching: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Backtracking (Armijo) line search, unit by unit (pools or groups).
+
+    Each searching unit's step starts at 1 and halves, at most ``_MAX_HALVINGS`` times,
+    until ``objective(step, searching)`` (the units' objective at that step; −inf where it is
+    undefined; only the searching units' entries are read) gains ``1e-4 · step · dec`` over
+    ``current``. Returns the accepted steps (0 where none was found) and the units that found
+    none.
+    """
+    step = np.where(searching, 1.0, 0.0)
+    accepted = np.zeros(searching.shape, bool)
+    for _ in range(_MAX_HALVINGS):
+        if not searching.any():
+            break
+        value = objective(step, searching)
+        with np.errstate(invalid="ignore"):
+            accept = searching & np.isfinite(value) & (
+                value >= current + 1e-4 * step * dec - 1e-12 * np.abs(current))
+        accepted |= accept
+        searching = searching & ~accept
+        step = np.where(searching, step * 0.5, step)
+    return np.where(accepted, step, 0.0), searching
+
+
 def joint_fit(law, lv: Lives, pool: np.ndarray, P: int, shape0: np.ndarray, scale0: np.ndarray,
               active: np.ndarray) -> dict[str, np.ndarray]:
     """Maximum likelihood of one shape per pool and one scale per group, for the groups in
@@ -236,26 +262,19 @@ def joint_fit(law, lv: Lives, pool: np.ndarray, P: int, shape0: np.ndarray, scal
         n_iter[~done] += 1
         conv = ~done & (np.abs(dec) <= _DECREMENT_TOL * np.maximum(1.0, np.abs(ll_p)))
         done = done | conv
-        # backtracking line search on each pool's log-likelihood
-        step = np.where(done, 0.0, 1.0)
-        searching = ~done
-        for _ in range(_MAX_HALVINGS):
-            if not searching.any():
-                break
-            sr = ~done[pg] & searching[pg]
-            s_try = s + step * ds
-            c_try = c + step[pool] * dc
+        def pool_loglik(step: np.ndarray, searching: np.ndarray) -> np.ndarray:
+            sr = searching[pg]
+            s_try, c_try = s + step * ds, c + step[pool] * dc
             ok_w = law.valid(s_try[pool], c_try)
             s_safe = np.where(ok_w, s_try[pool], s[pool])
             lrow = np.where(ok_w[g[sr]], law.loglik_rows(lt[sr], d[sr], g[sr], s_safe, c_try), -np.inf)
             with np.errstate(invalid="ignore"):
                 Lt = np.bincount(pool[g[sr]], w[sr] * lrow, P)
-            bad_rows = np.bincount(pool[g[sr]], ~np.isfinite(lrow), P) > 0
-            accept = searching & ~bad_rows & (Lt >= ll_p + 1e-4 * step * dec - 1e-12 * np.abs(ll_p))
-            s = np.where(accept, s_try, s)
-            c = np.where(accept[pool] & active, c_try, c)
-            searching = searching & ~accept
-            step = np.where(searching, step * 0.5, step)
+            return np.where(np.bincount(pool[g[sr]], ~np.isfinite(lrow), P) > 0, -np.inf, Lt)
+
+        step, searching = _line_search(pool_loglik, ll_p, dec, ~done)
+        s = s + step * ds
+        c = np.where(active, c + step[pool] * dc, c)
         # a pool whose line search found nothing better is at its maximum (to rounding),
         # unless a step it could not take promised a real gain
         stuck |= searching & (np.abs(dec) > _STUCK_TOL * np.maximum(1.0, np.abs(ll_p)))
@@ -310,19 +329,14 @@ def scale_fit(law, lv: Lives, shape_g: np.ndarray, active: np.ndarray, scale0: n
         dec = Gu * du
         conv = ~done & (np.abs(dec) <= _DECREMENT_TOL * np.maximum(1.0, np.abs(obj)))
         done = done | conv
-        step = np.where(done, 0.0, 1.0)
-        searching = ~done
-        for _ in range(_MAX_HALVINGS):
-            if not searching.any():
-                break
+        def objective(step: np.ndarray, searching: np.ndarray) -> np.ndarray:
             sr = searching[g]
             u_try = u + step * du
             lrow = law.scale_terms(lt[sr], d[sr], g[sr], shape_g, u_try)[0]
-            Lt = np.bincount(g[sr], w[sr] * lrow, G) - 0.5 * pp * (u_try - pm) ** 2
-            accept = searching & np.isfinite(Lt) & (Lt >= obj + 1e-4 * step * dec - 1e-12 * np.abs(obj))
-            u = np.where(accept, u_try, u)
-            searching = searching & ~accept
-            step = np.where(searching, step * 0.5, step)
+            return np.bincount(g[sr], w[sr] * lrow, G) - 0.5 * pp * (u_try - pm) ** 2
+
+        step, searching = _line_search(objective, obj, dec, ~done)
+        u = u + step * du
         stuck |= searching & (np.abs(dec) > _STUCK_TOL * np.maximum(1.0, np.abs(obj)))
         done = done | searching
     return {"scale": np.where(active, np.exp(u), np.nan), "loglik": np.where(active, L, np.nan),
@@ -421,14 +435,14 @@ def fit_own(law, lv: Lives, start_shape, start_scale, level: float) -> pd.DataFr
     method[lv.has & (lv.r <= 0)] = "no-failures"
     method[lv.has & (lv.r > 0) & ~lv.multi] = "single-failure-time"
     method[~lv.has] = "no-data"
-    return pd.DataFrame({
-        "method": method.astype(str), "converged": np.where(want, out["converged"], False),
+    return group_frame({
+        "method": method, "converged": np.where(want, out["converged"], False),
         "n_iter": np.where(want, out["n_iter"], 0), "n_failures": lv.r, "n_censored": lv.n_cens,
         "shape": shape, "scale": scale,
         "shape_lower": shape * np.exp(-z * se_k), "shape_upper": shape * np.exp(z * se_k),
         "scale_lower": scale * np.exp(-z * se_e), "scale_upper": scale * np.exp(z * se_e),
         "loglik": np.where(ok, out["loglik"], np.nan),
-    }, index=pd.RangeIndex(G, name="group"))
+    }, G, LAW_GROUP_COLUMNS)
 
 
 def fit_law_groups(
@@ -484,9 +498,7 @@ def fit_law_groups(
     if lw.name == "weibull":
         from partsforecast.reliability.groups import fit_weibull_groups
 
-        out = fit_weibull_groups(g, t, d, w, n_groups=G, shape=given, level=lv_)
-        return out[["method", "converged", "n_iter", "n_failures", "n_censored", "shape", "scale",
-                     "shape_lower", "shape_upper", "scale_lower", "scale_upper", "loglik"]]
+        return fit_weibull_groups(g, t, d, w, n_groups=G, shape=given, level=lv_)[LAW_GROUP_COLUMNS]
     lv = Lives(g, t, d, w, G)
     k0, e0 = moment_start(lw, lv)
     free = np.ones(G, bool) if given is None else np.isnan(given)

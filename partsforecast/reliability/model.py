@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._display import html_card, text_card
+from partsforecast._io import release_unused_memory
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability._common import validate_level
 from partsforecast.reliability.constant_rate import GROUP_KEYS, fit_constant_rate
@@ -281,6 +282,7 @@ class FailureModel:
             cr = fit_constant_rate(fleet, lives, gcode, groups, params, self.covariates, self.level)
             self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
             self.comparison_, self.choice_ = cr.comparison, cr.choice
+        release_unused_memory()  # the fit's work arrays
         return self
 
     @staticmethod

@@ -517,9 +517,12 @@ def _later_renewals(age, hours, shape_row, eta, a, n_steps: int, tables: Renewal
     dF1 = np.diff(F1, axis=1)
     u = step / eta
     W = np.diff(tables.integral_M_grid(shape_row, u, n_steps), axis=1) / np.where(u > 0, u, 1.0)[:, None]
-    L = np.zeros((R, n_steps + 1))
+    # Nodes × rows, so that every lag's update runs over contiguous memory.
+    dF1_t, W_t = np.ascontiguousarray(dF1.T), np.ascontiguousarray(W.T)
+    L_t = np.zeros((n_steps + 1, R))
     for j in range(n_steps):  # lag j: a first failure in step s feeds nodes s + j + 1
-        L[:, j + 1:] += dF1[:, : n_steps - j] * W[:, j: j + 1]
+        L_t[j + 1:] += dF1_t[: n_steps - j] * W_t[j]
+    L = L_t.T
     # Between grid nodes L follows a power of h (L ~ h^(k+1) for a running component, h^(2k)
     # for a new one), so it is interpolated as one: L(h) = L_i (h / h_i)^α with α from the
     # two nodes around h (from nodes 1 and 2 inside the first step). A straight line would
@@ -528,9 +531,11 @@ def _later_renewals(age, hours, shape_row, eta, a, n_steps: int, tables: Renewal
     lo = np.clip(pos.astype(np.int64), 1, n_steps - 1) if n_steps > 1 else np.zeros(pos.shape, np.int64)
     L0 = np.take_along_axis(L, lo, axis=1)
     L1 = np.take_along_axis(L, lo + 1, axis=1)
+    node = np.arange(1, max(n_steps, 2), dtype=float)
+    log_step = np.concatenate([[np.nan], np.log((node + 1) / node)])  # log((lo + 1) / lo) by lo
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.log(L1 / L0) / np.log((lo + 1) / lo)
-        power = L0 * (pos / lo) ** alpha
+        alpha = np.log(L1 / L0) / log_step[lo]
+        power = L0 * np.exp(alpha * np.log(pos / lo))
     linear = L0 + (L1 - L0) * (pos - lo)
     ok = (L0 > 0) & (L1 > L0) & np.isfinite(power)
     return np.where(ok, power, np.where(pos <= 0, 0.0, linear))

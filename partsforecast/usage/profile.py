@@ -203,12 +203,10 @@ class UsageProfile:
             ``self``, fitted.
         """
         sources = self._check_settings()
-        tier_by_loc = fleet.locations.set_index("location_id")["tier"]
-        tiers = np.sort(pd.unique(tier_by_loc.dropna().astype("int64").to_numpy()))
+        tiers = np.sort(pd.unique(fleet.locations["tier"].dropna().astype("int64").to_numpy()))
         T = tiers.size
         m = fleet.machines
-        machine_tier = pd.Index(tiers).get_indexer(
-            m["location_id"].map(tier_by_loc).astype("Float64").astype("float64").to_numpy())
+        machine_tier = pd.Index(tiers).get_indexer(fleet.location_tiers(m["location_id"]))
 
         nan = np.full((T, 12), np.nan)
         f_m, v_m, f_t, v_t = nan.copy(), nan.copy(), nan.copy(), nan.copy()
@@ -437,12 +435,12 @@ def _meter_pairs(fleet, machine_tier: np.ndarray, min_gap: float, max_machines: 
     of every ``k``-th machine when there are more than ``max_machines``."""
     m = fleet.machines
     step = 1 if max_machines is None else max(1, -(-len(m) // int(max_machines)))
-    tk = fleet.tickets[["serial", "opened_at", "meter_hours"]]
-    tk = tk[tk["meter_hours"].notna().to_numpy()]
-    mi = pd.Index(m["serial"]).get_indexer(tk["serial"])
-    ok = (mi >= 0) & (mi % step == 0)
+    tk = fleet.tickets
+    hours = tk["meter_hours"].to_numpy(float)
+    mi = fleet.ticket_machine_rows()
+    ok = ~np.isnan(hours) & (mi >= 0) & (mi % step == 0)
     # one reading per machine and instant (the lines of one ticket repeat it)
-    mi, opened, hours = mi[ok], tk["opened_at"].to_numpy("datetime64[ns]")[ok], tk["meter_hours"].to_numpy(float)[ok]
+    mi, opened, hours = mi[ok], tk["opened_at"].to_numpy("datetime64[ns]")[ok], hours[ok]
     first = ~pd.DataFrame({"m": mi, "t": opened.view(np.int64)}).duplicated().to_numpy()
     mi, opened, hours = mi[first], opened[first], hours[first]
     own = np.arange(0, len(m), step)
@@ -556,7 +554,8 @@ def _fit_tickets(fleet, machine_tier: np.ndarray, T: int) -> dict[str, Any]:
     machines in service that month at flat use (rate × days), the trend a quadratic in time
     per tier (the fleet ages), over-dispersion by the Pearson statistic (never below 1).
     """
-    import statsmodels.api as sm
+    from statsmodels.genmod import families
+    from statsmodels.genmod.generalized_linear_model import GLM
 
     out = {"f": np.full((T, 12), np.nan), "v": np.full((T, 12), np.nan),
            "repairs": np.zeros(T, np.int64), "months": np.zeros(T, np.int64)}
@@ -590,11 +589,11 @@ def _fit_tickets(fleet, machine_tier: np.ndarray, T: int) -> dict[str, Any]:
     WTt = cwt[pos] - cwt[tier_lo][:, None]
     F = edges[None, :] * Wt - WTt  # (T, K + 1): Σ rate · (x − start)+ − rate · (x − end)+
     exposure = np.maximum(np.diff(F, axis=1), 0.0)
-    rep = fleet.repairs[["ticket_id", "serial", "opened_at"]].drop_duplicates("ticket_id")
-    mi = pd.Index(m["serial"]).get_indexer(rep["serial"])
+    _, first = np.unique(fleet.ticket_numbers(repairs=True), return_index=True)  # one line per ticket
+    mi = fleet.ticket_machine_rows(repairs=True)[first]
     ok = mi >= 0
     tt = machine_tier[mi[ok]]
-    when = _days_since_epoch(rep["opened_at"].to_numpy()[ok])
+    when = _days_since_epoch(fleet._repair_lines(fleet.tickets["opened_at"].to_numpy())[first][ok])
     k = grid.locate(when)
     inside = (tt >= 0) & (when < as_of) & (k < K)
     counts = np.bincount(tt[inside] * K + k[inside], minlength=T * K).reshape(T, K).astype(float)
@@ -622,8 +621,8 @@ def _fit_tickets(fleet, machine_tier: np.ndarray, T: int) -> dict[str, Any]:
     has_m = mm > 0  # January is the reference month
     X[r_idx[has_m], base[has_m] + 2 + mm[has_m]] = 1.0
     try:
-        res = sm.GLM(counts[ti, ki], X, family=sm.families.Poisson(),
-                     offset=np.log(exposure[ti, ki])).fit()
+        res = GLM(counts[ti, ki], X, family=families.Poisson(),
+                  offset=np.log(exposure[ti, ki])).fit()
     except Exception:  # noqa: BLE001 - a failed regression leaves ticket timing unused
         return out
     df = max(ti.size - X.shape[1], 1)
