@@ -99,6 +99,7 @@ def forecast_demand(
     frailty=True,
     by: str = "part",
     maintenance="auto",
+    engine=None,
 ) -> pd.DataFrame:
     """Forecast parts demand per servicing location and period from the installed base.
 
@@ -150,6 +151,12 @@ def forecast_demand(
         ``maintenance`` schedule; a fitted ``ServiceModel`` is used as it is; ``None`` leaves
         service demand out. Means and variances add (the two are independent); the
         quantiles are those of the sum.
+    engine : dask.distributed.Client, optional
+        Run on a Dask cluster: the fleet-wide fits (lives, usage profile, frailty, service
+        model) are made here, the running machine-components are split by location (whole
+        dealers) and each worker forecasts its dealers; the frame is the local one (to
+        floating-point summation order). ``None`` (default) runs here. See
+        :mod:`partsforecast.engine`.
 
     Returns
     -------
@@ -181,6 +188,10 @@ def forecast_demand(
         The model is not fitted, or an option is out of range.
     """
     _check_forecast_args(horizon, quantiles, by)
+    if engine is not None:
+        from partsforecast.engine import check_engine
+
+        check_engine(engine, "forecast_demand")
     groups = _lifetime_groups(model, fleet)
     starts, end = _period_edges(fleet.as_of, horizon, freq)
     day = pd.Timedelta(days=1)
@@ -192,6 +203,19 @@ def forecast_demand(
 
     lives = fleet_lives(fleet)
     profile, frail = _usage_settings(usage_profile, frailty, model, fleet)
+    if engine is not None:
+        from partsforecast.engine import forecast_partitioned
+
+        service = None if by == "component" else _service_demand(maintenance, fleet, lives, starts, end,
+                                                                 new_machines)
+        out, used = forecast_partitioned(
+            engine, lives=lives, groups=groups, locations=locations, bound_days=bound_days, fleet=fleet,
+            retirements=retirements, usage_factor=usage_factor, profile=profile, frailty=frail,
+            new_machines=new_machines, starts=starts, end=end, by=by, quantiles=quantiles, service=service)
+        b = groups.borrowed
+        b = b[used[groups.lookup(b["machine_model"], b["component"])]] if len(b) else b
+        out.attrs["borrowed_groups"] = b.astype(object).to_dict("records")
+        return out
     cells = _installed_base_cells(lives.ages, groups, locations, bound_days, fleet, retirements, usage_factor,
                                   profile, frail)
     if new_machines is not None and len(new_machines):
@@ -308,13 +332,19 @@ def _merge_cells(a: _Cells, b: _Cells) -> _Cells:
 
 
 def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days, fleet, retirements,
-                          usage_factor, profile=None, frailty=None) -> _Cells:
+                          usage_factor, profile=None, frailty=None, *, group_x=None, reach_only=False,
+                          keep_base=False) -> _Cells:
     """Expected failures of the running components, summed per (location, group) cell.
 
     With a usage ``profile`` a row's operating hours are its rate × its tier's mean-use days
     (:meth:`~partsforecast.UsageProfile.use_days`); with a ``frailty`` every row's expected
     failures are multiplied by its machine's (proportional hazards on the horizon) and, with
     ``frailty.keep_totals``, every group's total per period is brought back to the model's.
+
+    For a part of the fleet (:mod:`partsforecast.engine`): ``reach_only`` returns each group's
+    largest renewal-table argument of these rows; ``group_x`` gives the fleet's (the tables
+    then are the whole fleet's); ``keep_base`` returns ``(cells, base)`` with the sums before
+    the frailty's group totals are restored (those are the whole fleet's).
     """
     g = groups.lookup(ages["machine_model"], ages["component"])
     loc = positions(locations, ages["location_id"])
@@ -347,8 +377,11 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     if groups.tabulated:
         eta = groups.scale[g]
         x_end = use(slice(None), np.minimum(bound_days[-1], np.maximum(stop, 0.0))) * rate / eta
-        group_x = np.zeros(groups.size)
-        np.maximum.at(group_x, g, x_end)
+        reach = np.zeros(groups.size)
+        np.maximum.at(reach, g, x_end)
+        if reach_only:
+            return reach
+        group_x = reach if group_x is None else group_x
         tables, k_idx = RenewalTables.for_values(groups.shape, group_x, law=groups.law)  # group → table row
 
         def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
@@ -379,6 +412,8 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
         sums[cells] += part
         if base is not None:
             base[cells] += flat
+    if keep_base:
+        return _Cells(cell_keys, sums), base
     if base is not None:  # the frailty moves a group's expected failures between machines
         grp = cell_keys % groups.size
         before = _sum_by(grp, groups.size, lambda p: base[:, p], P)
@@ -976,3 +1011,43 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
                                               quantiles).items():
             out[name] = column
     return out
+
+
+# -- the tasks of a partitioned forecast (partsforecast.engine): one part of the fleet each ----
+
+def engine_reach(ctx, ages):
+    """A part of the fleet's reach of each group's renewal table (:mod:`partsforecast.engine`)."""
+    return _installed_base_cells(ages, ctx.groups, ctx.locations, ctx.bound_days, ctx.fleet, ctx.retirements,
+                                 ctx.usage_factor, ctx.profile, ctx.frailty, reach_only=True)
+
+
+def engine_cells(ctx, ages, group_x):
+    """A partition's cells (before the frailty's group totals are restored) and, with a
+    frailty that keeps totals, its group totals per period before and after."""
+    cells, base = _installed_base_cells(ages, ctx.groups, ctx.locations, ctx.bound_days, ctx.fleet,
+                                        ctx.retirements, ctx.usage_factor, ctx.profile, ctx.frailty,
+                                        group_x=group_x, keep_base=True)
+    totals = None
+    if base is not None:
+        G, P = ctx.groups.size, cells.means.shape[1]
+        grp = cells.keys % G
+        totals = (_sum_by(grp, G, lambda p: base[:, p], P), _sum_by(grp, G, lambda p: cells.means[:, p], P))
+    return cells, totals
+
+
+def engine_frame(ctx, state, factor, new, service):
+    """A partition's rows of the final frame and the groups its cells use."""
+    cells, _ = state
+    if factor is not None:  # a new object: the task's input stays as it was
+        cells = _Cells(cells.keys, cells.means * factor[cells.keys % ctx.groups.size])
+    if new is not None and len(new):
+        extra = _new_machine_cells(new, ctx.groups, ctx.locations, ctx.fleet, ctx.lives, ctx.starts, ctx.end,
+                                   ctx.usage_factor, ctx.profile)
+        cells = _merge_cells(cells, extra)
+    if ctx.by == "component":
+        out = _component_frame(cells, ctx.groups, ctx.locations, ctx.quantiles, ctx.starts)
+    else:
+        out = _part_frame(cells, ctx.groups, ctx.locations, ctx.fleet.bom, ctx.quantiles, service, ctx.starts)
+    used = np.zeros(ctx.groups.size, dtype=bool)
+    used[np.asarray(cells.keys, np.int64) % max(ctx.groups.size, 1)] = True
+    return out, used

@@ -47,6 +47,8 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 __all__ = [
     "OPTIMAL",
     "FEASIBLE",
@@ -229,7 +231,11 @@ def highs_status(model_status: str, primal_feasible: bool, mip_gap: float) -> tu
 
 def read_highs(model: Any) -> SolveOutcome:
     """The verdict of the highspy solver attached to a solved pulp ``model``."""
-    h = model.solverModel
+    return _highs_outcome(model.solverModel, _constant(model))
+
+
+def _highs_outcome(h: Any, constant: float = 0.0) -> SolveOutcome:
+    """The verdict of a solved ``highspy.Highs`` (``constant``: the objective's constant)."""
     ms = h.getModelStatus()
     info = h.getInfo()
     name = getattr(ms, "name", str(ms)).split(".")[-1]
@@ -237,7 +243,7 @@ def read_highs(model: Any) -> SolveOutcome:
                                float(info.mip_gap))
     # HiGHS never sees the objective's constant term: add it back to the bound it reports
     bound = float(info.mip_dual_bound)
-    bound = bound + _constant(model) if math.isfinite(bound) else None
+    bound = bound + constant if math.isfinite(bound) else None
     return SolveOutcome(status=status, solver="HiGHS", solver_status=h.modelStatusToString(ms), gap=gap,
                         bound=bound, solver_runtime=float(h.getRunTime()))
 
@@ -341,6 +347,47 @@ def make_solver(name: str, *, time_limit: float | None = None, mip_gap: float | 
     if not cbc.available():
         raise RuntimeError("no MILP solver available: install highspy (HiGHS) or use pulp's bundled CBC")
     return cbc
+
+
+def solve_highs_arrays(lp: Any, *, time_limit: float | None = None, mip_gap: float | None = None,
+                       threads: int | None = None, msg: bool = False,
+                       always_feasible: bool = False) -> tuple[SolveOutcome, Any]:
+    """Solve a model given as arrays (a ``highspy.HighsLp``) with HiGHS, without pulp.
+
+    For models of a million columns, where building pulp's variable and constraint objects
+    costs more than HiGHS's solve. The options and the verdict are those of :func:`solve`
+    with ``solver="highs"``.
+
+    Returns
+    -------
+    (SolveOutcome, ndarray or None)
+        The verdict and the column values (None without a solution).
+    """
+    import highspy
+
+    quiet_highs()
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", bool(msg))
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    if mip_gap is not None:
+        h.setOptionValue("mip_rel_gap", float(mip_gap))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+        reset = getattr(highspy.Highs, "resetThreadScheduler", None)
+        if reset is not None:
+            reset(True)  # see highs_solver_class
+    t0 = time.perf_counter()
+    h.passModel(lp)
+    h.run()
+    seconds = time.perf_counter() - t0
+    out = _highs_outcome(h)
+    status = NOT_SOLVED if (always_feasible and out.status == INFEASIBLE) else out.status
+    values = None
+    if status in (OPTIMAL, FEASIBLE):
+        values = np.asarray(h.getSolution().col_value, dtype=float)
+    return SolveOutcome(status=status, solver=out.solver, solver_status=out.solver_status, gap=out.gap,
+                        bound=out.bound, solver_runtime=out.solver_runtime, seconds=seconds), values
 
 
 def solve(model: Any, solver: str = "highs", *, time_limit: float | None = None,

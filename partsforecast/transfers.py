@@ -94,7 +94,6 @@ import pulp
 
 from partsforecast._display import html_card, text_card
 from partsforecast import solvers
-from partsforecast.solvers import highs_solver_class
 from partsforecast.stocking.formulas import expected_backorders
 
 __all__ = [
@@ -142,7 +141,7 @@ _MAX_SEGMENTS = 50
 _NEGLIGIBLE = 1e-9
 # A solved LP value this far from an integer means the total-unimodularity argument failed.
 _INT_TOL = 1e-6
-# Load the model into HiGHS from its arrays (True) or through pulp's per-column HiGHS API.
+# HiGHS solves from the model's arrays (True) or, as any other solver, through pulp's problem.
 _BULK_HIGHS = True
 #: The largest fixed-cost transfer MILP (integer variables) handed to the solver; see
 #: ``plan_transfers(max_milp_integers=...)``.  Measured: 200 dealers x 200 parts make 158k
@@ -284,13 +283,24 @@ class TransferPlan:
     warehouse_id : str
     problem : pulp.LpProblem
         The model as solved, with the solver's values on its variables (e.g.
-        ``plan.problem.writeLP("transfers.lp")`` to inspect it).
+        ``plan.problem.writeLP("transfers.lp")`` to inspect it). HiGHS solves the model
+        from its arrays; the pulp problem is built from them on first access.
     """
 
     transfers: pd.DataFrame
     report: TransferReport
     warehouse_id: str = ""
-    problem: pulp.LpProblem | None = field(default=None, repr=False)
+    _model: tuple | None = field(default=None, repr=False, compare=False)  # (arrays, values) or a problem
+
+    @property
+    def problem(self) -> pulp.LpProblem | None:
+        if isinstance(self._model, tuple):
+            m, values = self._model
+            prob, variables = _pulp_problem(m)
+            for v, x in zip(variables, values.tolist()):
+                v.varValue = x
+            self._model = prob
+        return self._model
 
     def by_location(self) -> dict[str, pd.DataFrame]:
         """Each dealer's own table (see :func:`dealer_transfer_files`)."""
@@ -732,39 +742,6 @@ def _highs_lp(m: _Model):
     return lp
 
 
-class _ArrayHiGHS(highs_solver_class()):
-    """pulp's HiGHS solver, loading the model from the arrays it was built from.
-
-    pulp's own ``HiGHS.buildSolverModel`` adds columns and rows one call at a time and
-    re-collects the problem's variables from every constraint several times per solve;
-    on the 200 x 200 benchmark that costs more than HiGHS itself.  The pulp problem is the
-    same (it was built from these arrays), so the values are written back to its
-    variables and its status set, exactly as pulp would.
-    """
-
-    def __init__(self, model: _Model, variables: list, **kwargs: Any):
-        super().__init__(**kwargs)
-        self._model = model
-        self._variables = variables
-
-    def actualSolve(self, lp: pulp.LpProblem, **kwargs: Any) -> int:  # noqa: N802 (pulp API)
-        self.createAndConfigureSolver(lp)
-        lp.solverModel.passModel(_highs_lp(self._model))
-        self.callSolver(lp)
-        values = np.asarray(lp.solverModel.getSolution().col_value, dtype=float)
-        for v, x in zip(self._variables, values.tolist()):
-            v.varValue = x
-        status = solvers.read_highs(lp).status
-        pulp_status = {solvers.OPTIMAL: pulp.LpStatusOptimal, solvers.FEASIBLE: pulp.LpStatusOptimal,
-                       solvers.INFEASIBLE: pulp.LpStatusInfeasible}.get(status, pulp.LpStatusNotSolved)
-        sol_status = {solvers.OPTIMAL: pulp.LpSolutionOptimal,
-                      solvers.FEASIBLE: pulp.LpSolutionIntegerFeasible,
-                      solvers.INFEASIBLE: pulp.LpSolutionInfeasible}.get(
-            status, pulp.LpSolutionNoSolutionFound)
-        lp.assignStatus(pulp_status, sol_status)
-        return pulp_status
-
-
 # ---------------------------------------------------------------------------------------
 # The planner
 # ---------------------------------------------------------------------------------------
@@ -1035,13 +1012,12 @@ def plan_transfers(
     a_lane, a_src, a_rcv = _arcs(lv, roles, ln, warehouse_id)
     priced = _price_arcs(a_lane, a_src, a_rcv, lv, roles, ln, price)
     m, too_big = _model(priced, ln, cfg)
-    prob, variables = _pulp_problem(m)
     build_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    ans = _solve(prob, variables, m, cfg, "; ".join(filter(None, [note, too_big])))
+    ans, solved = _solve(m, cfg, "; ".join(filter(None, [note, too_big])))
     return _read_back(ans, m, priced, lv, roles, ln, cfg, price, names, too_big=too_big,
-                      build_s=build_s, t1=t1, warehouse_id=warehouse_id, prob=prob)
+                      build_s=build_s, t1=t1, warehouse_id=warehouse_id, solved=solved)
 
 
 def _settings(warehouse_id: Any, as_of: Any, *, pricing, backorder_cost_per_day,
@@ -1344,25 +1320,33 @@ def _model(p: _Priced, ln: _Lanes, cfg: _Settings) -> tuple[_Model, str]:
     return _model_arrays(p, ln.cpu, np.zeros_like(ln.fix)), too_big
 
 
-def _solve(prob: pulp.LpProblem, variables: list, m: _Model, cfg: _Settings, notes: str) -> _Answer:
-    """Chapter "solve": through :func:`partsforecast.solvers.solve` (the model is feasible by
-    construction: moving nothing is a plan), HiGHS loading the model from its arrays;
-    ``notes`` go before the solver's own in the answer's note."""
-    if not variables:
-        name, fallback = solvers.choose_solver(cfg.solver)
+def _solve(m: _Model, cfg: _Settings, notes: str) -> tuple[_Answer, Any]:
+    """Chapter "solve": HiGHS straight from the model's arrays
+    (:func:`partsforecast.solvers.solve_highs_arrays`), another solver through
+    :func:`partsforecast.solvers.solve` on the pulp problem (the model is feasible by
+    construction: moving nothing is a plan); ``notes`` go before the solver's own in the
+    answer's note. Also returns the model as the plan keeps it: (arrays, values) or the pulp
+    problem."""
+    name, fallback = solvers.choose_solver(cfg.solver)
+    if m.n_cols == 0:
         return _Answer(solvers.OPTIMAL, 0.0, name, "nothing to move", np.zeros(0),
-                       "; ".join(filter(None, [notes, fallback])))
-    factory = (lambda **kw: _ArrayHiGHS(m, variables, **kw)) if _BULK_HIGHS else None
-    out = solvers.solve(prob, cfg.solver, time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, msg=cfg.msg,
-                        always_feasible=True, highs_factory=factory)
-    note = "; ".join(filter(None, [notes, out.note]))
-    if out.has_solution:
-        values = np.array([np.nan if v.varValue is None else v.varValue for v in variables], dtype=float)
-        values = np.nan_to_num(values)
+                       "; ".join(filter(None, [notes, fallback]))), None
+    if name == "HiGHS" and _BULK_HIGHS:
+        out, values = solvers.solve_highs_arrays(_highs_lp(m), time_limit=cfg.time_limit, mip_gap=cfg.mip_gap,
+                                                 msg=cfg.msg, always_feasible=True)
+        kept = (m, values) if values is not None else None
     else:
-        values = np.zeros(len(variables))
+        prob, variables = _pulp_problem(m)
+        out = solvers.solve(prob, cfg.solver, time_limit=cfg.time_limit, mip_gap=cfg.mip_gap, msg=cfg.msg,
+                            always_feasible=True)
+        values = np.nan_to_num(np.array([np.nan if v.varValue is None else v.varValue for v in variables],
+                                        dtype=float)) if out.has_solution else None
+        kept = prob
+    note = "; ".join(filter(None, [notes, out.note]))
+    if values is None:
+        values = np.zeros(m.n_cols)
         note = "; ".join(filter(None, [note, "no plan: the solver found no solution"]))
-    return _Answer(out.status, out.gap, out.solver, out.solver_status, values, note)
+    return _Answer(out.status, out.gap, out.solver, out.solver_status, values, note), kept
 
 
 @dataclass
@@ -1375,7 +1359,7 @@ class _Names:
 
 def _read_back(ans: _Answer, m: _Model, p: _Priced, lv: _Levels, roles: _Roles, ln: _Lanes, cfg: _Settings,
                price: _Pricing, names: _Names, *, too_big: str, build_s: float, t1: float,
-               warehouse_id: str, prob: pulp.LpProblem) -> TransferPlan:
+               warehouse_id: str, solved: Any) -> TransferPlan:
     """Chapter "read the answer back": whole-unit moves, what they avoid, the transfers
     table, the position costs before and after, the objective and the report."""
     n_x = p.lane.size
@@ -1435,7 +1419,7 @@ def _read_back(ans: _Answer, m: _Model, p: _Priced, lv: _Levels, roles: _Roles, 
         backorder_days_avoided=float(out["backorder_days_avoided"].sum()) if backorders else math.nan,
         value_avoided=float(out["value_avoided"].sum()) if backorders else math.nan,
         pricing=price.mode, window_days=cfg.window, currency=cfg.currency)
-    return TransferPlan(transfers=out, report=report, warehouse_id=warehouse_id, problem=prob)
+    return TransferPlan(transfers=out, report=report, warehouse_id=warehouse_id, _model=solved)
 
 
 def _transfer_table(q: np.ndarray, lane: np.ndarray, srow: np.ndarray, rrow: np.ndarray,

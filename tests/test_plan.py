@@ -283,7 +283,7 @@ def test_cli_fit_and_forecast(tmp_path):
 def test_run_plan_writes_the_forecast_as_parquet(sample_fleet, tmp_path):
     from partsforecast.plan import PlanSettings, run_plan
 
-    with pytest.raises(ValueError, match="setting forecast_format, value 'xlsx': must be one of 'csv', 'parquet'"):
+    with pytest.raises(ValueError, match="setting forecast_format, value 'xlsx': must be one of 'auto', 'csv', 'parquet'"):
         PlanSettings(forecast_format="xlsx")
     s = PlanSettings(horizon=3, forecast_format="parquet", use_fixed_costs=False)
     run_plan(sample_fleet, tmp_path / "p", s, report=False)
@@ -291,6 +291,30 @@ def test_run_plan_writes_the_forecast_as_parquet(sample_fleet, tmp_path):
     assert not (tmp_path / "p" / "forecast.csv").exists()
     assert fc["period"].nunique() == 3 and len(fc) > 0
     assert json.loads((tmp_path / "p" / "run.json").read_text())["settings"]["forecast_format"] == "parquet"
+
+
+def test_forecast_format_auto_writes_csv_up_to_a_spreadsheet_and_parquet_above(sample_fleet, tmp_path, monkeypatch):
+    import partsforecast.plan as plan_module
+    from partsforecast.plan import FORECAST_CSV_MAX_ROWS, PlanSettings, forecast_file_format, run_plan
+
+    # a spreadsheet opens 1,048,576 rows, the header one of them
+    assert forecast_file_format("auto", 1_048_575) == "csv" and forecast_file_format("auto", 1_048_576) == "parquet"
+    assert forecast_file_format("csv", 10**8) == "csv" and forecast_file_format("parquet", 1) == "parquet"
+    assert FORECAST_CSV_MAX_ROWS == 1_048_575 and PlanSettings().forecast_format == "auto"
+    s = PlanSettings(horizon=2, use_fixed_costs=False)
+    run_plan(sample_fleet, tmp_path / "small", s, report=False)  # the sample: a few thousand rows
+    small = json.loads((tmp_path / "small" / "run.json").read_text())["outputs"]
+    assert small["forecast"] == "forecast.csv" and (tmp_path / "small" / "forecast.csv").exists()
+    assert len(pd.read_csv(tmp_path / "small" / "forecast.csv")) == small["forecast_rows"] > 100
+    # the same run when the limit is below its rows: Parquet, the same table
+    monkeypatch.setattr(plan_module, "FORECAST_CSV_MAX_ROWS", small["forecast_rows"] - 1)
+    run_plan(sample_fleet, tmp_path / "big", s, report=False)
+    big = json.loads((tmp_path / "big" / "run.json").read_text())["outputs"]
+    assert big == {"forecast": "forecast.parquet", "forecast_rows": small["forecast_rows"]}
+    assert not (tmp_path / "big" / "forecast.csv").exists()
+    a = pd.read_csv(tmp_path / "small" / "forecast.csv")
+    b = pd.read_parquet(tmp_path / "big" / "forecast.parquet")
+    assert len(a) == len(b) and np.allclose(a["mean"].to_numpy(), b["mean"].to_numpy(), rtol=1e-6)
 
 
 def test_cli_quiet_by_default_progress_and_verbose(tmp_path):

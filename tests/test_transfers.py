@@ -779,6 +779,11 @@ def test_pulp_highs_path_gives_same_objective(monkeypatch):
     slow = plan(levels, lanes, tiers=tiers, unit_cost=unit_cost, use_fixed_costs=False)
     assert slow.report.status == "optimal"
     assert slow.report.objective == pytest.approx(bulk.report.objective, rel=1e-9)
+    # HiGHS solved the arrays; the pulp problem, built on first access, carries its values
+    import pulp
+
+    assert pulp.value(bulk.problem.objective) == pytest.approx(pulp.value(slow.problem.objective), rel=1e-9)
+    assert bulk.problem is bulk.problem  # built once
 
 
 # ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ PACKAGE = "partsforecast"
 # alphabetically, and a name that no longer exists is skipped.
 MODULE_ORDER = ["data", "supersession", "samples", "lives", "reliability", "demand", "usage", "maintenance", "counts",
                 "intermittent", "stocking",
-                "transfers", "evaluate", "plan", "report", "plot", "service", "cli"]
+                "transfers", "evaluate", "plan", "report", "plot", "service", "engine", "cli"]
 NOTEBOOKS = {"notebooks/quickstart.ipynb": "guide/quickstart.ipynb",
              "notebooks/service.ipynb": "guide/service-notebook.ipynb",
              "notebooks/demand.ipynb": "guide/demand-notebook.ipynb"}

@@ -212,7 +212,7 @@ class FailureModel:
             raise ValueError(f"covariates={self.covariates!r}: allowed terms are 'tier' and 'usage' "
                              "(or None to skip the constant-rate model)")
 
-    def fit(self, fleet) -> FailureModel:
+    def fit(self, fleet, engine=None) -> FailureModel:
         """Fit every (machine_model, component) group of ``fleet``.
 
         Parameters
@@ -220,15 +220,47 @@ class FailureModel:
         fleet : Fleet
             Its component lives (:meth:`partsforecast.Fleet.component_lives`) are computed
             once per fleet and shared with the forecasts made on it.
+        engine : dask.distributed.Client, optional
+            Fit on a Dask cluster: the lives are computed here, split by component family
+            into partitions and fitted on the cluster's workers; the result is the local
+            fit's (to floating-point summation order). ``None`` (default) fits here. See
+            :mod:`partsforecast.engine`.
 
         Returns
         -------
         FailureModel
             ``self``, fitted.
+
+        Raises
+        ------
+        TypeError
+            ``engine`` is neither None nor a ``dask.distributed.Client``.
         """
         self._check_settings()
+        if engine is not None:
+            from partsforecast.engine import check_engine, fit_partitioned
+
+            check_engine(engine, "FailureModel.fit")
         lives = fleet_lives(fleet)
-        lv = lives.lives
+        core = self._fit_lives(lives.lives) if engine is None else fit_partitioned(self, lives.lives, engine)
+        params = core["params"]
+        self.law_comparison_, self.candidates_ = core["law_comparison"], core["candidates"]
+        self.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
+        self.families_ = core["families"]
+        self.lives_ = lives
+        self.glm_ = self.comparison_ = self.choice_ = None
+        if self.covariates is not None:
+            cr = fit_constant_rate(fleet, lives, core["gcode"], core["groups"], params, self.covariates,
+                                   self.level)
+            self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
+            self.comparison_, self.choice_ = cr.comparison, cr.choice
+        release_unused_memory()  # the fit's work arrays
+        return self
+
+    @staticmethod
+    def _group_codes(lv: pd.DataFrame):
+        """Group code of every life, the groups (machine_model, component) in code order, and
+        the family code of every group with the families in order of first appearance."""
         # Group codes from the categorical codes (factorising 10⁶ string pairs is slow).
         mm, cc = lv["machine_model"].cat, lv["component"].cat
         pair = mm.codes.to_numpy(np.int64) * len(cc.categories) + cc.codes.to_numpy(np.int64)
@@ -237,8 +269,15 @@ class FailureModel:
         gcode = (np.cumsum(present) - 1)[pair]
         groups = pd.MultiIndex.from_arrays([mm.categories[uniq // len(cc.categories)],
                                             cc.categories[uniq % len(cc.categories)]])
-        G = len(groups)
         fam, families = pd.factorize(groups.get_level_values(1))
+        return gcode, groups, fam, families
+
+    def _fit_lives(self, lv: pd.DataFrame, tau2: float | None = None) -> dict:
+        """The fit on a lives table alone (no fleet): params (group-code order), families,
+        law_comparison, candidates, gcode and groups. ``tau2``: the spread of log shapes of a
+        larger fleet whose component families these lives are (a partitioned fit)."""
+        gcode, groups, fam, families = self._group_codes(lv)
+        G = len(groups)
         F = len(families)
         t = lv["duration"].to_numpy(float)
         d = lv["failed"].to_numpy(bool)
@@ -252,11 +291,11 @@ class FailureModel:
             params["borrowed"] = False
             fam_table = pd.DataFrame({"shape": np.ones(F)})
         else:
-            params, fam_table = self._fit_weibull(gcode, t, d, G, fam, F)
+            params, fam_table = self._fit_weibull(gcode, t, d, G, fam, F, tau2=tau2)
         params["law"] = "weibull"
         fam_table["law"] = "weibull"
         fam_table["tau_log_scale"] = np.nan
-        self.law_comparison_ = self.candidates_ = None
+        law_comparison = candidates = None
         if self.distribution in ("lognormal", "gamma", "auto"):
             lvs = law_lives(gcode, t, d, G)
             laws = LAW_NAMES[1:] if self.distribution == "auto" else (self.distribution,)
@@ -266,24 +305,15 @@ class FailureModel:
                                             self.min_failures, self.level)
             if self.distribution == "auto":
                 table = {name: self._finish(p, keys, gcode, t, d, G) for name, (p, _) in fits.items()}
-                params, fam_table, self.law_comparison_ = choose_laws(fits, table, fam, fam_keys)
-                self.candidates_ = {name: p.sort_values(GROUP_KEYS, ignore_index=True)
-                                    for name, p in table.items()}
+                params, fam_table, law_comparison = choose_laws(fits, table, fam, fam_keys)
+                candidates = {name: p.sort_values(GROUP_KEYS, ignore_index=True) for name, p in table.items()}
             else:
                 params, fam_table = fits[self.distribution]
         params = self._finish(params, keys, gcode, t, d, G)  # in group-code order
-        self.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
         fam_table.insert(0, "component", fam_keys)
         fam_cols = ["component", "law", *[c for c in fam_table.columns if c not in ("component", "law")]]
-        self.families_ = fam_table[fam_cols].reset_index(drop=True)
-        self.lives_ = lives
-        self.glm_ = self.comparison_ = self.choice_ = None
-        if self.covariates is not None:
-            cr = fit_constant_rate(fleet, lives, gcode, groups, params, self.covariates, self.level)
-            self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
-            self.comparison_, self.choice_ = cr.comparison, cr.choice
-        release_unused_memory()  # the fit's work arrays
-        return self
+        return {"params": params, "families": fam_table[fam_cols].reset_index(drop=True),
+                "law_comparison": law_comparison, "candidates": candidates, "gcode": gcode, "groups": groups}
 
     @staticmethod
     def _finish(params: pd.DataFrame, keys: dict, gcode, t, d, G) -> pd.DataFrame:
@@ -412,7 +442,7 @@ class FailureModel:
         model.law_comparison_ = model.candidates_ = None
         return model
 
-    def _fit_weibull(self, gcode, t, d, G, fam, F):
+    def _fit_weibull(self, gcode, t, d, G, fam, F, tau2=None):
         """Per-group Weibull fits under the pooling setting; see the class docstring and
         docs/failure-models.md for how each method's intervals are built."""
         own = fit_weibull_groups(gcode, t, d, n_groups=G, level=self.level)
@@ -427,7 +457,7 @@ class FailureModel:
         # How far a borrowed shape may be from the group's own: the pool's sampling error plus
         # the spread of shapes between the groups of a family (random effects, one spread for
         # all families, estimated from the groups' own shapes).
-        bor = borrowed_core(S, fam, F, pooled, info_g)
+        bor = borrowed_core(S, fam, F, pooled, info_g, tau2=tau2)
         fam_table = pooled[["shape", "shape_lower", "shape_upper", "n_groups", "n_failures", "method"]].copy()
         fam_table["tau_log_shape"] = np.sqrt(bor["tau2"])
         assumed = ~np.isfinite(fam_shape[fam])

@@ -214,8 +214,30 @@ def _adjusted_reml_tau2(pl: np.ndarray, P: int, y: np.ndarray, v: np.ndarray, us
     return float(np.exp(0.5 * (lo + hi)))
 
 
+def shape_spread_terms(S: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: the Cox-Reid log shape, its variance and the failure count, the only
+    inputs of the spread ``tau**2`` (:func:`shape_spread`); groups are independent here."""
+    own_logk, own_var = _cox_reid_shapes(S)
+    return own_logk, own_var, np.asarray(S["r"], float)
+
+
+def shape_spread(pl: np.ndarray, P: int, own_logk: np.ndarray, own_var: np.ndarray,
+                 r: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The one spread ``tau**2`` of log shapes for all pools (see :func:`borrowed_core`), from
+    the groups' :func:`shape_spread_terms`; also the groups used and the pools with two."""
+    ok_all = np.isfinite(own_logk) & np.isfinite(own_var) & (own_var > 0)
+    for ok_own in (ok_all & (r >= _TAU_MIN_FAILURES), ok_all):
+        y = np.where(ok_own, own_logk, 0.0)
+        n_p = np.bincount(pl, ok_own.astype(float), P)
+        use = n_p >= 2
+        if use.any():
+            break
+    tau2 = _adjusted_reml_tau2(pl, P, y, np.where(ok_own, own_var, np.inf), ok_own & use[pl])
+    return tau2, ok_own, n_p
+
+
 def borrowed_core(S: dict, pl: np.ndarray, P: int, pooled: pd.DataFrame,
-                   info_g: np.ndarray) -> dict[str, Any]:
+                  info_g: np.ndarray, tau2: float | None = None) -> dict[str, Any]:
     """Per-group uncertainty of a borrowed (pooled) shape as an estimate of the group's own.
 
     Random-effects model on the log scale: ``log k_g = mu_p + delta_g``, ``delta_g ~ (0, tau**2)``
@@ -236,16 +258,11 @@ def borrowed_core(S: dict, pl: np.ndarray, P: int, pooled: pd.DataFrame,
     never 0 and errs on the wide side when the data cannot pin the spread down. Returns
     ``tau2``, ``se`` (per group, sqrt V_g), ``weight`` (w_g), ``n_used`` and ``df``.
     """
-    own_logk, own_var = _cox_reid_shapes(S)
-    ok_all = np.isfinite(own_logk) & np.isfinite(own_var) & (own_var > 0)
-    for ok_own in (ok_all & (S["r"] >= _TAU_MIN_FAILURES), ok_all):
-        y = np.where(ok_own, own_logk, 0.0)
-        n_p = np.bincount(pl, ok_own.astype(float), P)
-        use = n_p >= 2
-        if use.any():
-            break
+    spread, ok_own, n_p = shape_spread(pl, P, *shape_spread_terms(S))
+    use = n_p >= 2
     df_q = float(np.sum(np.where(use, n_p - 1.0, 0.0)))
-    tau2 = _adjusted_reml_tau2(pl, P, y, np.where(ok_own, own_var, np.inf), ok_own & use[pl])
+    # a given tau2: the spread of a larger fleet this one is a part of (a partitioned fit)
+    tau2 = spread if tau2 is None else float(tau2)
 
     info = np.nan_to_num(info_g)
     tot = np.bincount(pl, info, P)

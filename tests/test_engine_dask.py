@@ -1,0 +1,107 @@
+"""FailureModel.fit and forecast_demand on a real two-process Dask cluster give the local
+numbers (to the order of floating-point sums) and really run on both workers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import partsforecast as pf
+from partsforecast.demand import recent_sales
+from partsforecast.engine import check_engine, split_balanced
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return pf.make_fleet(n_machines=1500, n_dealers=12, seed=3, maintenance=True)
+
+
+@pytest.fixture(scope="module")
+def model(fleet):
+    return pf.FailureModel().fit(fleet)
+
+
+@pytest.mark.parametrize("distribution", ["weibull", "auto"])
+def test_fit_on_cluster_equals_local_fit(client, fleet, distribution):
+    local = pf.FailureModel(distribution=distribution).fit(fleet)
+    with distributed.get_task_stream(client) as tasks:
+        remote = pf.FailureModel(distribution=distribution).fit(fleet, engine=client)
+    pd.testing.assert_frame_equal(remote.params_, local.params_, rtol=1e-9)
+    pd.testing.assert_frame_equal(remote.families_, local.families_, rtol=1e-9)
+    # the one fleet-wide number (the spread of log shapes) is the whole fleet's, not a partition's
+    assert remote.families_["tau_log_shape"].nunique() == 1
+    if distribution == "auto":
+        pd.testing.assert_frame_equal(remote.law_comparison_, local.law_comparison_, rtol=1e-9)
+        for name, table in local.candidates_.items():
+            pd.testing.assert_frame_equal(remote.candidates_[name], table, rtol=1e-9)
+    assert remote.lives_ is local.lives_  # the lives stay the client's (cached by the fleet)
+    pd.testing.assert_frame_equal(remote.comparison_, local.comparison_, rtol=1e-9)  # GLM run here
+    # (3) the partitions ran on both worker processes
+    assert len({t["worker"] for t in tasks.data}) == 2
+
+
+@pytest.mark.parametrize("by", ["part", "component"])
+@pytest.mark.parametrize("with_new", [False, True])
+def test_forecast_on_cluster_equals_local_frame(client, fleet, model, by, with_new):
+    new = recent_sales(fleet) if with_new else None
+    if with_new:
+        assert len(new) > 0
+    local = pf.forecast_demand(model, fleet, by=by, new_machines=new, horizon=6)
+    with distributed.get_task_stream(client) as tasks:
+        remote = pf.forecast_demand(model, fleet, by=by, new_machines=new, horizon=6, engine=client)
+    pd.testing.assert_frame_equal(remote, local, rtol=1e-9)  # also the categories of the identifiers
+    assert remote["location_id"].cat.categories.equals(local["location_id"].cat.categories)
+    q = [c for c in local.columns if c.startswith("q")]
+    np.testing.assert_array_equal(remote[q].to_numpy(), local[q].to_numpy())  # identical integers
+    assert remote.attrs["borrowed_groups"] == local.attrs["borrowed_groups"]
+    assert len({t["worker"] for t in tasks.data}) == 2
+
+
+def test_forecast_with_retirements_on_cluster(client, fleet, model):
+    serials = fleet.machines["serial"].astype(str).iloc[::7]
+    ret = pd.DataFrame({"serial": serials, "retired_date": fleet.as_of + pd.Timedelta(days=60)})
+    local = pf.forecast_demand(model, fleet, horizon=4, retirements=ret)
+    remote = pf.forecast_demand(model, fleet, horizon=4, retirements=ret, engine=client)
+    pd.testing.assert_frame_equal(remote, local, rtol=1e-9)
+    assert local["mean"].sum() < pf.forecast_demand(model, fleet, horizon=4)["mean"].sum()
+
+
+def test_unknown_new_machine_location_is_reported_as_locally(client, fleet, model):
+    new = pd.DataFrame({"machine_model": [fleet.machines["machine_model"].iloc[0]],
+                        "location_id": ["NOWHERE"], "per_period": [1.0]})
+    with pytest.raises(ValueError, match="NOWHERE"):
+        pf.forecast_demand(model, fleet, horizon=2, new_machines=new, engine=client)
+
+
+@pytest.mark.parametrize("bad", ["dask", 2, object()])
+def test_bad_engine_is_a_type_error_naming_the_parameter(fleet, model, bad):
+    with pytest.raises(TypeError, match="engine must be None"):
+        pf.FailureModel().fit(fleet, engine=bad)
+    with pytest.raises(TypeError, match="forecast_demand: engine"):
+        pf.forecast_demand(model, fleet, horizon=2, engine=bad)
+    assert check_engine(None) is None
+
+
+def test_split_balanced_worked_examples():
+    # longest processing time first: 7 | 5 | 4, then 2 to the 4 (lightest), 1 to the 5 -> 7, 6, 6
+    w = np.array([4.0, 7.0, 1.0, 5.0, 2.0])
+    part = split_balanced(w, 3)
+    assert sorted(np.bincount(part, weights=w)) == [6.0, 6.0, 7.0]
+    assert part[0] == part[4] and part[3] == part[2] and len(set(part)) == 3
+    # contiguous runs in order, cut at the running total: [3, 3] [3, 3] [3, 3]
+    np.testing.assert_array_equal(split_balanced(np.full(6, 3.0), 3, contiguous=True), [0, 0, 1, 1, 2, 2])
+    # more partitions than items: one item each, no empty partition
+    np.testing.assert_array_equal(np.sort(split_balanced(np.array([1.0, 2.0]), 8)), [0, 1])
