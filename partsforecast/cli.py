@@ -9,6 +9,7 @@ in run.json and in the report), 1 anything else. No traceback reaches the user u
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -206,8 +207,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     source = args.data if args.data is not None else (None if args.db else sample_path())
     progress = False if args.quiet else (True if args.progress else None)
-    plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
-                    progress=progress)
+    with _dask_client(args.scheduler) as engine:
+        plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
+                        progress=progress, engine=engine)
     files = plan.dealer_files()
     h, cur = plan.headline(), plan.currency
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
@@ -218,6 +220,27 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     for line in plan.warnings:
         print(f"warning: {line}")
     return EXIT_WARNINGS if plan.warnings else EXIT_OK
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None):
+    """A client of the Dask scheduler at ``address`` for the run (None: run here)."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise _setting_error("scheduler", address,
+                             "running on a Dask cluster needs partsforecast[dask] installed") from None
+    try:
+        client = Client(address, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise _setting_error("scheduler", address, f"cannot reach the Dask scheduler: {exc}") from None
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _fitted(args: argparse.Namespace):
@@ -289,6 +312,9 @@ def _add_run_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument("--progress", action="store_true",
                    help="draw the progress bar even when stderr is not a terminal")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="fit and forecast on the Dask cluster of this scheduler, e.g. "
+                        "tcp://scheduler:8786 (needs partsforecast[dask])")
     p.set_defaults(func=_cmd_plan)
     p = sub.add_parser("fit", help="fit the failure models and write them as CSV")
     run_options(p, "file to write: CSV, or Parquet for a .parquet name")

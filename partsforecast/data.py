@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._io import atomic_dir, frame_to_csv_bytes, release_unused_memory, unescape_cells
+from partsforecast._lookup import positions
 
 __all__ = [
     "Fleet",
@@ -327,10 +328,34 @@ def _show(value: Any) -> str | None:
 # Parsing
 # ---------------------------------------------------------------------------------------
 
+def _arrow_text(raw: pd.Series):
+    """The column as an Arrow string array when pandas holds it as one (a Parquet file, a
+    typed frame), else None: text rules then run in Arrow, not on Python objects."""
+    if not isinstance(raw.array, pd.arrays.ArrowStringArray):
+        return None
+    import pyarrow as pa
+
+    return pa.chunked_array(pa.array(raw.array))
+
+
+def _trimmed_text(arr):
+    """Arrow text trimmed, and the mask of values meaning 'no value' (as :func:`_missing`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    trimmed = pc.utf8_trim_whitespace(arr)
+    token = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(_MISSING_TOKENS), type=arr.type))
+    miss = pc.or_kleene(pc.is_null(trimmed), pc.fill_null(token, True))
+    return trimmed, np.asarray(miss.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _missing(raw: pd.Series) -> np.ndarray:
     """True where a raw value means 'no value'."""
     if raw.dtype.kind in "fiumMb":
         return raw.isna().to_numpy().copy()
+    arr = _arrow_text(raw)
+    if arr is not None:
+        return _trimmed_text(arr)[1]
     miss = raw.isna().to_numpy().copy()
     strs = ~miss
     if strs.any():
@@ -341,6 +366,14 @@ def _missing(raw: pd.Series) -> np.ndarray:
 
 def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
     """Parse one column; return (typed values, mask of values that did not parse)."""
+    arr = _arrow_text(raw) if kind == "str" else None
+    if arr is not None:  # text stays in Arrow: trimmed, 'no value' tokens made missing
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        trimmed, miss = _trimmed_text(arr)
+        kept = pc.if_else(pa.chunked_array([pa.array(miss)]), pa.scalar(None, trimmed.type), trimmed)
+        return pd.Series(pd.array(kept, dtype="str"), index=raw.index), np.zeros(len(raw), bool)
     miss = _missing(raw)
     if kind == "str":
         obj = raw.astype("object")
@@ -473,10 +506,10 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
                      "remove or merge the repeated rows", shown)
 
     def ref(table, column, target, target_col, what):
-        known = pd.Index(t[target][target_col].dropna().unique())
+        known = t[target][target_col].dropna()
         values = t[table][column]
-        # Index.get_indexer hashes once; Series.isin on Arrow strings goes through Python objects.
-        mask = values.notna().to_numpy() & (known.get_indexer(values) < 0)
+        # one hash lookup in Arrow (Series.isin on Arrow strings goes through Python objects)
+        mask = values.notna().to_numpy() & (positions(known, values) < 0)
         rule(table, mask, column, f"unknown {what}: not in {target}.{target_col}")
 
     m, tk, p, b, loc = (t[k] for k in ("machines", "tickets", "parts", "bom", "locations"))
@@ -521,8 +554,10 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
     ref("tickets", "part_number", "parts", "part_number", "part")
     # The order of opened_at, arrived_at, parts_ready_at and closed_at is not a rule: a line
     # out of order is a data-quality finding (TICKET_TIME_FINDINGS, Fleet.findings), kept.
-    in_service = tk["serial"].map(m.drop_duplicates("serial").set_index("serial")["in_service_date"])
-    early = (tk["opened_at"].to_numpy() < in_service.to_numpy()) & in_service.notna().to_numpy()
+    machine = positions(m["serial"], tk["serial"])  # the first row of a repeated serial
+    in_service = np.where(machine >= 0, m["in_service_date"].to_numpy("datetime64[ns]")[np.maximum(machine, 0)],
+                          np.datetime64("NaT", "ns"))
+    early = (tk["opened_at"].to_numpy("datetime64[ns]") < in_service) & ~np.isnat(in_service)
     rule("tickets", early, "opened_at",
          "ticket opened before its machine entered service (machines.in_service_date)")
     if as_of is not None:
@@ -580,6 +615,23 @@ def _check_ranges(t: dict[str, pd.DataFrame], col: _Collector, raw: dict[str, pd
 _CONTROL = r"[\x00-\x1f\x7f]"
 
 
+def _no_control_bytes(values: pd.Series) -> bool:
+    """True when no value can hold a control character: none of the bytes 0x00–0x1F, 0x7F
+    is in the column's Arrow data (in UTF-8 they never occur inside another character).
+    False means "look row by row" (also for columns not held in Arrow)."""
+    arr = _arrow_text(values)
+    if arr is None:
+        return False
+    for chunk in arr.chunks:
+        data = chunk.buffers()[2]
+        if data is None:
+            continue
+        b = np.frombuffer(data, dtype=np.uint8)
+        if ((b < 0x20) | (b == 0x7F)).any():
+            return False
+    return True
+
+
 def _check_text(t: dict[str, pd.DataFrame], col: _Collector) -> None:
     """Ids and names are printable text of sane length: no tab, newline, NUL or other control."""
     for table, frame in t.items():
@@ -587,14 +639,18 @@ def _check_text(t: dict[str, pd.DataFrame], col: _Collector) -> None:
             if spec.kind != "str":
                 continue
             values = frame[spec.name]
-            control = values.str.contains(_CONTROL, regex=True).fillna(False).to_numpy(dtype=bool)
+            if _no_control_bytes(values):  # the usual case, decided on the raw bytes
+                control = np.zeros(len(values), bool)
+            else:
+                control = values.str.contains(_CONTROL, regex=True).fillna(False).to_numpy(dtype=bool)
             col.add_mask(table, frame, control, spec.name,
                          "contains a control character (tab, line break, NUL, …): ids and names "
                          "must be printable text")
-            long = (values.str.len() > MAX_TEXT_LENGTH).fillna(False).to_numpy(dtype=bool)
-            col.add_mask(table, frame, long & ~control, spec.name,
-                         f"longer than {MAX_TEXT_LENGTH} characters; ids and names must be shorter",
-                         values.str.slice(0, 40) + "…")
+            long = (values.str.len() > MAX_TEXT_LENGTH).fillna(False).to_numpy(dtype=bool) & ~control
+            if long.any():
+                col.add_mask(table, frame, long, spec.name,
+                             f"longer than {MAX_TEXT_LENGTH} characters; ids and names must be shorter",
+                             values.str.slice(0, 40) + "…")
 
 
 def _check_dates(t: dict[str, pd.DataFrame], col: _Collector, raw: dict[str, pd.DataFrame | None]) -> None:

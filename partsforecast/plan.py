@@ -782,7 +782,7 @@ def _checksums(source: Path | None) -> dict[str, str]:
 
 def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
              source: str | Path | None = None, log=None, report: bool = True,
-             progress: bool | None = None) -> StockPlan:
+             progress: bool | None = None, engine=None) -> StockPlan:
     """Fit, forecast, optimise and write every output of a planning run into ``out``.
 
     Outputs: ``stock_plan.csv``, ``orders.csv`` (the purchase orders),
@@ -807,6 +807,10 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     progress : bool, optional
         Draw a progress bar of the stages on stderr; by default only when stderr is a
         terminal (silent in cron and pipes).
+    engine : dask.distributed.Client, optional
+        Fit the failure models and forecast on this Dask cluster (see
+        :mod:`partsforecast.engine`; the same numbers as here). The stock levels and the
+        transfers are solved here: the transfer model couples every part through the lanes.
 
     Returns
     -------
@@ -825,10 +829,10 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     stage = _Stages(["fit", "forecast", "optimise", "write"], timings, log, progress)
 
     with stage("fit"):
-        model = FailureModel(distribution=s.lifetime_law, pooling=s.pooling).fit(fleet)
+        model = FailureModel(distribution=s.lifetime_law, pooling=s.pooling).fit(fleet, engine=engine)
     with stage("forecast"):
         service = ServiceModel().fit(fleet) if len(fleet.maintenance) else None
-        fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq, maintenance=service)
+        fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq, maintenance=service, engine=engine)
     with stage("optimise"):
         plan = plan_stock(fc, fleet, settings=s)
     previous, previous_note = read_previous_run(out)

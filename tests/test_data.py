@@ -78,6 +78,55 @@ def test_from_dataframes_equals_from_folder(sample_fleet, sample_dir):
         pd.testing.assert_frame_equal(getattr(f, name), frame, obj=name)
 
 
+def _raw_tables(sample_dir):
+    return {k: pd.read_csv(sample_dir / f"{k}.csv", dtype=str, keep_default_na=False) for k in
+            ("machines", "tickets", "parts", "bom", "locations", "lanes", "stock")}
+
+
+def test_arrow_text_parses_as_python_text(sample_dir, sample_fleet):
+    # Text held in Arrow (Parquet files, typed frames) is trimmed, its 'no value' tokens
+    # made missing and its control characters found in Arrow; the same values held as Python
+    # objects go the general way: both give the same fleet, and the same problems.
+    arrow, objects = _raw_tables(sample_dir), _raw_tables(sample_dir)
+    for tables in (arrow, objects):
+        tk = tables["tickets"]
+        tk.loc[0, "serial"] = "  " + tk.loc[0, "serial"] + "\u3000"  # ideographic space: Unicode whitespace
+        tk.loc[1, "ticket_type"] = " N/A "  # no value: the default, a repair
+        pt = tables["parts"]
+        pt.loc[pt["supersedes"].str.strip() == "", "supersedes"] = "NULL"
+    for tables in (objects,):
+        for frame in tables.values():
+            for c in frame.columns:
+                frame[c] = frame[c].astype(object)
+    assert isinstance(arrow["tickets"]["serial"].array, pd.arrays.ArrowStringArray)
+    assert objects["tickets"]["serial"].dtype == object
+    a = Fleet(**arrow, as_of=sample_fleet.as_of)
+    o = Fleet(**objects, as_of=sample_fleet.as_of)
+    from partsforecast.data import SCHEMA
+
+    for name in a.tables:  # the contract's columns (extra columns keep the dtype they came in)
+        cols = [c.name for c in SCHEMA[name]]
+        pd.testing.assert_frame_equal(getattr(a, name)[cols], getattr(o, name)[cols], obj=name)
+    assert a.tickets.loc[0, "serial"] == sample_fleet.tickets.loc[0, "serial"]
+    assert a.tickets.loc[1, "ticket_type"] == "repair"
+    pd.testing.assert_series_equal(a.parts["supersedes"], sample_fleet.parts["supersedes"])
+    # a control character, a long id: the same problems either way
+    for tables in (arrow, objects):
+        tables["tickets"].loc[3, "component"] = "pump\x07"
+        tables["machines"].loc[4, "serial"] = "S" * 150
+    from partsforecast.data import _no_control_bytes
+
+    assert _no_control_bytes(arrow["tickets"]["serial"]) and not _no_control_bytes(arrow["tickets"]["component"])
+    found = []
+    for tables in (arrow, objects):
+        with pytest.raises(InputError) as err:
+            Fleet(**tables, as_of=sample_fleet.as_of)
+        found.append([(p.table, p.row, p.column, p.rule) for p in err.value.problems])
+    assert found[0] == found[1]
+    assert any(t == "tickets" and c == "component" and "control character" in r for t, _, c, r in found[0])
+    assert any(t == "machines" and c == "serial" and "longer than" in r for t, _, c, r in found[0])
+
+
 def test_as_of_inferred_from_tickets(sample_fleet):
     t = sample_fleet.tables
     f = Fleet(**t)

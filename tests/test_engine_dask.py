@@ -105,3 +105,33 @@ def test_split_balanced_worked_examples():
     np.testing.assert_array_equal(split_balanced(np.full(6, 3.0), 3, contiguous=True), [0, 0, 1, 1, 2, 2])
     # more partitions than items: one item each, no empty partition
     np.testing.assert_array_equal(np.sort(split_balanced(np.array([1.0, 2.0]), 8)), [0, 1])
+
+
+def test_plan_on_cluster_equals_local_plan(client, tmp_path):
+    # run_plan's fit and forecast on the cluster: the same plan, file for file
+    from partsforecast.plan import PlanSettings, run_plan
+
+    f = pf.make_fleet(n_machines=600, n_dealers=6, seed=5, maintenance=True)
+    s = PlanSettings(horizon=3, use_fixed_costs=False)
+    local = run_plan(f, tmp_path / "local", s, report=False)
+    remote = run_plan(f, tmp_path / "remote", s, report=False, engine=client)
+    pd.testing.assert_frame_equal(remote.levels, local.levels)
+    pd.testing.assert_frame_equal(remote.transfers, local.transfers)
+    for name in ("stock_plan.csv", "orders.csv", "forecast.csv"):
+        assert (tmp_path / "remote" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), name
+
+
+def test_cli_scheduler_runs_the_plan_on_the_cluster_and_names_an_unreachable_one(client, tmp_path):
+    import subprocess
+    import sys
+
+    address = client.scheduler.address
+    r = subprocess.run([sys.executable, "-m", "partsforecast", "plan", "--out", str(tmp_path / "p"), "--horizon",
+                        "2", "--no-report", "--scheduler", address], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "p" / "stock_plan.csv").exists()
+    r = subprocess.run([sys.executable, "-m", "partsforecast", "plan", "--out", str(tmp_path / "q"), "--horizon",
+                        "2", "--no-report", "--scheduler", "tcp://127.0.0.1:9"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "scheduler" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert not (tmp_path / "q").exists()
