@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -47,23 +48,21 @@ def release_unused_memory() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc():
-    """The C library when it is glibc (it has ``malloc_trim``), else None."""
+    """The C library when it is glibc (it has ``malloc_trim``), else None (macOS, musl)."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") else None
+        libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
-
-
-_LIBC = _glibc()
+    return libc if hasattr(libc, "malloc_trim") else None
 
 #: First characters that make a spreadsheet read a CSV cell as a formula (OWASP's list).
 FORMULA_TRIGGERS = "=+-@\t\r"
