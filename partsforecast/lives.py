@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["usage_rates", "component_lives", "fleet_lives", "Lives"]
+__all__ = ["usage_rates", "component_lives", "fleet_lives", "meter_readings", "Lives"]
 
 #: A failure life shorter than this (hours) is set to it: two tickets for one component on the
 #: same day, or a meter reading below the previous one, would otherwise give a zero life.
@@ -79,18 +79,40 @@ def usage_rates(fleet) -> pd.DataFrame:
     return out
 
 
+def meter_readings(fleet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The fleet's meter readings, one per machine and instant (the lines of one ticket
+    repeat it; the first line's counts), in ticket order.
+
+    Kept by a :class:`~partsforecast.Fleet`: the lives and the use profile both read them.
+
+    Parameters
+    ----------
+    fleet : Fleet
+
+    Returns
+    -------
+    (ndarray, ndarray, ndarray)
+        Machine row (in ``fleet.machines``), time (datetime64[ns]) and meter hours.
+    """
+    def compute():
+        tk = fleet.tickets
+        meter = tk["meter_hours"].to_numpy(float)
+        mi = fleet.ticket_machine_rows()
+        has = ~np.isnan(meter) & (mi >= 0)
+        mi, meter = mi[has], meter[has]
+        opened = tk["opened_at"].to_numpy("datetime64[ns]")[has]
+        first = ~pd.DataFrame({"m": mi, "t": opened.view(np.int64)}).duplicated().to_numpy()
+        return mi[first], opened[first], meter[first]
+
+    keep = getattr(fleet, "_derived", None)
+    return compute() if keep is None else keep("meter_readings", (fleet.machines, fleet.tickets), compute)
+
+
 def _meter_rates(fleet) -> tuple[np.ndarray, np.ndarray]:
     """Each machine's rate from its own meter readings (least squares through the origin,
-    within 0–24 h/day) and whether it has a usable reading; one reading per instant."""
+    within 0–24 h/day) and whether it has a usable reading."""
     M = len(fleet.machines)
-    tk = fleet.tickets
-    meter = tk["meter_hours"].to_numpy(float)
-    mi = fleet.ticket_machine_rows()
-    has = ~np.isnan(meter) & (mi >= 0)
-    mi, meter = mi[has], meter[has]
-    opened = tk["opened_at"].to_numpy("datetime64[ns]")[has]
-    first = ~pd.DataFrame({"m": mi, "t": opened.view(np.int64)}).duplicated().to_numpy()
-    mi, meter, opened = mi[first], meter[first], opened[first]
+    mi, opened, meter = meter_readings(fleet)
     d = _days(opened, fleet.machines["in_service_date"].to_numpy("datetime64[ns]")[mi])
     ok = d > 0.5  # a reading on the first day says nothing about the rate
     md = np.bincount(mi[ok], weights=meter[ok] * d[ok], minlength=M)

@@ -405,13 +405,6 @@ class Supersession:
         return html_card("Supersession", self._facts(), self.merged)
 
 
-def _positions(old: pd.Index, values: pd.Series) -> np.ndarray:
-    """The position of every value among the old numbers, -1 for a current number."""
-    if not len(old) or not len(values):
-        return np.full(len(values), -1, dtype=np.int64)
-    return positions(old, values)
-
-
 def _renumber(values: pd.Series, pos: np.ndarray, current: np.ndarray) -> pd.Series:
     """``values`` with every old number (``pos >= 0``) replaced by its current one."""
     hit = pos >= 0
@@ -480,7 +473,7 @@ def current_fleet(fleet: Fleet) -> Fleet:
     new.__dict__.update(fleet.__dict__)
 
     tk = fleet.tickets
-    pos_t = _positions(old, tk["part_number"])
+    pos_t = positions(old, tk["part_number"])
     if (pos_t >= 0).any():
         tk = tk.assign(part_number=_renumber(tk["part_number"], pos_t, current))
         keys = ["ticket_id", "part_number", "component"]
@@ -498,14 +491,14 @@ def current_fleet(fleet: Fleet) -> Fleet:
         table = getattr(fleet, name, None)
         if table is None:
             continue
-        pos = _positions(old, table["part_number"])
+        pos = positions(old, table["part_number"])
         if (pos >= 0).any():
             depth = np.where(pos >= 0, links[np.maximum(pos, 0)], 0)
             renumbered = table.assign(part_number=_renumber(table["part_number"], pos, current))
             setattr(new, name, _newest_first(renumbered, depth, keys))
 
     st = fleet.stock
-    pos_s = _positions(old, st["part_number"])
+    pos_s = positions(old, st["part_number"])
     stranded = pd.DataFrame({"location_id": pd.Series(dtype="str"), "part_number": pd.Series(dtype="str"),
                              "current": pd.Series(dtype="str"), "on_hand": pd.Series(dtype="int64"),
                              "on_order": pd.Series(dtype="int64")})
@@ -524,7 +517,7 @@ def current_fleet(fleet: Fleet) -> Fleet:
         new.stock = kept.assign(on_hand=sums["on_hand"].astype("int64"),
                                 on_order=sums["on_order"].astype("int64"))[first].reset_index(drop=True)
 
-    in_old = _positions(old, fleet.parts["part_number"]) >= 0
+    in_old = positions(old, fleet.parts["part_number"]) >= 0
     if in_old.any():
         new.parts = fleet.parts[~in_old].reset_index(drop=True)
 
@@ -550,7 +543,7 @@ def _merged(fleet: Fleet, old: pd.Index, current: np.ndarray, links: np.ndarray,
     for name in ("bom", "maintenance"):
         table = getattr(fleet, name, None)
         if table is not None and len(table):
-            pos = _positions(old, table["part_number"])
+            pos = positions(old, table["part_number"])
             seen[pos[pos >= 0]] = True
     i = np.flatnonzero(seen)
     return pd.DataFrame({"part_number": pd.array(old.take(i), dtype="str"),

@@ -3,14 +3,13 @@ estimated from meter readings and ticket timing (the rules: ``docs/concepts/inst
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from partsforecast.data import InputError, Problem
-from partsforecast.lives import fleet_lives
+from partsforecast.lives import fleet_lives, meter_readings
 
 __all__ = ["MONTH_DAYS", "UsageProfile", "fleet_usage_profile"]
 
@@ -401,14 +400,11 @@ class UsageProfile:
                 f"{f.min(axis=1).min():.2f})")
 
 
-_PROFILES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def fleet_usage_profile(fleet) -> UsageProfile:
     """The usage profile of ``fleet`` (``UsageProfile().fit(fleet)``), fitted once per fleet.
 
-    What ``forecast_demand(..., usage_profile="auto")`` uses. The fit is kept while the
-    fleet's machines, tickets, locations and as-of date are the same objects (a fleet cut by
+    What ``forecast_demand(..., usage_profile="auto")`` uses. The fleet keeps the fit while
+    its machines, tickets, locations and as-of date are the same objects (a fleet cut by
     :meth:`~partsforecast.Fleet.until` gets its own).
 
     Parameters
@@ -419,15 +415,11 @@ def fleet_usage_profile(fleet) -> UsageProfile:
     -------
     UsageProfile
     """
-    sources = (fleet.machines, fleet.tickets, fleet.locations, fleet.as_of)
-    try:
-        cached = _PROFILES.get(fleet)
-    except TypeError:  # an object that cannot be weakly referenced: no cache
+    keep = getattr(fleet, "_derived", None)
+    if keep is None:  # not a Fleet: nowhere to keep it
         return UsageProfile().fit(fleet)
-    if cached is None or any(a is not b for a, b in zip(cached[0], sources)):
-        cached = (sources, UsageProfile().fit(fleet))
-        _PROFILES[fleet] = cached
-    return cached[1]
+    return keep("usage_profile", (fleet.machines, fleet.tickets, fleet.locations, fleet.as_of),
+                lambda: UsageProfile().fit(fleet))
 
 
 def _meter_pairs(fleet, machine_tier: np.ndarray, min_gap: float, max_machines: int | None = None) -> dict[str, np.ndarray]:
@@ -435,14 +427,9 @@ def _meter_pairs(fleet, machine_tier: np.ndarray, min_gap: float, max_machines: 
     of every ``k``-th machine when there are more than ``max_machines``."""
     m = fleet.machines
     step = 1 if max_machines is None else max(1, -(-len(m) // int(max_machines)))
-    tk = fleet.tickets
-    hours = tk["meter_hours"].to_numpy(float)
-    mi = fleet.ticket_machine_rows()
-    ok = ~np.isnan(hours) & (mi >= 0) & (mi % step == 0)
-    # one reading per machine and instant (the lines of one ticket repeat it)
-    mi, opened, hours = mi[ok], tk["opened_at"].to_numpy("datetime64[ns]")[ok], hours[ok]
-    first = ~pd.DataFrame({"m": mi, "t": opened.view(np.int64)}).duplicated().to_numpy()
-    mi, opened, hours = mi[first], opened[first], hours[first]
+    mi, opened, hours = meter_readings(fleet)
+    ok = mi % step == 0
+    mi, opened, hours = mi[ok], opened[ok], hours[ok]
     own = np.arange(0, len(m), step)
     machine = np.concatenate([own, mi])
     t = np.concatenate([_days_since_epoch(m["in_service_date"].to_numpy()[own]), _days_since_epoch(opened)])
