@@ -271,9 +271,15 @@ def _run_plan(folder: Path, out: Path) -> dict:
             "outputs": sorted(p.name for p in out.iterdir())}
 
 
-def _fleet(scale: str, folder: Path) -> dict:
+def _sizes(scale: str, parts: int | None = None) -> list:
+    """Machines, dealers and part numbers of ``scale``, with ``parts`` overriding the last."""
+    n_machines, n_dealers, n_parts = SCALES[scale]
+    return [n_machines, n_dealers, n_parts if parts is None else int(parts)]
+
+
+def _fleet(scale: str, folder: Path, parts: int | None = None) -> dict:
     """The scale's fleet in ``folder``: reused when its marker says so, else generated."""
-    sizes = list(SCALES[scale])
+    sizes = _sizes(scale, parts)
     marker = folder / _MARKER
     if marker.exists() and json.loads(marker.read_text())["sizes"] == sizes:
         return {"reused": True}
@@ -308,17 +314,18 @@ def _importable(stage: str) -> str | None:
     return None if code == 0 else f"{module} is not installed"
 
 
-def benchmark(scale: str, stages: list[str], repeat: int, keep: Path | None) -> dict:
-    """Every stage ``repeat`` times at ``scale``; the results as a dict."""
+def benchmark(scale: str, stages: list[str], repeat: int, keep: Path | None, parts: int | None = None) -> dict:
+    """Every stage ``repeat`` times at ``scale`` (with ``parts`` part numbers instead of the
+    scale's); the results as a dict."""
     with tempfile.TemporaryDirectory(prefix="pf-bench-") as tmp:
         folder = keep if keep is not None else Path(tmp) / "fleet"
         folder.mkdir(parents=True, exist_ok=True)
-        n_machines, n_dealers, n_parts = SCALES[scale]
+        n_machines, n_dealers, n_parts = _sizes(scale, parts)
         result: dict = {
             "scale": scale, "machines": n_machines, "dealers": n_dealers, "parts": n_parts,
             "date": dt.date.today().isoformat(), "cores": os.cpu_count(),
             "platform": platform.platform(), "python": platform.python_version(),
-            "repeat": repeat, "fleet": _fleet(scale, folder), "stages": {},
+            "repeat": repeat, "fleet": _fleet(scale, folder, parts), "stages": {},
         }
         for stage in stages:
             work = Path(tmp) / f"work-{stage}"
@@ -399,6 +406,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scale", default="small", metavar="{small,medium,national}",
                     help="small (3,000 machines), medium (20,000) or national (200,000); default small")
+    ap.add_argument("--parts", type=int, default=None,
+                    help="part numbers of the fleet instead of the scale's (growth in parts at fixed machines)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per stage; the table shows the median")
     ap.add_argument("--keep", type=Path, default=None,
                     help="folder for the generated fleet, reused when it already holds the scale's fleet")
@@ -419,7 +428,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--stages: unknown stage(s) {unknown}; choose from {','.join(STAGES)}")
     if args.repeat < 1:
         ap.error("--repeat: must be at least 1")
-    result = benchmark(args.scale, stages, args.repeat, args.keep)
+    if args.parts is not None and not 50 <= args.parts <= 200_000:
+        ap.error("--parts: must be between 50 and 200,000")
+    result = benchmark(args.scale, stages, args.repeat, args.keep, args.parts)
     print(table(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")

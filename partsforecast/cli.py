@@ -210,10 +210,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     with _dask_client(args.scheduler) as engine:
         plan = run_plan(fleet, args.out, settings, source=source, log=log, report=not args.no_report,
                         progress=progress, engine=engine)
-    files = plan.dealer_files()
+    moves = plan.transfers
+    dealers = pd.unique(pd.concat([moves["from_id"], moves["to_id"]]).to_numpy())
+    n_files = int((dealers != plan.warehouse_id).sum())  # one transfer file per such dealer
     h, cur = plan.headline(), plan.currency
     print(f"plan written to {args.out}: {len(plan.levels)} stock levels, {len(plan.transfers)} transfers "
-          f"for {len(files)} dealers (freight {h['freight']:,.2f} {cur}), {h['purchase_order_lines']} "
+          f"for {n_files} dealers (freight {h['freight']:,.2f} {cur}), {h['purchase_order_lines']} "
           f"purchase-order lines ({h['purchase_order_units']:,} units, {h['purchase_order_value']:,.2f} {cur}); "
           f"dealer units short {h['dealer_units_short_before']:,} -> {h['dealer_units_short_after']:,}; "
           f"transfer solver: {plan.transfer_report.status}")

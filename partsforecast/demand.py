@@ -983,34 +983,86 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
     keys = list(keys)
     if quantiles is not None:
         _check_forecast_args(1, quantiles, "part")
-    f = forecast[keys + ["period", "mean", "var"]].sort_values(keys + ["period"])
+    f = forecast[keys + ["period", "mean", "var"]]
     periods, start_d, end_d = _period_offsets(f)
     if len(periods) == 0:
         return pd.DataFrame(columns=keys + ["lead_time_days", "mean", "var"]
                             + [f"q{q:g}" for q in quantiles or ()])
     pidx = periods.get_indexer(f["period"])
+    row_key, out = _key_groups(f, keys)
     if isinstance(lead_time_days, pd.DataFrame):
-        lt = f[keys].merge(lead_time_days[keys + ["lead_time_days"]], on=keys, how="left")["lead_time_days"]
-        L = lt.to_numpy(float)
+        L_key = out.merge(lead_time_days[keys + ["lead_time_days"]], on=keys, how="left")["lead_time_days"]
+        L_key = L_key.to_numpy(float)
     elif isinstance(lead_time_days, pd.Series):
-        L = f[keys[0]].map(lead_time_days).to_numpy(float)
+        L_key = out[keys[0]].map(lead_time_days).to_numpy(float)
     else:
-        L = np.full(len(f), float(lead_time_days))
-    if np.isnan(L).any() or (L < 0).any():
+        L_key = np.full(len(out), float(lead_time_days))
+    if np.isnan(L_key).any() or (L_key < 0).any():
         raise ValueError("lead_time_days must be given (≥ 0) for every row of the forecast")
-    share = np.clip((L - start_d[pidx]) / (end_d[pidx] - start_d[pidx]), 0.0, 1.0)
-    if (L > end_d[-1] + 1e-9).any():
+    if (L_key > end_d[-1] + 1e-9).any():
         unit = "days" if isinstance(periods, pd.DatetimeIndex) else "periods"
-        raise ValueError(f"a lead time of {L.max():.0f} {unit} is longer than the forecast horizon "
+        raise ValueError(f"a lead time of {L_key.max():.0f} {unit} is longer than the forecast horizon "
                          f"({end_d[-1]:.0f} {unit}): forecast more periods")
-    g = f.assign(mean=f["mean"] * share, var=f["var"] * share, lead_time_days=L)
-    out = g.groupby(keys, as_index=False, sort=True, observed=True).agg(
-        lead_time_days=("lead_time_days", "first"), mean=("mean", "sum"), var=("var", "sum"))
+    keep = slice(None)
+    if row_key.size and row_key.min() < 0:  # rows without a key belong to no series
+        keep = row_key >= 0
+        row_key, pidx = row_key[keep], pidx[keep]
+    # the share of each period within each series' lead time (demand even within a period)
+    share = (L_key[row_key] - start_d[pidx]) / (end_d - start_d)[pidx]
+    np.clip(share, 0.0, 1.0, out=share)
+    out["lead_time_days"] = L_key
+    for col in ("mean", "var"):
+        out[col] = np.bincount(row_key, weights=f[col].to_numpy(float)[keep] * share, minlength=len(out))
     if quantiles is not None:
         for name, column in _quantile_columns(out["mean"].to_numpy(float), out["var"].to_numpy(float),
                                               quantiles).items():
             out[name] = column
     return out
+
+
+def _key_groups(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's series (-1 for a row with a missing key) and the series' keys, one row
+    each, sorted by the keys (a categorical key in the order of its categories), without
+    sorting the rows: what ``groupby(keys, sort=True, observed=True)`` groups, in its order."""
+    codes, values, sizes = [], [], []
+    for k in keys:
+        col = frame[k]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            c, u = col.cat.codes.to_numpy(np.int64), col.cat.categories
+        else:
+            c, u = pd.factorize(col, sort=True)
+        codes.append(np.asarray(c, np.int64))
+        values.append((col.dtype, u))
+        sizes.append(max(len(u), 1))
+    gid = codes[0].copy()
+    for c, n in zip(codes[1:], sizes[1:]):
+        gid *= n
+        gid += c
+    missing = None
+    if any(c.size and c.min() < 0 for c in codes):
+        missing = np.zeros(len(frame), dtype=bool)
+        for c in codes:
+            missing |= c < 0
+        gid[missing] = -1
+    seen = gid if missing is None else gid[~missing]
+    total = int(np.prod(sizes, dtype=float))
+    if total <= 4 * len(frame) + 1_000_000:  # a table of every combination: no sort at all
+        present = np.bincount(seen, minlength=total) > 0
+        uniq = np.flatnonzero(present)
+        rank = np.cumsum(present) - 1
+        row_key = rank[gid] if missing is None else np.where(missing, -1, rank[np.maximum(gid, 0)])
+    else:
+        uniq, inv = np.unique(seen, return_inverse=True)
+        row_key = np.full(len(frame), -1, dtype=np.int64)
+        row_key[slice(None) if missing is None else ~missing] = inv
+    out = {}
+    rest = uniq
+    for k, n, (dtype, u) in zip(reversed(keys), reversed(sizes), reversed(values)):
+        c = rest % n
+        rest = rest // n
+        out[k] = (pd.Categorical.from_codes(c, dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
+                  else u.take(c))
+    return row_key, pd.DataFrame({k: out[k] for k in keys})
 
 
 # -- the tasks of a partitioned forecast (partsforecast.engine): one part of the fleet each ----

@@ -1,4 +1,4 @@
-"""Running the fit and the forecast on a Dask cluster: ``engine=client``.
+"""Running the fit, the forecast and the transfer solve on a Dask cluster: ``engine=client``.
 
 :meth:`partsforecast.FailureModel.fit` and :func:`partsforecast.forecast_demand` take
 ``engine=None`` (run here) or a ``dask.distributed.Client``. With a client the work is
@@ -18,6 +18,11 @@ floating-point sums.
   of tasks: each group's reach of the renewal tables, and with a frailty each group's
   totals per period. Each worker returns its dealers' rows of the final frame.
 
+- **transfers** (``plan_transfers``, ``plan_stock``, ``run_plan``): the transfer model is
+  built here; its independent blocks (without shipment costs, one per part) are solved
+  with HiGHS on the workers, balanced by columns (:func:`map_partitioned`), and read back
+  here. The fixed-cost MILP, whose lanes tie the parts together, is one block.
+
 dask is optional (``pip install partsforecast[dask]``) and imported only here, inside the
 functions.
 """
@@ -29,7 +34,8 @@ import operator
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_engine", "fit_partitioned", "forecast_partitioned", "n_partitions", "split_balanced"]
+__all__ = ["check_engine", "fit_partitioned", "forecast_partitioned", "map_partitioned", "n_partitions",
+           "split_balanced"]
 
 
 def check_engine(engine, where: str = "engine"):
@@ -90,6 +96,28 @@ def split_balanced(weights: np.ndarray, n_parts: int, contiguous: bool = False) 
 
 def _gather(client, futures):
     return client.gather(futures)
+
+
+def _apply_each(fn, items: list) -> list:
+    return [fn(item) for item in items]
+
+
+def map_partitioned(client, fn, items: list, weights=None) -> list:
+    """``[fn(item) for item in items]`` computed on the cluster, the items split into about
+    two partitions per worker balancing ``weights`` (default: one each); results in order.
+    ``fn`` must be importable by the workers (a module-level function or a partial of one)."""
+    if not items:
+        return []
+    w = np.ones(len(items)) if weights is None else np.asarray(weights, float)
+    part = split_balanced(w, n_partitions(client))
+    members = [np.flatnonzero(part == p) for p in range(int(part.max()) + 1)]
+    futures = client.map(_apply_each, [fn] * len(members), [[items[i] for i in idx] for idx in members],
+                         pure=False)
+    out: list = [None] * len(items)
+    for idx, results in zip(members, _gather(client, futures)):
+        for i, r in zip(idx.tolist(), results):
+            out[i] = r
+    return out
 
 
 # -- the fit ------------------------------------------------------------------------------------

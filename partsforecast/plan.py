@@ -503,6 +503,7 @@ def plan_stock(
     budget: float | None = None,
     *,
     settings: PlanSettings | None = None,
+    engine: Any = None,
 ) -> StockPlan:
     """Stock levels for the warehouse and every dealer, and the transfers to reach them.
 
@@ -520,6 +521,10 @@ def plan_stock(
     budget : float, optional
         Total inventory investment (at unit cost).
     settings : PlanSettings, optional
+    engine : dask.distributed.Client, optional
+        Solve the transfer model's parts on the cluster (see
+        :func:`partsforecast.transfers.plan_transfers`); the stock levels are optimised
+        here. ``None`` (default): everything here. The plan is the same either way.
 
     Returns
     -------
@@ -594,7 +599,7 @@ def plan_stock(
         location_names=fleet.locations.set_index("location_id").get("dealer_name"),
         currency=s.currency, freight_paid_by=s.freight_paid_by,
         use_fixed_costs=s.use_fixed_costs, solver=s.solver, time_limit=s.time_limit,
-        max_milp_integers=s.max_milp_integers)
+        max_milp_integers=s.max_milp_integers, engine=engine)
     levels["position_after"] = _positions_after(levels, tplan.transfers).round().astype("int64")
     levels["order_qty"] = _order_quantities(levels, wh)
     levels = levels.sort_values(["location_id", "part_number"], ignore_index=True)
@@ -808,9 +813,9 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         Draw a progress bar of the stages on stderr; by default only when stderr is a
         terminal (silent in cron and pipes).
     engine : dask.distributed.Client, optional
-        Fit the failure models and forecast on this Dask cluster (see
-        :mod:`partsforecast.engine`; the same numbers as here). The stock levels and the
-        transfers are solved here: the transfer model couples every part through the lanes.
+        Fit the failure models, forecast and solve the transfer model's parts on this Dask
+        cluster (see :mod:`partsforecast.engine`; the same numbers as here). The stock
+        levels are optimised here.
 
     Returns
     -------
@@ -834,7 +839,7 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         service = ServiceModel().fit(fleet) if len(fleet.maintenance) else None
         fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq, maintenance=service, engine=engine)
     with stage("optimise"):
-        plan = plan_stock(fc, fleet, settings=s)
+        plan = plan_stock(fc, fleet, settings=s, engine=engine)
     previous, previous_note = read_previous_run(out)
     by_part = forecast_by_part(fleet, fc)
     with atomic_dir(out) as tmp:

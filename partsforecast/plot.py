@@ -114,12 +114,15 @@ _DEALER_LINE = "#e6550d"
 
 
 @_literal_text
-def transfer_map(fleet, transfers: pd.DataFrame, ax=None, label: bool = True):
+def transfer_map(fleet, transfers: pd.DataFrame, ax=None, label: bool = True, max_labels: int = 40):
     """Locations on their coordinates, labelled, with a line for every lane that carries a transfer.
 
     Dealers are dots coloured by tier (:data:`TIER_COLOURS`, blues), the factory a black
     square; moves from the factory are grey lines, moves between dealers orange, thicker
-    for more units.
+    for more units. With ``label``, the factory and at most ``max_labels`` dealers carry
+    their id: every dealer of a network that small, else the dealers that move the most
+    units this week (a few hundred labels on one map are neither readable nor quick to
+    draw).
     """
     fig, ax = _fig(ax, size=(7, 7))
     loc = fleet.locations.set_index("location_id")
@@ -143,14 +146,33 @@ def transfer_map(fleet, transfers: pd.DataFrame, ax=None, label: bool = True):
                    edgecolors="white", linewidths=0.5, label=f"tier {int(tier)} dealer", zorder=2)
     wh = loc.loc[fleet.warehouse_id]
     ax.scatter([wh["lon"]], [wh["lat"]], marker="s", s=80, c="k", label="factory", zorder=3)
-    if label:  # one label per location: a few dozen dealers, not a hot path
-        for lid, x, y in zip(loc.index, loc["lon"], loc["lat"]):
+    if label:
+        shown = _labelled(loc, transfers, fleet.warehouse_id, max_labels)
+        for lid, x, y in zip(shown.index, shown["lon"], shown["lat"]):
             ax.annotate(str(lid)[:16], (x, y), textcoords="offset points", xytext=(4, 3), fontsize=6.5, zorder=4)
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title("Transfers this week")
     ax.legend(fontsize="x-small", loc="best")
     return ax
+
+
+def _labelled(loc: pd.DataFrame, transfers: pd.DataFrame, warehouse_id, max_labels: int) -> pd.DataFrame:
+    """The locations whose id the map writes: all when the dealers are at most
+    ``max_labels``, else the factory and the ``max_labels`` dealers with the most units in
+    and out (ties by id)."""
+    dealers = loc.index[loc.index != warehouse_id]
+    if len(dealers) <= max_labels:
+        return loc
+    units = pd.Series(0.0, index=loc.index)
+    if len(transfers):
+        q = transfers["quantity"].to_numpy(dtype=float)
+        moved = pd.concat([pd.Series(q, index=transfers["from_id"].to_numpy()),
+                           pd.Series(q, index=transfers["to_id"].to_numpy())])
+        units = units.add(moved.groupby(level=0).sum(), fill_value=0.0).reindex(loc.index)
+    busy = (pd.DataFrame({"units": units.loc[dealers].to_numpy(), "id": dealers.astype(str)}, index=dealers)
+            .sort_values(["units", "id"], ascending=[False, True], kind="stable").index[:max(max_labels, 0)])
+    return loc.loc[loc.index.isin(busy) | (loc.index == warehouse_id)]
 
 
 @_literal_text

@@ -66,6 +66,10 @@ __all__ = [
     "highs_status",
     "read_highs",
     "cbc_status",
+    "ArrayModel",
+    "independent_blocks",
+    "highs_lp",
+    "solve_highs_arrays",
 ]
 
 OPTIMAL = "optimal"
@@ -349,25 +353,122 @@ def make_solver(name: str, *, time_limit: float | None = None, mip_gap: float | 
     return cbc
 
 
-def solve_highs_arrays(lp: Any, *, time_limit: float | None = None, mip_gap: float | None = None,
-                       threads: int | None = None, msg: bool = False,
-                       always_feasible: bool = False) -> tuple[SolveOutcome, Any]:
-    """Solve a model given as arrays (a ``highspy.HighsLp``) with HiGHS, without pulp.
+@dataclass
+class ArrayModel:
+    """A linear model as arrays: minimise ``cost @ x`` subject to ``0 <= x <= upper`` and
+    ``row_lower <= A @ x <= row_upper``, ``x`` whole where ``integer``.
 
-    For models of a million columns, where building pulp's variable and constraint objects
-    costs more than HiGHS's solve. The options and the verdict are those of :func:`solve`
-    with ``solver="highs"``.
+    ``A`` is row-wise CSR (``a_ptr``, ``a_col``, ``a_val``); a missing bound is ``inf``
+    (``-inf`` for ``row_lower``).
+    """
+
+    cost: np.ndarray
+    upper: np.ndarray
+    integer: np.ndarray  # bool per column
+    a_col: np.ndarray
+    a_val: np.ndarray
+    a_ptr: np.ndarray
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+
+    @property
+    def n_cols(self) -> int:
+        return self.cost.size
+
+    @property
+    def n_rows(self) -> int:
+        return self.row_lower.size
+
+    @property
+    def n_integer(self) -> int:
+        return int(self.integer.sum())
+
+
+#: Independent blocks are handed to HiGHS together up to about this many columns per call
+#: (see :func:`solve_highs_arrays`).
+BLOCK_COLUMNS = 5_000
+
+
+def independent_blocks(m: ArrayModel, max_cols: int = BLOCK_COLUMNS) -> tuple[np.ndarray, np.ndarray]:
+    """The model's independent blocks: sets of rows and columns that share no coefficient.
+
+    The connected components of the row-column graph are independent models; they are
+    packed in the order of their first row into blocks of about ``max_cols`` columns (a
+    larger component is not cut). Columns in no row come last.
 
     Returns
     -------
-    (SolveOutcome, ndarray or None)
-        The verdict and the column values (None without a solution).
+    (row_block, col_block) : ndarray, ndarray
+        The block of every row and of every column, numbered 0, 1, ... in order.
     """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n_r, n_c = m.n_rows, m.n_cols
+    if n_r == 0 or n_c == 0:
+        return np.zeros(n_r, dtype=np.int64), np.zeros(n_c, dtype=np.int64)
+    row_of = np.repeat(np.arange(n_r), np.diff(m.a_ptr))
+    graph = coo_matrix((np.ones(row_of.size, dtype=np.int8), (row_of, n_r + m.a_col)),
+                       shape=(n_r + n_c, n_r + n_c))
+    n_comp, label = connected_components(graph, directed=False)
+    first = np.full(n_comp, n_r + n_c, dtype=np.int64)
+    np.minimum.at(first, label, np.arange(n_r + n_c))
+    rank = np.empty(n_comp, dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_comp)
+    comp = rank[label]
+    width = np.bincount(comp[n_r:], minlength=n_comp)
+    # a block ends where the running column count passes a multiple of max_cols
+    filled = np.cumsum(width) // max(int(max_cols), 1)
+    block = np.concatenate([[0], np.cumsum(np.diff(filled) > 0)])
+    return block[comp[:n_r]], block[comp[n_r:]]
+
+
+def _sub_model(m: ArrayModel, rows: np.ndarray, cols: np.ndarray, col_pos: np.ndarray) -> ArrayModel:
+    """The block of ``m`` on ``rows`` and ``cols`` (which hold every column of those rows);
+    ``col_pos`` maps a column of ``m`` to its position within its block."""
+    count = np.diff(m.a_ptr)[rows]
+    nz = np.repeat(m.a_ptr[rows] - np.concatenate([[0], np.cumsum(count)[:-1]]), count) + np.arange(count.sum())
+    return ArrayModel(cost=m.cost[cols], upper=m.upper[cols], integer=m.integer[cols],
+                      a_col=col_pos[m.a_col[nz]], a_val=m.a_val[nz],
+                      a_ptr=np.concatenate([[0], np.cumsum(count)]), row_lower=m.row_lower[rows],
+                      row_upper=m.row_upper[rows])
+
+
+def highs_lp(m: ArrayModel) -> Any:
+    """``m`` as a ``highspy.HighsLp``, passed to HiGHS in one call."""
     import highspy
 
-    quiet_highs()
+    lp = highspy.HighsLp()
+    lp.num_col_ = m.n_cols
+    lp.num_row_ = m.n_rows
+    lp.col_cost_ = m.cost
+    lp.col_lower_ = np.zeros(m.n_cols)
+    lp.col_upper_ = np.where(np.isinf(m.upper), highspy.kHighsInf, m.upper)
+    lp.row_lower_ = np.where(np.isinf(m.row_lower), -highspy.kHighsInf, m.row_lower)
+    lp.row_upper_ = np.where(np.isinf(m.row_upper), highspy.kHighsInf, m.row_upper)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.num_col_ = m.n_cols
+    lp.a_matrix_.num_row_ = m.n_rows
+    lp.a_matrix_.start_ = m.a_ptr.astype(np.int32)
+    lp.a_matrix_.index_ = m.a_col.astype(np.int32)
+    lp.a_matrix_.value_ = m.a_val
+    if m.n_integer:
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
+                           highspy.HighsVarType.kContinuous for i in m.integer.tolist()]
+    return lp
+
+
+def _solve_one(m: ArrayModel, *, time_limit: float | None, mip_gap: float | None,
+               threads: int | None, msg: bool, lp_presolve: bool) -> tuple[SolveOutcome, np.ndarray | None, float]:
+    """One HiGHS run on ``m``: the verdict, the column values (None without a solution) and
+    the objective."""
+    import highspy
+
+    quiet_highs()  # also in a worker process of a cluster
     h = highspy.Highs()
     h.setOptionValue("output_flag", bool(msg))
+    if not (lp_presolve or m.n_integer):
+        h.setOptionValue("presolve", "off")
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
     if mip_gap is not None:
@@ -377,17 +478,99 @@ def solve_highs_arrays(lp: Any, *, time_limit: float | None = None, mip_gap: flo
         reset = getattr(highspy.Highs, "resetThreadScheduler", None)
         if reset is not None:
             reset(True)  # see highs_solver_class
-    t0 = time.perf_counter()
-    h.passModel(lp)
+    h.passModel(highs_lp(m))
     h.run()
-    seconds = time.perf_counter() - t0
     out = _highs_outcome(h)
-    status = NOT_SOLVED if (always_feasible and out.status == INFEASIBLE) else out.status
     values = None
-    if status in (OPTIMAL, FEASIBLE):
+    if out.status in (OPTIMAL, FEASIBLE):
         values = np.asarray(h.getSolution().col_value, dtype=float)
-    return SolveOutcome(status=status, solver=out.solver, solver_status=out.solver_status, gap=out.gap,
-                        bound=out.bound, solver_runtime=out.solver_runtime, seconds=seconds), values
+    return out, values, float(h.getInfo().objective_function_value)
+
+
+#: The order of verdicts from best to worst, for a model solved in blocks.
+_WORSE = (OPTIMAL, FEASIBLE, NOT_SOLVED, INFEASIBLE)
+
+
+def solve_highs_arrays(m: ArrayModel, *, time_limit: float | None = None, mip_gap: float | None = None,
+                       threads: int | None = None, msg: bool = False, always_feasible: bool = False,
+                       block_columns: int | None = BLOCK_COLUMNS, lp_presolve: bool = True,
+                       map_blocks: Callable[[Callable, list], list] | None = None) -> tuple[SolveOutcome, Any]:
+    """Solve a model given as arrays with HiGHS, without pulp, block by block.
+
+    For models of a million columns, where building pulp's variable and constraint objects
+    costs more than HiGHS's solve. The options and the verdict are those of :func:`solve`
+    with ``solver="highs"``.
+
+    A model made of independent blocks (:func:`independent_blocks`; the transfer LP is one
+    block per part) is solved one group of about ``block_columns`` columns at a time. The
+    optimum of each block is the whole model's optimum on it, so the answer is the same
+    model's optimum; only the time changes: HiGHS's time per simplex iteration grows with the
+    size of the model it holds, and the iterations do not fall when the model is whole.
+    ``block_columns=None`` solves the model as one. The time limit is shared: each block gets
+    what is left of it. ``map_blocks(fn, models)`` (e.g. :func:`partsforecast.engine.map_partitioned`
+    on a Dask client) solves the blocks elsewhere, each within the whole time limit, and
+    returns ``fn``'s results in order.
+
+    ``lp_presolve=False`` switches HiGHS's presolve off for the blocks without integer
+    columns (the transfer LP: presolve removes nothing there and costs half the time; see
+    the transfer figures in ``benchmarks/README.md``).
+
+    Returns
+    -------
+    (SolveOutcome, ndarray or None)
+        The verdict (the worst block's status; with integer columns its gap is the whole
+        model's, from the summed objectives and bounds) and the column values (None without
+        a solution).
+    """
+    quiet_highs()
+    t0 = time.perf_counter()
+    if block_columns is None or m.n_cols <= block_columns:
+        row_block, col_block = np.zeros(m.n_rows, dtype=np.int64), np.zeros(m.n_cols, dtype=np.int64)
+    else:
+        row_block, col_block = independent_blocks(m, block_columns)
+    n_blocks = int(max(row_block.max(initial=0), col_block.max(initial=0))) + 1
+    row_order, col_order = np.argsort(row_block, kind="stable"), np.argsort(col_block, kind="stable")
+    row_cut = np.searchsorted(row_block[row_order], np.arange(n_blocks + 1))
+    col_cut = np.searchsorted(col_block[col_order], np.arange(n_blocks + 1))
+    col_pos = np.empty(m.n_cols, dtype=np.int64)
+    col_pos[col_order] = np.arange(m.n_cols) - col_cut[col_block[col_order]]
+    values = np.zeros(m.n_cols)
+    blocks = [col_order[col_cut[b]:col_cut[b + 1]] for b in range(n_blocks)]
+
+    def block(b: int) -> ArrayModel:
+        rows = row_order[row_cut[b]:row_cut[b + 1]]
+        return m if n_blocks == 1 else _sub_model(m, rows, blocks[b], col_pos)
+
+    options = dict(mip_gap=mip_gap, threads=threads, msg=msg, lp_presolve=lp_presolve)
+    if map_blocks is not None:
+        results = iter(map_blocks(functools.partial(_solve_one, time_limit=time_limit, **options),
+                                  [block(b) for b in range(n_blocks)]))
+    outcomes, objective, runtime = [], 0.0, 0.0
+    for b in range(n_blocks):
+        if map_blocks is None:
+            left = None if time_limit is None else max(time_limit - (time.perf_counter() - t0), 0.0)
+            out, x, obj = _solve_one(block(b), time_limit=left, **options)
+        else:
+            out, x, obj = next(results)
+        outcomes.append(out)
+        runtime += out.solver_runtime or 0.0
+        if x is None:
+            break
+        values[blocks[b]] = x
+        objective += obj
+    worst = max(outcomes, key=lambda o: _WORSE.index(o.status))  # a failed block ended the loop
+    status = worst.status
+    bounds = [o.bound for o in outcomes]
+    bound = float(sum(bounds)) if all(b is not None for b in bounds) else None
+    gap = worst.gap
+    if n_blocks > 1 and status in (OPTIMAL, FEASIBLE) and bound is not None:
+        gap = abs(objective - bound) / max(abs(objective), 1e-9) if m.n_integer else worst.gap
+    words = worst.solver_status + (f" ({n_blocks:,} independent blocks)" if n_blocks > 1 else "")
+    if always_feasible and status == INFEASIBLE:
+        status = NOT_SOLVED
+    out = SolveOutcome(status=status, solver="HiGHS", solver_status=words, gap=gap, bound=bound,
+                       solver_runtime=runtime, seconds=time.perf_counter() - t0)
+    return out, (values if status in (OPTIMAL, FEASIBLE) else None)
 
 
 def solve(model: Any, solver: str = "highs", *, time_limit: float | None = None,

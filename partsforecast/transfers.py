@@ -94,6 +94,7 @@ import pulp
 
 from partsforecast._display import html_card, text_card
 from partsforecast import solvers
+from partsforecast.engine import check_engine, map_partitioned
 from partsforecast.stocking.formulas import expected_backorders
 
 __all__ = [
@@ -325,25 +326,33 @@ def _require_columns(frame: Any, table: str, required: tuple[str, ...], hint: st
 
 
 def _ids(frame: pd.DataFrame, table: str, col: str) -> np.ndarray:
+    return _id_codes(frame, table, col)[0]
+
+
+def _id_codes(frame: pd.DataFrame, table: str, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An id column as text (object array), its codes (ranks in the sorted distinct ids, so
+    that ordering codes orders the ids) and the sorted distinct ids; every row must have one."""
     s = frame[col]
     bad = s.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         _fail(f"{table}.{col} is missing in {int(bad.sum())} row(s), e.g. row "
               f"{frame.index[i]!r}: give every row an identifier")
-    return s.astype(str).to_numpy(dtype=object)
+    text = s.astype(str)
+    codes, uniques = pd.factorize(text, sort=True)
+    return text.to_numpy(dtype=object), codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
 def _numbers(frame: pd.DataFrame, table: str, col: str, *, whole: bool, what: str,
-             keys: np.ndarray | None = None, missing_ok: bool = False) -> np.ndarray:
-    """A non-negative finite (whole) numeric column, or ValueError naming the first bad row;
-    with ``missing_ok`` empty cells are NaN."""
+             keys: Any = None, missing_ok: bool = False) -> np.ndarray:
+    """A non-negative finite (whole) numeric column, or ValueError naming the first bad row
+    (and its key, ``keys(i)``); with ``missing_ok`` empty cells are NaN."""
     raw = frame[col]
     vals = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
 
     def where(mask: np.ndarray) -> str:
         i = int(np.flatnonzero(mask)[0])
-        key = f" ({keys[i]})" if keys is not None else ""
+        key = f" ({keys(i)})" if keys is not None else ""
         return f"{int(mask.sum())} row(s), e.g. row {frame.index[i]!r}{key} = {raw.iloc[i]!r}"
 
     bad = ~np.isfinite(vals) & ~(missing_ok & raw.isna().to_numpy())
@@ -387,12 +396,12 @@ def _keyed(series: Any, name: str, index_name: str) -> pd.Series:
 def _series_lookup(series: Any, keys: np.ndarray, name: str, index_name: str,
                    hint: str) -> np.ndarray:
     s = _keyed(series, name, index_name)
-    uniq = np.unique(keys)
+    codes, uniq = pd.factorize(keys)
     missing = pd.Index(uniq).difference(s.index)
     if len(missing):
         _fail(f"{name} has no value for {index_name} {list(missing[:5])}"
               f"{' ...' if len(missing) > 5 else ''} ({len(missing)} missing); {hint}")
-    return s.reindex(keys).to_numpy()
+    return s.reindex(uniq).to_numpy()[codes]
 
 
 def _text_lookup(series: Any, keys: np.ndarray, name: str, index_name: str) -> np.ndarray:
@@ -544,37 +553,18 @@ class _Priced:
 
 
 @dataclass
-class _Model:
+class _Model(solvers.ArrayModel):
     """The transfer model as arrays; columns are ``x`` arcs | cost segments | ``y`` lanes.
 
     Rows: one per receiver (``sum x_in + sum u = want``), one per source
     (``sum x_out - sum v <= free``), and with fixed costs one link per lane
-    (``sum_p x - M y <= 0``).
+    (``sum_p x - M y <= 0``). Without fixed costs the parts share no row: each part is an
+    independent block of the model.
     """
 
-    cost: np.ndarray  # objective coefficient per column
-    upper: np.ndarray  # column upper bounds (inf = none); all lower bounds are 0
-    integer: np.ndarray  # bool per column
-    a_col: np.ndarray  # CSR: column index per non-zero, row by row
-    a_val: np.ndarray
-    a_ptr: np.ndarray
-    row_lower: np.ndarray
-    row_upper: np.ndarray
-    n_x: int
-    n_seg: int
-    n_y: int
-
-    @property
-    def n_cols(self) -> int:
-        return self.cost.size
-
-    @property
-    def n_rows(self) -> int:
-        return self.row_lower.size
-
-    @property
-    def n_integer(self) -> int:
-        return int(self.integer.sum())
+    n_x: int = 0
+    n_seg: int = 0
+    n_y: int = 0
 
 
 def _price_arcs(a_lane: np.ndarray, a_src: np.ndarray, a_rcv: np.ndarray, lv: _Levels,
@@ -714,35 +704,6 @@ def _pulp_problem(m: _Model) -> tuple[pulp.LpProblem, list]:
     return prob, variables
 
 # ---------------------------------------------------------------------------------------
-# Loading the model into HiGHS in bulk
-# ---------------------------------------------------------------------------------------
-
-
-def _highs_lp(m: _Model):
-    """``m`` as a ``highspy.HighsLp``, passed to HiGHS in one call."""
-    import highspy
-
-    lp = highspy.HighsLp()
-    lp.num_col_ = m.n_cols
-    lp.num_row_ = m.n_rows
-    lp.col_cost_ = m.cost
-    lp.col_lower_ = np.zeros(m.n_cols)
-    lp.col_upper_ = np.where(np.isinf(m.upper), highspy.kHighsInf, m.upper)
-    lp.row_lower_ = np.where(np.isinf(m.row_lower), -highspy.kHighsInf, m.row_lower)
-    lp.row_upper_ = m.row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.num_col_ = m.n_cols
-    lp.a_matrix_.num_row_ = m.n_rows
-    lp.a_matrix_.start_ = m.a_ptr.astype(np.int32)
-    lp.a_matrix_.index_ = m.a_col.astype(np.int32)
-    lp.a_matrix_.value_ = m.a_val
-    if m.n_integer:
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else
-                           highspy.HighsVarType.kContinuous for i in m.integer.tolist()]
-    return lp
-
-
-# ---------------------------------------------------------------------------------------
 # The planner
 # ---------------------------------------------------------------------------------------
 
@@ -786,10 +747,14 @@ class _Lanes:
 
 @dataclass
 class _Levels:
-    """The levels rows in canonical (part, location) order."""
+    """The levels rows in canonical (part, location) order; ``loc_code`` and ``part_code``
+    number the ids in sorted order (``loc_ids[loc_code] == loc``)."""
 
     loc: np.ndarray
     part: np.ndarray
+    loc_code: np.ndarray
+    part_code: np.ndarray
+    loc_ids: np.ndarray
     target: np.ndarray
     on_hand: np.ndarray
     on_order: np.ndarray
@@ -858,6 +823,7 @@ def plan_transfers(
     mip_gap: float = 1e-4,
     msg: bool = False,
     max_milp_integers: int = MAX_MILP_INTEGERS,
+    engine: Any = None,
 ) -> TransferPlan:
     """The moves that bring dealers toward their target stock and pay for themselves.
 
@@ -954,6 +920,11 @@ def plan_transfers(
         lanes it uses are added to ``cost`` and to the objective, and the report says
         ``"feasible"`` (no optimality proof for the fixed costs) with the reason in its
         message.
+    engine : dask.distributed.Client, optional
+        Solve the model's independent blocks (the LP's parts; see
+        :func:`partsforecast.solvers.solve_highs_arrays`) on the cluster's workers, with
+        HiGHS. ``None`` (default) solves them here, one after another; the plan is the
+        same model's optimum either way.
 
     Returns
     -------
@@ -993,6 +964,7 @@ def plan_transfers(
     >>> print(plan.report)  # doctest: +SKIP
     """
     t0 = time.perf_counter()
+    engine = check_engine(engine, "plan_transfers")
     names = _Names(parts=part_names, locs=location_names)
     cfg = _settings(warehouse_id, as_of, pricing=pricing, backorder_cost_per_day=backorder_cost_per_day,
                     warehouse_backorder_cost_per_day=warehouse_backorder_cost_per_day,
@@ -1015,7 +987,7 @@ def plan_transfers(
     build_s = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    ans, solved = _solve(m, cfg, "; ".join(filter(None, [note, too_big])))
+    ans, solved = _solve(m, cfg, "; ".join(filter(None, [note, too_big])), engine)
     return _read_back(ans, m, priced, lv, roles, ln, cfg, price, names, too_big=too_big,
                       build_s=build_s, t1=t1, warehouse_id=warehouse_id, solved=solved)
 
@@ -1093,14 +1065,14 @@ def _read_lanes(lanes: pd.DataFrame) -> _Lanes:
     ln_to = _ids(lanes, "lanes", "to_id")
     ln_keys = ln_from + "->" + ln_to
     ln_lead = _numbers(lanes, "lanes", "lead_time_days", whole=False, what="a lead time",
-                       keys=ln_keys)
+                       keys=ln_keys.__getitem__)
     ln_cpu = _numbers(lanes, "lanes", "cost_per_unit", whole=False, what="a freight cost",
-                      keys=ln_keys)
+                      keys=ln_keys.__getitem__)
     if "cost_per_shipment" in lanes.columns:
         cps = lanes["cost_per_shipment"]
         ln_fix = _numbers(lanes.assign(cost_per_shipment=cps.fillna(0.0)), "lanes",
                           "cost_per_shipment", whole=False, what="a shipment cost",
-                          keys=ln_keys)
+                          keys=ln_keys.__getitem__)
     else:
         ln_fix = np.zeros(len(lanes))
     dup = pd.Series(ln_keys).duplicated().to_numpy()
@@ -1120,14 +1092,16 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
                      "levels need location_id, part_number, target, on_hand "
                      "(on_order, demand_per_day, effective_lead_time_days, demand_vmr, "
                      "shortage_cost optional)")
-    lv_loc = _ids(levels, "levels", "location_id")
-    lv_part = _ids(levels, "levels", "part_number")
-    keys = lv_loc + "/" + lv_part
+    lv_loc, loc_code, loc_ids = _id_codes(levels, "levels", "location_id")
+    lv_part, part_code, part_ids = _id_codes(levels, "levels", "part_number")
+
+    def key(i: int) -> str:
+        return f"{lv_loc[i]}/{lv_part[i]}"
 
     def col(name: str, what: str, *, whole: bool = False, missing_ok: bool = False):
         if name not in levels.columns:
             return None
-        return _numbers(levels, "levels", name, whole=whole, what=what, keys=keys,
+        return _numbers(levels, "levels", name, whole=whole, what=what, keys=key,
                         missing_ok=missing_ok)
 
     target = col("target", "a target stock level", whole=True)
@@ -1138,14 +1112,14 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
     demand = col("demand_per_day", "a demand per day", missing_ok=True)
     lead = col("effective_lead_time_days", "a lead time", missing_ok=True)
     vmr = col("demand_vmr", "a variance-to-mean ratio", missing_ok=True)
-    dup = pd.Series(keys).duplicated().to_numpy()
+    dup = pd.Series(part_code * max(loc_ids.size, 1) + loc_code).duplicated().to_numpy()
     if dup.any():
         _fail(f"levels has {int(dup.sum())} duplicate (location_id, part_number) row(s), e.g. "
-              f"{keys[dup][0]}: give one row per pair (sum the stock first)")
+              f"{key(int(np.flatnonzero(dup)[0]))}: give one row per pair (sum the stock first)")
     known = pd.Index(np.concatenate([ln.from_id, ln.to_id, [warehouse_id]])).unique()
     if tiers is not None and isinstance(tiers, pd.Series):
         known = known.union(tiers.index.astype(str))
-    unknown = ~pd.Index(lv_loc).isin(known)
+    unknown = (~pd.Index(loc_ids).isin(known))[loc_code]
     if unknown.any():
         bad = pd.unique(lv_loc[unknown])
         _fail(f"levels.location_id has {len(bad)} unknown location(s) {list(bad[:5])}: each "
@@ -1154,13 +1128,14 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
     if not (lv_loc == warehouse_id).any() and not (ln.from_id == warehouse_id).any():
         _fail(f"warehouse_id {warehouse_id!r} appears neither in levels.location_id nor in "
               f"lanes.from_id: check the warehouse id")
-    order = np.lexsort((lv_loc, lv_part))
+    order = np.lexsort((loc_code, part_code))  # codes are ranks: the order of the ids
 
     def ordered(a: np.ndarray | None, fill: float) -> np.ndarray | None:
         return None if a is None else np.where(np.isnan(a), fill, a)[order]
 
     lv_loc = lv_loc[order]
-    return _Levels(loc=lv_loc, part=lv_part[order], target=target[order].astype(np.int64),
+    return _Levels(loc=lv_loc, part=lv_part[order], loc_code=loc_code[order], part_code=part_code[order],
+                   loc_ids=loc_ids, target=target[order].astype(np.int64),
                    on_hand=on_hand[order].astype(np.int64), on_order=on_order[order].astype(np.int64),
                    given_w=None if given_w is None else given_w[order], is_wh=lv_loc == warehouse_id,
                    demand=ordered(demand, 0.0), lead=ordered(lead, np.nan), vmr=ordered(vmr, 1.0))
@@ -1172,14 +1147,17 @@ def _dealer_tiers(lv: _Levels, tiers: Any, table: Mapping[int, float], table_nam
     tier_vals = np.zeros(len(lv.loc), dtype=np.int64)
     if tiers is None:
         return tier_vals
-    dealer_locs = lv.loc[~lv.is_wh]
+    dealer_codes = np.unique(lv.loc_code[~lv.is_wh])
+    dealer_locs = lv.loc_ids[dealer_codes]
     tv = _series_lookup(tiers, dealer_locs, "tiers", "location_id",
                         "give every dealer in levels a tier (locations.tier)")
     tv = pd.to_numeric(pd.Series(tv), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if not np.isfinite(tv).all():
         i = int(np.flatnonzero(~np.isfinite(tv))[0])
         _fail(f"tiers has no usable tier for dealer {dealer_locs[i]!r}: give tiers 1-4")
-    tier_vals[~lv.is_wh] = tv.astype(np.int64)
+    tier_of_code = np.zeros(lv.loc_ids.size, dtype=np.int64)
+    tier_of_code[dealer_codes] = tv.astype(np.int64)
+    tier_vals[~lv.is_wh] = tier_of_code[lv.loc_code[~lv.is_wh]]
     unknown_t = sorted(set(np.unique(tier_vals[~lv.is_wh]).tolist()) - set(table))
     if unknown_t:
         _fail(f"tiers has tier(s) {unknown_t} with no entry in {table_name} "
@@ -1274,7 +1252,7 @@ def _roles(lv: _Levels, ln: _Lanes, warehouse_id: str) -> _Roles:
     surplus = np.where(src, np.clip(np.minimum(on_hand, pos - target), 0, None), 0)
 
     # needy dealers must be reachable by some lane (from anywhere, stock or not)
-    has_in = pd.Index(lv.loc).isin(pd.Index(ln.to_id[ln.from_id != ln.to_id]))
+    has_in = pd.Index(lv.loc_ids).isin(pd.Index(ln.to_id[ln.from_id != ln.to_id]))[lv.loc_code]
     stranded = recv & ~has_in
     if stranded.any():
         i = int(np.flatnonzero(stranded)[0])
@@ -1289,9 +1267,9 @@ def _arcs(lv: _Levels, roles: _Roles, ln: _Lanes,
           warehouse_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chapter "arcs": the (lane, part) pairs from a source to a receiver of the same part,
     as (lane, source row, receiver row) arrays sorted by part, receiver, source."""
-    locs = pd.Index(np.unique(np.concatenate([lv.loc, ln.from_id, ln.to_id])))
-    loc_code = locs.get_indexer(lv.loc)
-    part_codes, _ = pd.factorize(lv.part, sort=True)
+    locs = pd.Index(np.unique(np.concatenate([lv.loc_ids, ln.from_id, ln.to_id])))
+    loc_code = locs.get_indexer(lv.loc_ids)[lv.loc_code]
+    part_codes = lv.part_code
     ln_idx = np.flatnonzero(ln.to_id != warehouse_id)  # nothing flows into the factory
     ln_tab = pd.DataFrame({"lane": ln_idx, "from_c": locs.get_indexer(ln.from_id[ln_idx]),
                            "to_c": locs.get_indexer(ln.to_id[ln_idx])})
@@ -1320,20 +1298,23 @@ def _model(p: _Priced, ln: _Lanes, cfg: _Settings) -> tuple[_Model, str]:
     return _model_arrays(p, ln.cpu, np.zeros_like(ln.fix)), too_big
 
 
-def _solve(m: _Model, cfg: _Settings, notes: str) -> tuple[_Answer, Any]:
+def _solve(m: _Model, cfg: _Settings, notes: str, engine: Any = None) -> tuple[_Answer, Any]:
     """Chapter "solve": HiGHS straight from the model's arrays
     (:func:`partsforecast.solvers.solve_highs_arrays`), another solver through
     :func:`partsforecast.solvers.solve` on the pulp problem (the model is feasible by
     construction: moving nothing is a plan); ``notes`` go before the solver's own in the
     answer's note. Also returns the model as the plan keeps it: (arrays, values) or the pulp
-    problem."""
+    problem. With a Dask ``engine`` the blocks are solved on its workers."""
     name, fallback = solvers.choose_solver(cfg.solver)
     if m.n_cols == 0:
         return _Answer(solvers.OPTIMAL, 0.0, name, "nothing to move", np.zeros(0),
                        "; ".join(filter(None, [notes, fallback]))), None
     if name == "HiGHS" and _BULK_HIGHS:
-        out, values = solvers.solve_highs_arrays(_highs_lp(m), time_limit=cfg.time_limit, mip_gap=cfg.mip_gap,
-                                                 msg=cfg.msg, always_feasible=True)
+        # the LP's parts are independent blocks, and presolve finds nothing to remove in them
+        out, values = solvers.solve_highs_arrays(m, time_limit=cfg.time_limit, mip_gap=cfg.mip_gap,
+                                                 msg=cfg.msg, always_feasible=True, lp_presolve=False,
+                                                 block_columns=solvers.BLOCK_COLUMNS,
+                                                 map_blocks=_block_mapper(engine))
         kept = (m, values) if values is not None else None
     else:
         prob, variables = _pulp_problem(m)
@@ -1347,6 +1328,16 @@ def _solve(m: _Model, cfg: _Settings, notes: str) -> tuple[_Answer, Any]:
         values = np.zeros(m.n_cols)
         note = "; ".join(filter(None, [note, "no plan: the solver found no solution"]))
     return _Answer(out.status, out.gap, out.solver, out.solver_status, values, note), kept
+
+
+def _block_mapper(engine: Any):
+    """How the solver maps its blocks: here (None) or on a Dask client's workers."""
+    if engine is None:
+        return None
+
+    def on_cluster(fn, models):
+        return map_partitioned(engine, fn, models, weights=[mm.n_cols for mm in models])
+    return on_cluster
 
 
 @dataclass

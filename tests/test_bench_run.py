@@ -80,6 +80,21 @@ def test_the_kept_fleet_is_reused(tiny):
 
 
 def test_bad_arguments_are_refused():
-    for args in (["--stages", "read,nope"], ["--scale", "huge"], ["--repeat", "0"]):
+    for args in (["--stages", "read,nope"], ["--scale", "huge"], ["--repeat", "0"], ["--parts", "7"]):
         out = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, check=False, timeout=60)
         assert out.returncode == 2 and "error:" in out.stderr, args
+
+
+def test_parts_override_makes_and_keeps_its_own_fleet(tmp_path):
+    # the same scale with another number of part numbers is another fleet (growth in parts)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--scale", "tiny", "--parts", "60", "--stages", "read",
+                          "--keep", str(tmp_path / "fleet"), "--json", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, check=False, timeout=240)
+    assert out.returncode == 0, out.stderr
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["parts"] == 60 and "60 parts" in out.stdout
+    marker = json.loads((tmp_path / "fleet" / "benchmark_scale.json").read_text())
+    assert marker["sizes"] == [300, 5, 60]
+    import pandas as pd
+
+    assert pd.read_parquet(tmp_path / "fleet" / "parts.parquet")["part_number"].nunique() <= 60

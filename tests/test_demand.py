@@ -335,3 +335,40 @@ def test_a_new_model_borrows_from_its_closest_relative():
     assert base.attrs["borrowed_groups"] == []
     # forecasts still concatenate (the records compare as plain values)
     assert len(pd.concat([fc, same])) == len(fc) + len(same)
+
+
+def test_lead_time_demand_groups_like_a_sorted_groupby():
+    """Rows in any order, text and categorical keys, rows without a key, per-key lead times:
+    the same sums as a sorted groupby of the prorated rows (the independent reference)."""
+    rng = np.random.default_rng(7)
+    locs = np.array(["D2", "D10", "WH", "D1"])
+    parts = np.array(["P-9", "P-10", "A1"])
+    periods = pd.date_range("2026-01-01", periods=4, freq="MS")
+    grid = pd.MultiIndex.from_product([locs, parts, periods], names=["location_id", "part_number", "period"])
+    f = grid.to_frame(index=False).sample(frac=0.8, random_state=3)  # some series lack periods
+    f["mean"] = rng.gamma(1.0, 2.0, len(f))
+    f["var"] = f["mean"] * rng.integers(1, 4, len(f))
+    f.loc[f.index[:3], "part_number"] = None  # no key: belongs to no series
+    lead = pd.Series({"D1": 20.0, "D2": 45.0, "D10": 90.0, "WH": 100.0})
+
+    def reference(frame, lt):
+        g = frame.dropna(subset=["location_id", "part_number"]).copy()
+        start = (g["period"] - periods[0]).dt.days.to_numpy(float)
+        # a period ends where the next starts; the last lasts as long as the first
+        end = start + np.array([31, 28, 31, 31], float)[(g["period"].dt.month - 1).to_numpy()]
+        L = g["location_id"].map(lt).to_numpy(float)
+        share = np.clip((L - start) / (end - start), 0, 1)
+        g = g.assign(mean=g["mean"] * share, var=g["var"] * share, lead_time_days=L)
+        return g.groupby(["location_id", "part_number"], as_index=False, sort=True, observed=True).agg(
+            lead_time_days=("lead_time_days", "first"), mean=("mean", "sum"), var=("var", "sum"))
+
+    for frame in (f, f.astype({"location_id": "category", "part_number": "category"})):
+        got = lead_time_demand(frame, lead)
+        want = reference(frame, lead)
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12, check_dtype=False,
+                                      check_categorical=False)
+        assert list(got["location_id"].astype(str)) == list(want["location_id"].astype(str))
+        as_frame = lead.rename_axis("location_id").rename("lead_time_days").reset_index()
+        as_frame = got[["location_id", "part_number"]].astype(str).merge(as_frame, on="location_id")
+        by_frame = lead_time_demand(frame.astype({"location_id": "str", "part_number": "str"}), as_frame)
+        np.testing.assert_allclose(by_frame["mean"], got["mean"], rtol=1e-12)

@@ -135,3 +135,24 @@ def test_cli_scheduler_runs_the_plan_on_the_cluster_and_names_an_unreachable_one
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "scheduler" in r.stderr and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert not (tmp_path / "q").exists()
+
+
+def test_transfer_parts_solved_on_the_cluster_give_the_local_plan(client, monkeypatch):
+    # the transfer LP's parts are independent blocks: solved on the workers, the same plan
+    from partsforecast import solvers
+    from partsforecast.transfers import plan_transfers
+    from test_transfers import AS_OF, random_instance
+
+    levels, lanes, tiers, unit_cost = random_instance(n_dealers=10, n_parts=24, seed=2)
+    monkeypatch.setattr(solvers, "BLOCK_COLUMNS", 20)  # a few parts per block
+    kw = dict(tiers=tiers, unit_cost=unit_cost, use_fixed_costs=False, time_limit=60)
+    local = plan_transfers(levels, lanes, "WH", AS_OF, **kw)
+    with distributed.get_task_stream(client) as tasks:
+        remote = plan_transfers(levels, lanes, "WH", AS_OF, engine=client, **kw)
+    assert "independent blocks" in remote.report.solver_status
+    assert remote.report.status == local.report.status == "optimal"
+    pd.testing.assert_frame_equal(remote.transfers, local.transfers)
+    assert remote.report.objective == pytest.approx(local.report.objective, rel=1e-12)
+    assert len({t["worker"] for t in tasks.data}) == 2
+    with pytest.raises(TypeError, match="engine"):
+        plan_transfers(levels, lanes, "WH", AS_OF, engine="local", **kw)

@@ -265,6 +265,21 @@ def test_transfer_map_labels_every_location_and_keeps_tiers_apart_from_lines(run
     assert {to_hex(c) for c in plot.TIER_COLOURS.values()} <= dots
 
 
+def test_transfer_map_of_a_large_network_labels_the_busiest_dealers(runs, sample_fleet):
+    from partsforecast import plot
+
+    moves = runs[0].transfers
+    assert moves["to_id"].nunique() > 3
+    units = (pd.concat([moves.groupby("from_id")["quantity"].sum(), moves.groupby("to_id")["quantity"].sum()])
+             .groupby(level=0).sum().drop(sample_fleet.warehouse_id, errors="ignore"))
+    ax = plot.transfer_map(sample_fleet, moves, max_labels=3)
+    labels = {t.get_text() for t in ax.texts}
+    busiest = units.reset_index().set_axis(["id", "units"], axis=1).sort_values(
+        ["units", "id"], ascending=[False, True])["id"].head(3)
+    assert labels == set(busiest) | {sample_fleet.warehouse_id}
+    assert len(labels) == 4
+
+
 def test_report_and_run_json_carry_the_stocking_certificate(runs):
     first, a, second, b = runs
     meta = json.loads((a / "run.json").read_text())["stocking"]

@@ -220,3 +220,99 @@ def test_stdout_holds_no_highs_banner():
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout == "optimal\n", r.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# Models given as arrays, solved in independent blocks
+# ---------------------------------------------------------------------------------------
+
+
+def _csr(dense: np.ndarray):
+    rows, cols = np.nonzero(dense)
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=dense.shape[0]))])
+    return cols.astype(np.int64), dense[rows, cols].astype(float), ptr.astype(np.int64)
+
+
+def _block_diagonal(n_blocks: int, seed: int, integer: bool = False) -> solvers.ArrayModel:
+    """Random small transportation problems with convex penalties, side by side, their rows
+    and columns shuffled so that no block is contiguous."""
+    rng = np.random.default_rng(seed)
+    dense_blocks, costs, uppers, r_lo, r_up = [], [], [], [], []
+    for _ in range(n_blocks):
+        n_s, n_r = rng.integers(1, 4), rng.integers(1, 4)
+        # arcs s -> r, a slack per receiver (unmet, dear): sum_in x + slack = demand;
+        # sum_out x <= supply
+        n_x = n_s * n_r
+        a = np.zeros((n_r + n_s, n_x + n_r))
+        for s in range(n_s):
+            for r in range(n_r):
+                a[r, s * n_r + r] = 1
+                a[n_r + s, s * n_r + r] = 1
+        a[np.arange(n_r), n_x + np.arange(n_r)] = 1
+        dense_blocks.append(a)
+        costs.append(np.concatenate([rng.uniform(1, 10, n_x), np.full(n_r, 50.0)]))
+        uppers.append(np.concatenate([rng.integers(1, 6, n_x), np.full(n_r, np.inf)]).astype(float))
+        demand = rng.integers(0, 8, n_r).astype(float)
+        r_lo.append(np.concatenate([demand, np.full(n_s, -np.inf)]))
+        r_up.append(np.concatenate([demand, rng.integers(0, 8, n_s).astype(float)]))
+    from scipy.linalg import block_diag
+
+    dense = block_diag(*dense_blocks)
+    rp, cp = rng.permutation(dense.shape[0]), rng.permutation(dense.shape[1])
+    dense = dense[rp][:, cp]
+    a_col, a_val, a_ptr = _csr(dense)
+    cost = np.concatenate(costs)[cp]
+    return solvers.ArrayModel(cost=cost, upper=np.concatenate(uppers)[cp],
+                              integer=np.full(cost.size, integer), a_col=a_col, a_val=a_val,
+                              a_ptr=a_ptr, row_lower=np.concatenate(r_lo)[rp],
+                              row_upper=np.concatenate(r_up)[rp])
+
+
+def test_independent_blocks_are_the_connected_components():
+    m = _block_diagonal(12, seed=3)
+    rows, cols = solvers.independent_blocks(m, max_cols=1)  # every component its own block
+    assert rows.max() == cols.max() == 11
+    # every non-zero joins a row and a column of one block; blocks are numbered by first row
+    row_of_nz = np.repeat(np.arange(m.n_rows), np.diff(m.a_ptr))
+    assert np.array_equal(rows[row_of_nz], cols[m.a_col])
+    first_rows = [np.flatnonzero(rows == b)[0] for b in range(12)]
+    assert first_rows == sorted(first_rows)
+    # packed: about max_cols columns per block, never a component cut
+    rows_p, cols_p = solvers.independent_blocks(m, max_cols=15)
+    assert np.array_equal(rows_p[row_of_nz], cols_p[m.a_col])
+    assert 1 < cols_p.max() + 1 < 12
+    for b in range(cols_p.max() + 1):
+        assert np.unique(cols[cols_p == b]).size >= 1
+        assert np.all(np.isin(np.unique(rows[rows_p == b]), np.unique(cols[cols_p == b])))
+
+
+@pytest.mark.parametrize("integer", [False, True])
+def test_solving_in_blocks_gives_the_whole_models_optimum(integer):
+    m = _block_diagonal(40, seed=5, integer=integer)
+    whole, x_whole = solvers.solve_highs_arrays(m, block_columns=None)
+    blocks, x_blocks = solvers.solve_highs_arrays(m, block_columns=20, lp_presolve=False)
+    assert whole.status == blocks.status == OPTIMAL
+    assert "independent blocks" in blocks.solver_status and "independent" not in whole.solver_status
+    assert m.cost @ x_blocks == pytest.approx(m.cost @ x_whole, rel=1e-9)
+    # the block answer is feasible for the whole model
+    row_of_nz = np.repeat(np.arange(m.n_rows), np.diff(m.a_ptr))
+    ax = np.bincount(row_of_nz, weights=m.a_val * x_blocks[m.a_col], minlength=m.n_rows)
+    assert np.all(ax >= m.row_lower - 1e-7) and np.all(ax <= m.row_upper + 1e-7)
+    assert np.all(x_blocks >= -1e-9) and np.all(x_blocks <= m.upper + 1e-9)
+    if integer:
+        assert np.allclose(x_blocks, np.round(x_blocks))
+        assert blocks.bound == pytest.approx(m.cost @ x_blocks, rel=1e-4)
+
+
+def test_an_infeasible_block_makes_the_model_infeasible():
+    m = _block_diagonal(6, seed=8)
+    # a row that asks for 5 from a column of at most 1
+    bad = solvers.ArrayModel(
+        cost=np.append(m.cost, 1.0), upper=np.append(m.upper, 1.0), integer=np.append(m.integer, False),
+        a_col=np.append(m.a_col, m.n_cols), a_val=np.append(m.a_val, 1.0),
+        a_ptr=np.append(m.a_ptr, m.a_ptr[-1] + 1), row_lower=np.append(m.row_lower, 5.0),
+        row_upper=np.append(m.row_upper, 5.0))
+    out, x = solvers.solve_highs_arrays(bad, block_columns=3)
+    assert out.status == INFEASIBLE and x is None
+    out, x = solvers.solve_highs_arrays(bad, block_columns=3, always_feasible=True)
+    assert out.status == NOT_SOLVED and x is None

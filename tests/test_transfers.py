@@ -786,6 +786,24 @@ def test_pulp_highs_path_gives_same_objective(monkeypatch):
     assert bulk.problem is bulk.problem  # built once
 
 
+
+def test_the_lp_solved_part_by_part_is_the_whole_lp(monkeypatch):
+    """Without fixed costs the parts share no row: solved in blocks of a few parts (and
+    without presolve), the plan is the whole LP's optimum, move for move."""
+    levels, lanes, tiers, unit_cost = random_instance(n_dealers=10, n_parts=20, seed=11)
+    monkeypatch.setattr(solvers, "BLOCK_COLUMNS", None)
+    whole = plan(levels, lanes, tiers=tiers, unit_cost=unit_cost, use_fixed_costs=False)
+    monkeypatch.setattr(solvers, "BLOCK_COLUMNS", 15)
+    parts = plan(levels, lanes, tiers=tiers, unit_cost=unit_cost, use_fixed_costs=False)
+    assert "independent blocks" in parts.report.solver_status
+    assert "independent" not in whole.report.solver_status
+    assert parts.report.status == whole.report.status == "optimal"
+    assert parts.report.objective == pytest.approx(whole.report.objective, rel=1e-12)
+    assert parts.report.units_moved == whole.report.units_moved > 0
+    # with fixed costs the lanes tie the parts together: one block
+    fixed = plan(levels, lanes, tiers=tiers, unit_cost=unit_cost, use_fixed_costs=True)
+    assert "independent" not in fixed.report.solver_status
+
 # ---------------------------------------------------------------------------------------
 # Bad input
 # ---------------------------------------------------------------------------------------
