@@ -8,6 +8,7 @@ each, so a user can fix a file in one pass.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import io
 import os
@@ -282,6 +283,7 @@ class _Collector:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
         self.n = 0
+        self._kept: dict[tuple, int] = {}  # problems kept so far per (table, column, rule)
 
     def add(self, table, row, column, value, rule) -> None:
         self.n += 1
@@ -295,7 +297,12 @@ class _Collector:
         if hits.size == 0:
             return
         self.n += hits.size
-        keep = hits[:_MAX_KEPT_PER_RULE]
+        # At most _MAX_KEPT_PER_RULE per (table, column, rule), also over several calls (a
+        # table read in chunks is checked chunk by chunk): the first rows are kept.
+        key = (table, column, rule)
+        kept = self._kept.get(key, 0)
+        keep = hits[:max(_MAX_KEPT_PER_RULE - kept, 0)]
+        self._kept[key] = kept + keep.size
         rows = frame.index[keep]
         if values is None:
             values = frame[column] if column is not None else None
@@ -338,15 +345,66 @@ def _arrow_text(raw: pd.Series):
     return pa.chunked_array(pa.array(raw.array))
 
 
-def _trimmed_text(arr):
-    """Arrow text trimmed, and the mask of values meaning 'no value' (as :func:`_missing`)."""
+def _text_bytes(chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of an Arrow string array and where each value starts and ends in
+    them (numpy views of its buffers, no copy)."""
+    import pyarrow as pa
+
+    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+    _, offsets, data = chunk.buffers()
+    n = len(chunk)
+    if offsets is None or n == 0:
+        return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + n + 1]
+    raw = np.zeros(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
+    return raw, offs[:-1], offs[1:]
+
+
+#: Longest 'no value' token, in bytes: a longer text cannot be one (lower-casing a token's
+#: letters, all ASCII, keeps its length).
+_MAX_TOKEN_BYTES = max(len(t.encode()) for t in _MISSING_TOKENS)
+
+
+def _trimmed_chunk(chunk):
+    """:func:`_trimmed_text` of one Arrow array: (trimmed, missing mask, whether trimming
+    changed anything)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    trimmed = pc.utf8_trim_whitespace(arr)
-    token = pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(sorted(_MISSING_TOKENS), type=arr.type))
-    miss = pc.or_kleene(pc.is_null(trimmed), pc.fill_null(token, True))
-    return trimmed, np.asarray(miss.to_numpy(zero_copy_only=False), dtype=bool)
+    tokens = pa.array(sorted(_MISSING_TOKENS), type=chunk.type)
+    data, starts, ends = _text_bytes(chunk)
+    valid = np.ones(len(chunk), bool) if chunk.null_count == 0 else \
+        np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    filled = ends > starts
+    # Every whitespace character (ASCII or not) begins and ends with a byte that is a
+    # space or control byte (<= 0x20) or part of a multi-byte character (>= 0x80): when no
+    # value begins or ends with such a byte, trimming changes nothing and is skipped.
+    first = data[starts[filled]]
+    last = data[ends[filled] - 1]
+    if ((first <= 0x20) | (first >= 0x80) | (last <= 0x20) | (last >= 0x80)).any():
+        trimmed = pc.utf8_trim_whitespace(chunk)
+        token = pc.is_in(pc.utf8_lower(trimmed), value_set=tokens)
+        miss = pc.or_kleene(pc.is_null(trimmed), pc.fill_null(token, True))
+        return trimmed, np.asarray(miss.to_numpy(zero_copy_only=False), dtype=bool), True
+    miss = ~valid
+    short = np.flatnonzero(valid & (ends - starts <= _MAX_TOKEN_BYTES))  # may be a token
+    if short.size:
+        token = pc.is_in(pc.utf8_lower(chunk.take(pa.array(short))), value_set=tokens)
+        miss[short] = np.asarray(token.to_numpy(zero_copy_only=False), dtype=bool)
+    return chunk, miss, False
+
+
+def _trimmed_text(arr):
+    """Arrow text trimmed, the mask of values meaning 'no value' (as :func:`_missing`), and
+    whether trimming changed any value. Text that needs no trimming (the usual case) is
+    not copied."""
+    import pyarrow as pa
+
+    parts = [_trimmed_chunk(chunk) for chunk in arr.chunks]
+    if not parts:
+        return arr, np.zeros(0, bool), False
+    trimmed = pa.chunked_array([t for t, _, _ in parts], type=arr.type)
+    return trimmed, np.concatenate([m for _, m, _ in parts]), any(c for _, _, c in parts)
 
 
 def _missing(raw: pd.Series) -> np.ndarray:
@@ -371,7 +429,9 @@ def _parse(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        trimmed, miss = _trimmed_text(arr)
+        trimmed, miss, changed = _trimmed_text(arr)
+        if not changed and raw.dtype == "str" and int(miss.sum()) == arr.null_count:
+            return raw.copy(deep=False), np.zeros(len(raw), bool)  # nothing to change
         kept = pc.if_else(pa.chunked_array([pa.array(miss)]), pa.scalar(None, trimmed.type), trimmed)
         return pd.Series(pd.array(kept, dtype="str"), index=raw.index), np.zeros(len(raw), bool)
     miss = _missing(raw)
@@ -499,17 +559,17 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
 
     def dupes(table):
         keys = _KEYS[table]
-        mask = t[table].duplicated(keys, keep="first").to_numpy()
+        mask = _duplicated(t[table], keys)
         shown = t[table][keys].astype("object").agg("/".join, axis=1) if mask.any() else None
         col.add_mask(table, t[table], mask, "+".join(keys),
                      f"duplicate key ({', '.join(keys)}) — each must appear once; "
                      "remove or merge the repeated rows", shown)
 
-    def ref(table, column, target, target_col, what):
-        known = t[target][target_col].dropna()
+    def ref(table, column, target, target_col, what, found=None):
         values = t[table][column]
-        # one hash lookup in Arrow (Series.isin on Arrow strings goes through Python objects)
-        mask = values.notna().to_numpy() & (positions(known, values) < 0)
+        if found is None:  # one hash lookup in Arrow (Series.isin on Arrow strings is slow)
+            found = positions(t[target][target_col].dropna(), values)
+        mask = values.notna().to_numpy() & (found < 0)
         rule(table, mask, column, f"unknown {what}: not in {target}.{target_col}")
 
     m, tk, p, b, loc = (t[k] for k in ("machines", "tickets", "parts", "bom", "locations"))
@@ -549,12 +609,13 @@ def _check_rules(t: dict[str, pd.DataFrame], col: _Collector, as_of: pd.Timestam
              f"after the as-of date {as_of.date()}: only machines already in service belong here")
 
     # tickets
-    ref("tickets", "serial", "machines", "serial", "machine serial")
+    machine = positions(m["serial"], tk["serial"])  # the first row of a repeated serial
+    # (a serial found among the machines' is found among those not missing, and vice versa)
+    ref("tickets", "serial", "machines", "serial", "machine serial", found=machine)
     ref("tickets", "location_id", "locations", "location_id", "location")
     ref("tickets", "part_number", "parts", "part_number", "part")
     # The order of opened_at, arrived_at, parts_ready_at and closed_at is not a rule: a line
     # out of order is a data-quality finding (TICKET_TIME_FINDINGS, Fleet.findings), kept.
-    machine = positions(m["serial"], tk["serial"])  # the first row of a repeated serial
     in_service = np.where(machine >= 0, m["in_service_date"].to_numpy("datetime64[ns]")[np.maximum(machine, 0)],
                           np.datetime64("NaT", "ns"))
     early = (tk["opened_at"].to_numpy("datetime64[ns]") < in_service) & ~np.isnat(in_service)
@@ -627,9 +688,49 @@ def _no_control_bytes(values: pd.Series) -> bool:
         if data is None:
             continue
         b = np.frombuffer(data, dtype=np.uint8)
-        if ((b < 0x20) | (b == 0x7F)).any():
+        if b.size and (b.min() < 0x20 or (b == 0x7F).any()):  # reductions, no big temporaries
             return False
     return True
+
+
+def _max_text_bytes(values: pd.Series) -> float:
+    """The longest value's length in UTF-8 bytes when the column is held in Arrow, else
+    infinity ("look row by row")."""
+    arr = _arrow_text(values)
+    if arr is None:
+        return np.inf
+    longest = 0
+    for chunk in arr.chunks:
+        _, starts, ends = _text_bytes(chunk)
+        if starts.size:
+            longest = max(longest, int((ends - starts).max()))
+    return longest
+
+
+def _duplicated(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """True on every row whose key repeats an earlier row's (``DataFrame.duplicated``, keep
+    the first; missing equals missing). Text keys held in Arrow are numbered by Arrow's
+    hash (``dictionary_encode``) and the numbers' first occurrences found by sorting."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrays = [_arrow_text(frame[k]) for k in keys]
+    if any(a is None for a in arrays) or len(frame) == 0:
+        return frame.duplicated(keys, keep="first").to_numpy()
+    code = np.zeros(len(frame), np.int64)
+    span = 1
+    for arr in arrays:
+        enc = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        size = len(enc.dictionary) + 1  # the last number for a missing value
+        span *= size
+        if span >= 2**62:  # the numbers would overflow: pandas' own way
+            return frame.duplicated(keys, keep="first").to_numpy()
+        idx = np.asarray(pc.fill_null(enc.indices, size - 1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        code = code * size + idx
+    _, first = np.unique(code, return_index=True)
+    mask = np.ones(len(frame), bool)
+    mask[first] = False
+    return mask
 
 
 def _check_text(t: dict[str, pd.DataFrame], col: _Collector) -> None:
@@ -646,6 +747,8 @@ def _check_text(t: dict[str, pd.DataFrame], col: _Collector) -> None:
             col.add_mask(table, frame, control, spec.name,
                          "contains a control character (tab, line break, NUL, …): ids and names "
                          "must be printable text")
+            if _max_text_bytes(values) <= MAX_TEXT_LENGTH:  # no more characters than bytes
+                continue
             long = (values.str.len() > MAX_TEXT_LENGTH).fillna(False).to_numpy(dtype=bool) & ~control
             if long.any():
                 col.add_mask(table, frame, long, spec.name,
@@ -842,6 +945,12 @@ class Fleet:
             if name == "lanes" and not lanes_given:
                 continue
             parsed[name] = _parse_table(name, raw[name], col)
+        self._validate(parsed, col, as_of, lanes_given, raw)
+
+    def _validate(self, parsed: dict[str, pd.DataFrame | None], col: _Collector, as_of: Any,
+                  lanes_given: bool, raw: Mapping[str, Any]) -> None:
+        """The rules across tables on the parsed tables, then the fleet's attributes.
+        ``raw`` gives, per table, the values as written for the messages."""
         if any(frame is None for frame in parsed.values()):
             col.raise_if_any()  # rules need every required column; bad values are NaN by now
 
@@ -1280,6 +1389,12 @@ def _read_truth_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+#: Rows fetched from a database per chunk by :func:`read_fleet_sql`: each chunk is parsed
+#: into the contract's types as it arrives, so the raw rows of one chunk are all that is held
+#: besides the typed tables.
+_SQL_CHUNK_ROWS = 100_000
+
+
 def read_fleet_sql(url: str, tables: dict[str, str] | None = None, as_of: Any = None) -> Fleet:
     """Read a fleet from a SQL database through SQLAlchemy.
 
@@ -1299,6 +1414,13 @@ def read_fleet_sql(url: str, tables: dict[str, str] | None = None, as_of: Any = 
     Fleet
         Validated like a folder. Rows are taken in key order (a database keeps none), and a
         problem's row is the row's position in that order (first row = 1).
+
+    Notes
+    -----
+    Each table is read in chunks of rows through a server-side cursor, in the order of its
+    key columns compared as text (``ORDER BY``), and every chunk is parsed into the typed
+    columns as it arrives: the process holds the typed tables and one chunk of raw rows,
+    never a whole table of raw values.
     """
     try:
         import sqlalchemy as sa
@@ -1313,35 +1435,298 @@ def read_fleet_sql(url: str, tables: dict[str, str] | None = None, as_of: Any = 
         present = set(sa.inspect(engine).get_table_names())
     except Exception as exc:  # a bad URL or an unreachable server: say which, no traceback
         raise InputError([Problem("fleet", None, None, url, f"cannot open the database: {exc}")]) from None
-    raw: dict[str, pd.DataFrame | None] = {}
+    parsed: dict[str, pd.DataFrame | None] = {}
+    written: dict[str, _WrittenTable | None] = {}
+    for table in _REQUIRED_TABLES:
+        if names[table] not in present:
+            col.add(table, None, None, names[table], f"table {names[table]!r} is missing from the database")
+    if col.n:
+        engine.dispose()
+        col.raise_if_any()
     try:
         with engine.connect() as conn:
             for table in TABLES:
                 if names[table] not in present:
-                    raw[table] = None
-                    if table in _REQUIRED_TABLES:
-                        col.add(table, None, None, names[table],
-                                f"table {names[table]!r} is missing from the database")
+                    written[table] = None
                     continue
-                # Every column as text: the same parsing and checks as a CSV file.
-                frame = pd.read_sql_table(names[table], conn)
-                known = {c.name for c in SCHEMA[table]}
-                # Contract columns go through the same parsing and checks as a CSV file's;
-                # extra text columns get the string dtype a CSV reader would give them.
-                frame = frame.astype({c: "object" if c in known else "str" for c in frame.columns
-                                      if c in known or frame[c].dtype == object})
-                # A database keeps no row order; sort by the key so that runs repeat exactly.
-                keys = [k for k in _KEYS[table] if k in frame.columns]
-                if keys:
-                    frame = frame.sort_values(keys, key=lambda c: c.astype(str), kind="stable")
-                frame.index = pd.RangeIndex(1, len(frame) + 1)
-                raw[table] = frame
+                parsed[table], written[table] = _read_sql_table(conn, names[table], table, col)
     finally:
         engine.dispose()
-    col.raise_if_any()
+    lanes_given = written["lanes"] is not None
+    for name in _EMPTY_WHEN_ABSENT:
+        if name not in parsed:
+            parsed[name] = _parse_table(name, pd.DataFrame({c.name: [] for c in SCHEMA[name]}), col)
     fleet = object.__new__(Fleet)
-    fleet._build(raw, col, as_of)
-    del raw  # the raw text tables: give their memory back before the next stage
+    fleet._validate(parsed, col, as_of, lanes_given, written)
+    del parsed, written
     release_unused_memory()
     fleet.truth = {}
     return fleet
+
+
+def _read_sql_table(conn, db_name: str, table: str, col: _Collector,
+                    chunk_rows: int | None = None) -> tuple[pd.DataFrame | None, _WrittenTable | None]:
+    """One table of a database, parsed chunk by chunk in key order.
+
+    Returns the typed table (index 1..n: a row's position in key order), or None when a
+    required column is missing, and the values as the database gave them (for messages).
+    """
+    import sqlalchemy as sa
+
+    source = sa.Table(db_name, sa.MetaData(), autoload_with=conn)
+    columns = [c.name for c in source.columns]
+    missing = [c.name for c in SCHEMA[table] if c.required and c.name not in columns]
+    for c in missing:
+        col.add(table, None, c, None,
+                f"required column is missing (columns found: {', '.join(map(str, columns))})")
+    if missing:
+        return None, None
+    # The row count (to allocate the typed columns once) and which number columns hold
+    # NULLs (their dtype depends on it; see _sql_dtypes).
+    counted = [c for c in source.columns if isinstance(c.type, (sa.Integer, sa.Numeric, sa.Boolean))
+               and not isinstance(c.type, sa.Float)]
+    counts = conn.execute(sa.select(sa.func.count(), *[sa.func.count(c) for c in counted])).one()
+    n = int(counts[0])
+    nulls = dict.fromkeys(columns, (False, n == 0))
+    nulls.update({c.name: (int(k) < n, int(k) == 0) for c, k in zip(counted, counts[1:])})
+    # A database keeps no row order: take the rows in key order, the keys compared as text
+    # by code point (as Python compares str; PostgreSQL's collation "C"), missing keys last,
+    # so that runs repeat exactly.
+    order = []
+    for k in (k for k in _KEYS[table] if k in columns):
+        expr = sa.cast(source.c[k], sa.Text)
+        if conn.dialect.name == "postgresql":
+            expr = expr.collate("C")
+        order.append(expr.nulls_last())
+    if conn.dialect.name == "postgresql":
+        # rows of equal keys (a duplicate, an error) in the table's own order, as a plain
+        # read returns them (SQLite's sort keeps that order by itself)
+        order.append(sa.literal_column("ctid"))
+    rows_per_chunk = int(chunk_rows or _SQL_CHUNK_ROWS)
+    stmt = sa.select(source).order_by(*order).execution_options(yield_per=rows_per_chunk)
+    typed_columns = _TypedColumns(n)
+    written = _WrittenTable(table)
+    start = 0
+    result = conn.execute(stmt)
+    try:
+        for rows in _partitions(result):
+            # plain tuples: pandas probes each SQLAlchemy Row for attributes, at a cost
+            raw = pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns,
+                                            coerce_float=True)
+            del rows
+            _sql_dtypes(raw, source, nulls)
+            raw.index = pd.RangeIndex(start + 1, start + len(raw) + 1)
+            typed = _parse_table(table, _as_sql_text(table, raw), col)
+            written.add(start, raw, typed)
+            typed_columns.add(typed)
+            start += len(raw)
+            del raw, typed
+    finally:
+        result.close()
+    frame = typed_columns.frame()
+    written.attach(frame)
+    return frame, written
+
+
+def _partitions(result):
+    """The result's rows in lists of its ``yield_per`` size; one empty list for no rows."""
+    any_rows = False
+    for rows in result.partitions():
+        any_rows = True
+        yield rows
+    if not any_rows:
+        yield []
+
+
+def _sql_dtypes(frame: pd.DataFrame, source, nulls: dict[str, tuple[bool, bool]]) -> None:
+    """Give a chunk the dtypes ``pd.read_sql_table`` gives the whole table (in place).
+
+    pandas infers a column's dtype from the values it reads: a whole number column with a
+    NULL anywhere is float64, without one int64. A chunk sees only its own rows, so the
+    table's NULLs (``nulls``: column → (has a NULL, is all NULL)) decide instead, and every
+    chunk gets the dtype the whole table would: same values, same messages.
+    """
+    import sqlalchemy as sa
+
+    for sql_col in source.columns:
+        name, sqltype = sql_col.name, sql_col.type
+        values = frame[name]
+        has_null, all_null = nulls[name]
+        chunk_null = bool(values.isna().any())
+        if isinstance(sqltype, sa.Float):
+            frame[name] = values.astype(float)
+        elif isinstance(sqltype, (sa.DateTime, sa.Date)):  # TIMESTAMP is a DateTime
+            utc = isinstance(sqltype, sa.TIMESTAMP) and bool(sqltype.timezone)
+            if values.dtype.kind in "fiu":
+                frame[name] = pd.to_datetime(values, errors="coerce", unit="s", utc=utc)
+            elif isinstance(values.dtype, pd.DatetimeTZDtype):
+                frame[name] = pd.to_datetime(values, utc=True)
+            else:
+                frame[name] = pd.to_datetime(values, errors="coerce", utc=utc)
+        elif isinstance(sqltype, sa.String) and values.dtype == object:
+            frame[name] = values.astype("str")
+        elif isinstance(sqltype, (sa.Integer, sa.Boolean)) and not has_null:
+            if not chunk_null:
+                frame[name] = values.astype("int64" if isinstance(sqltype, sa.Integer) else bool)
+        elif isinstance(sqltype, (sa.Integer, sa.Numeric)) and has_null and not all_null:
+            # the whole table's numbers with NULLs among them: float64 with NaN
+            if values.dtype.kind in "iu" or (values.dtype == object and values.isna().all()):
+                frame[name] = values.astype("float64")
+
+
+def _as_sql_text(table: str, raw: pd.DataFrame) -> pd.DataFrame:
+    """A chunk as the parser takes it: contract columns as the database's Python values
+    (text as str, whole numbers and reals as float64 or int64, date-times as datetime64, which
+    parse as their text would), other extra text columns as str."""
+    kinds = {c.name: c.kind for c in SCHEMA[table]}
+    casts = {}
+    for name in raw.columns:
+        values, kind = raw[name], kinds.get(name)
+        if kind is None:
+            if values.dtype == object:
+                casts[name] = "str"
+        elif values.dtype == "str":
+            continue
+        elif kind in ("float", "int") and values.dtype in (np.int64, np.float64):
+            continue
+        elif kind in ("date", "datetime") and values.dtype.kind == "M":
+            continue
+        else:
+            casts[name] = "object"
+    return raw.astype(casts) if casts else raw
+
+
+class _TypedColumns:
+    """The typed chunks of one table, put together into one frame without a second copy:
+    number and date columns are filled into arrays allocated once, text columns keep their
+    chunks' Arrow arrays."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.rows = 0
+        self.names: list[str] | None = None
+        self.arrays: dict[str, np.ndarray] = {}
+        self.pieces: dict[str, list[pd.Series]] = {}
+
+    def add(self, typed: pd.DataFrame) -> None:
+        m = len(typed)
+        if self.names is None:
+            self.names = list(typed.columns)
+        for name in self.names:
+            values = typed[name]
+            if name in self.arrays or (not self.pieces.get(name) and values.dtype in (
+                    np.dtype("float64"), np.dtype("datetime64[ns]"))):
+                arr = self.arrays.get(name)
+                if arr is None:
+                    arr = self.arrays[name] = np.empty(max(self.n_rows, m), values.dtype)
+                if self.rows + m > arr.size:  # the table grew since it was counted
+                    arr = self.arrays[name] = np.concatenate([arr[: self.rows], np.empty(m, arr.dtype)])
+                arr[self.rows: self.rows + m] = values.to_numpy(arr.dtype)
+            else:
+                self.pieces.setdefault(name, []).append(values.reset_index(drop=True))
+        self.rows += m
+
+    def frame(self) -> pd.DataFrame:
+        cols = {}
+        for name in self.names or []:
+            if name in self.arrays:
+                arr = self.arrays.pop(name)
+                cols[name] = arr[: self.rows] if arr.size == self.rows else arr[: self.rows].copy()
+            else:
+                pieces = self.pieces.pop(name)
+                cols[name] = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+                del pieces
+        frame = pd.DataFrame(cols, copy=False)
+        frame.index = pd.RangeIndex(1, self.rows + 1)
+        return frame
+
+
+class _WrittenTable:
+    """A table's values as the database gave them, for the messages of the rules that show
+    a value as written (a whole number read as 5, not 5.0; text before trimming).
+
+    Only what differs from the typed value is kept: for most columns nothing, for text the
+    few cells that trimming changed. Indexed like the typed table; ``columns`` and
+    ``[name]`` are what the rules use of a raw table.
+    """
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.starts: list[int] = []
+        self.full: dict[str, dict[int, pd.Series]] = {}  # column → chunk → its values
+        self.sparse: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}  # column → (rows, values)
+        self.typed: pd.DataFrame | None = None
+
+    @property
+    def columns(self) -> set[str]:
+        return set(self.full) | set(self.sparse)
+
+    def add(self, start: int, raw: pd.DataFrame, typed: pd.DataFrame) -> None:
+        chunk = len(self.starts)
+        self.starts.append(start)
+        for spec in SCHEMA[self.table]:
+            if spec.name not in raw.columns:
+                continue
+            given, parsed = raw[spec.name], typed[spec.name]
+            diff = _differs(given, parsed, spec.kind)
+            if diff is None:  # shown differently everywhere: keep the chunk's values
+                self.full.setdefault(spec.name, {})[chunk] = given.reset_index(drop=True).copy()
+                continue
+            hits = np.flatnonzero(diff)
+            if hits.size > max(64, diff.size // 8):  # many: cheaper to keep them all
+                self.full.setdefault(spec.name, {})[chunk] = given.reset_index(drop=True).copy()
+            elif hits.size:
+                self.sparse.setdefault(spec.name, []).append(
+                    (start + hits, given.iloc[hits].to_numpy(dtype=object)))
+
+    def attach(self, typed: pd.DataFrame) -> None:
+        self.typed = typed
+
+    def __getitem__(self, name: str) -> _WrittenColumn:
+        return _WrittenColumn(self, name)
+
+
+def _differs(given: pd.Series, parsed: pd.Series, kind: str) -> np.ndarray | None:
+    """Where a value as the database gave it shows differently from its typed value
+    (``_show``); None when that cannot be told cheaply (then every value is kept)."""
+    if kind in ("float", "int") and given.dtype == np.float64:
+        a, b = given.to_numpy(), parsed.to_numpy()
+        with np.errstate(invalid="ignore"):
+            return ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if kind in ("date", "datetime") and given.dtype.kind == "M" and getattr(given.dtype, "tz", None) is None:
+        a, b = given.to_numpy(), parsed.to_numpy("datetime64[ns]")
+        na, nb = np.isnat(a), np.isnat(b)
+        return (na != nb) | (~na & ~nb & (a != b))
+    if kind == "str" and given.dtype == "str":
+        na, nb = given.isna().to_numpy(), parsed.isna().to_numpy()
+        same = (given == parsed).to_numpy(dtype=bool, na_value=False)
+        return (na != nb) | (~na & ~nb & ~same)
+    return None
+
+
+class _WrittenColumn:
+    """One column of a :class:`_WrittenTable`; ``.iloc[positions]`` gives its values."""
+
+    def __init__(self, table: _WrittenTable, name: str) -> None:
+        self.table, self.name = table, name
+
+    @property
+    def iloc(self) -> _WrittenColumn:
+        return self
+
+    def __getitem__(self, positions) -> list:
+        t = self.table
+        full = t.full.get(self.name, {})
+        sparse = t.sparse.get(self.name, [])
+        rows = np.concatenate([r for r, _ in sparse]) if sparse else np.zeros(0, np.int64)
+        vals = np.concatenate([v for _, v in sparse]) if sparse else np.zeros(0, object)
+        typed = t.typed[self.name]
+        out = []
+        for p in np.asarray(positions, dtype=np.int64):
+            chunk = bisect.bisect_right(t.starts, p) - 1
+            if chunk in full:
+                out.append(full[chunk].iloc[p - t.starts[chunk]])
+                continue
+            j = np.searchsorted(rows, p)
+            out.append(vals[j] if j < rows.size and rows[j] == p else typed.iloc[p])
+        return out
