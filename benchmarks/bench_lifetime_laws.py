@@ -25,8 +25,17 @@ and the forecast's default options, or with ``--plain`` no use profile and no fr
 * ``weibull``: ``FailureModel()`` (the Weibull law for every group);
 * ``auto``: ``FailureModel(distribution="auto")``, one law per component family by AIC
   summed over the family's groups;
-* ``auto per group``: the same fits, each group given the law of its own smallest AIC
-  (the rule not chosen, for comparison);
+* ``auto, severity``: ``FailureModel(distribution="auto", severity=True)``, the laws fitted
+  jointly with each machine's severity (a gamma frailty on its time scale, by EM); the
+  forecast averages each machine's expected renewals over its severity posterior (with
+  ``--plain``, no frailty: every machine at the baseline laws, severity 1);
+* ``auto per group``: the same fits as ``auto``, each group given the law of its own smallest
+  AIC (the rule not chosen, for comparison);
+* ``auto, true hours``: ``FailureModel(distribution="auto")`` fitted on the lives with every
+  machine's true hours per day (not its severity: meter readings as recorded) and forecast
+  with them, the true use profile and the frailty estimated as by default: against
+  ``auto``, what estimating the hours per day and the profile costs; against the next
+  column, what not knowing the machines' severity costs;
 * ``auto, true usage``: ``FailureModel(distribution="auto")`` fitted on the lives with the
   true usage (as the oracle's) and forecast with it: the error left by estimating the
   laws alone;
@@ -34,13 +43,16 @@ and the forecast's default options, or with ``--plain`` no use profile and no fr
   the usage estimated from the tickets and the same forecast options as the fitted models;
 * ``oracle``: the true laws, every machine's true hours per day times its severity and its
   meter readings times its severity (its ages in severity-adjusted hours: the accelerated
-  life exactly, see ``bench_usage.py``), the true use profile, no frailty;
+  life exactly, see ``bench_usage.py``), the true use profile, no frailty (its lives are
+  read against the profile fitted on its own meter readings, as every fleet's);
 * ``best intermittent``: the best of Croston, SBA, TSB, ADIDA, IMAPA and optimised
   Croston on each metric, over both history conventions.
 
-Printed: per fleet the two metrics of every method and the fit seconds; then per law the
-means over seeds, each fitted model's mean RMSSE as % above the oracle's (target: the
-chosen model within 1%), and how often ``auto`` picked the generating law.
+Printed: per fleet the two metrics of every method, its total forecast against the actual
+units (over the dealer × part series with demand before the cut) and the fit seconds; then
+per law the means over seeds, each fitted model's mean RMSSE as % above the oracle's
+(target: the chosen model within 1%), how often ``auto`` picked the generating law, and the
+totals against the actual units.
 """
 
 from __future__ import annotations
@@ -61,8 +73,8 @@ from partsforecast import FailureModel, forecast_demand, intermittent, make_flee
 from partsforecast.demand import recent_sales
 from partsforecast.evaluate import rmsse, weighted_quantile_loss
 
-FITTED = ("weibull", "auto", "auto per group")
-ORACLES = ("auto, true usage", "oracle laws", "oracle")
+FITTED = ("weibull", "auto", "auto, severity", "auto per group")
+ORACLES = ("auto, true hours", "auto, true usage", "oracle laws", "oracle")
 HEAVY = {"heavy_use": 0.5, "seasonality": 0.4}
 
 
@@ -100,10 +112,14 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
         w = float(weighted_quantile_loss(y_test.ravel(), {lv: q[lv].ravel() for lv in WQL_LEVELS}))
         return r, w
 
-    def installed(model, fl, **extra) -> tuple[float, float]:
+    bias: dict[str, float] = {}
+
+    def installed(name: str, model, fl, **extra) -> tuple[float, float]:
         part = forecast_demand(model, fl, **{**kw, **extra})
-        return score(dense(part, ids, p_test, "mean", "period"),
-                     {lv: dense(part, ids, p_test, f"q{lv:g}", "period") for lv in WQL_LEVELS})
+        mean = dense(part, ids, p_test, "mean", "period")
+        # the total forecast against the actual units of the scored dealer × part series
+        bias[name] = float(mean.sum() / y_test.sum() - 1)
+        return score(mean, {lv: dense(part, ids, p_test, f"q{lv:g}", "period") for lv in WQL_LEVELS})
 
     out: dict[str, tuple[float, float]] = {}
     seconds = {}
@@ -113,16 +129,26 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
     t0 = time.perf_counter()
     auto = FailureModel(distribution="auto", covariates=None).fit(past)
     seconds["auto"] = time.perf_counter() - t0
-    out["weibull"] = installed(weibull, past)
-    out["auto"] = installed(auto, past)
-    out["auto per group"] = installed(per_group_model(auto), past)
+    out["weibull"] = installed("weibull", weibull, past)
+    out["auto"] = installed("auto", auto, past)
+    out["auto per group"] = installed("auto per group", per_group_model(auto), past)
+    t0 = time.perf_counter()
+    severe = FailureModel(distribution="auto", covariates=None, severity=True).fit(past)
+    seconds["auto, severity"] = time.perf_counter() - t0
+    out["auto, severity"] = installed("auto, severity", severe, past)
     truth = FailureModel.from_params(fleet.truth["lifetimes"])
-    out["oracle laws"] = installed(truth, past)
+    out["oracle laws"] = installed("oracle laws", truth, past)
+    hours = past.until(past.as_of)  # a shallow copy: the true hours per day, no severity
+    hours.machines = hours.machines.assign(hours_per_day=hours.machines["serial"].map(
+        fleet.truth["machines"].set_index("serial")["hours_per_day"]).to_numpy(float))
+    auto_hours = FailureModel(distribution="auto", covariates=None).fit(hours)
+    out["auto, true hours"] = installed("auto, true hours", auto_hours, hours,
+                                        **({} if plain else {"usage_profile": fleet.truth.get("usage_profile")}))
     known = oracle_fleet(past, fleet)
     true_use = {"usage_profile": fleet.truth.get("usage_profile"), "frailty": False}
-    out["auto, true usage"] = installed(FailureModel(distribution="auto", covariates=None).fit(known), known,
-                                        **true_use)
-    out["oracle"] = installed(truth, known, **true_use)
+    auto_known = FailureModel(distribution="auto", covariates=None).fit(known)
+    out["auto, true usage"] = installed("auto, true usage", auto_known, known, **true_use)
+    out["oracle"] = installed("oracle", truth, known, **true_use)
 
     # the intermittent methods, both history conventions (see bench_forecast_accuracy.py)
     hist = pd.DataFrame({"unique_id": np.repeat(ids.to_numpy(), len(p_train)),
@@ -142,8 +168,8 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
     lc = auto.law_comparison_
     big = lc["n_failures"] >= 50
     grp_right = float(np.mean(lc.loc[big, "best_in_group"].astype(str) == law)) if big.any() else np.nan
-    return {"scores": out, "seconds": seconds, "families_right": fam_right, "groups_right": grp_right,
-            "n_big": int(big.sum()), "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
+    return {"scores": out, "bias": bias, "seconds": seconds, "families_right": fam_right, "groups_right": grp_right,
+            "n_big": int(big.sum()), "severity variance": severe.severity_.variance_, "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
 
 
 def main() -> None:
@@ -165,12 +191,18 @@ def main() -> None:
             res = run(law, seed, args.machines, args.dealers, options, args.plain)
             rec = {"fleet": fleet_kind, "seed": seed, **{f"{m} RMSSE": res["scores"][m][0] for m in methods},
                    **{f"{m} wQL": res["scores"][m][1] for m in methods},
+                   **{f"{m} bias": res["bias"][m] for m in res["bias"]},
                    "fit s weibull": res["seconds"]["weibull"], "fit s auto": res["seconds"]["auto"],
+                   "fit s severity": res["seconds"]["auto, severity"],
+                   "severity variance": res["severity variance"],
                    "families right": res["families_right"], "groups right": res["groups_right"]}
             rows.append(rec)
             print(f"{fleet_kind:16s} seed {seed}: " + ", ".join(
                 f"{m} {res['scores'][m][0]:.4f}/{res['scores'][m][1]:.4f}" for m in methods)
-                + f"; fit {res['seconds']['weibull']:.1f} s / auto {res['seconds']['auto']:.1f} s; laws {res['laws']};"
+                + "; total vs actual " + ", ".join(f"{m} {100 * b:+.1f}%" for m, b in res["bias"].items())
+                + f"; fit {res['seconds']['weibull']:.1f} s / auto {res['seconds']['auto']:.1f} s"
+                f" / auto, severity {res['seconds']['auto, severity']:.1f} s (variance"
+                f" {res['severity variance']:.3f}); laws {res['laws']};"
                 f" families on the true law {res['families_right']:.0%}, groups with 50+ failures "
                 f"{res['groups_right']:.0%} of {res['n_big']} ({time.perf_counter() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
@@ -182,7 +214,7 @@ def main() -> None:
     for fleet_kind, r in mean.iterrows():
         print(f"| {fleet_kind} | " + " | ".join(f"{r[f'{m} RMSSE']:.4f} / {r[f'{m} wQL']:.4f}" for m in methods) + " |")
     print("\n## Mean RMSSE above the oracle's (%), per seed in brackets; target for auto: within 1%\n")
-    cols = (*FITTED, "auto, true usage", "oracle laws", "best intermittent")
+    cols = (*FITTED, "auto, true hours", "auto, true usage", "oracle laws", "best intermittent")
     print("| fleet | " + " | ".join(cols) + " | auto families on the true law |")
     print("|---|" + "---|" * (len(cols) + 1))
     for fleet_kind, grp in df.groupby("fleet", sort=False):
@@ -197,7 +229,14 @@ def main() -> None:
     for fleet_kind, grp in df.groupby("fleet", sort=False):
         cells = [f"{100 * (grp[f'{m} wQL'] / grp['oracle wQL'] - 1).mean():+.2f}%" for m in cols]
         print(f"| {fleet_kind} | " + " | ".join(cells) + " |")
-    print(f"\nfit seconds (mean): weibull {df['fit s weibull'].mean():.1f}, auto {df['fit s auto'].mean():.1f}; "
+    print("\n## Total forecast against the actual units (%), mean over seeds\n")
+    bcols = [m for m in (*FITTED, *ORACLES) if f"{m} bias" in df]
+    print("| fleet | " + " | ".join(bcols) + " |")
+    print("|---|" + "---|" * len(bcols))
+    for fleet_kind, grp in df.groupby("fleet", sort=False):
+        print(f"| {fleet_kind} | " + " | ".join(f"{100 * grp[f'{m} bias'].mean():+.1f}%" for m in bcols) + " |")
+    print(f"\nfit seconds (mean): weibull {df['fit s weibull'].mean():.1f}, auto {df['fit s auto'].mean():.1f}, "
+          f"auto, severity {df['fit s severity'].mean():.1f}; "
           f"total {time.perf_counter() - t_all:.0f} s")
 
 

@@ -142,7 +142,10 @@ def forecast_demand(
         (its own failure history shrunk towards its model), each group's total per period
         kept at the model's; where the fleet shows no heterogeneity every frailty is 1 and
         nothing changes. A fitted ``MachineFrailty`` is used as it is; ``False`` leaves every
-        machine at its model's rate.
+        machine at its model's rate. With a model fitted with ``FailureModel(severity=True)``
+        that found heterogeneity, ``True`` averages each machine's expected renewals over its
+        severity posterior instead (``model.severity_``, a
+        :class:`~partsforecast.reliability.MachineSeverity`; no totals kept).
     by : {"part", "component"}
         Report parts (through the BOM) or component failures.
     maintenance : "auto", ServiceModel or None
@@ -354,7 +357,8 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     rate = ages["hours_per_day"].to_numpy(float)[keep] * _usage_multiplier(
         fleet, ages["location_id"].iloc[keep], usage_factor)
     tier = None if profile is None else fleet.location_tiers(ages["location_id"].iloc[keep])
-    z = None if frailty is None else frailty.multipliers(ages["serial"].iloc[keep])
+    sev = frailty.nodes(ages["serial"].iloc[keep]) if hasattr(frailty, "nodes") else None
+    z = None if frailty is None or sev is not None else frailty.multipliers(ages["serial"].iloc[keep])
     # Planned retirements cut a machine's horizon: it ages no further after that date.
     stop = np.full(keep.size, np.inf)
     if retirements is not None and len(retirements):
@@ -369,6 +373,9 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     cell_of_row, g, age, rate, stop = cell_of_row[order], g[order], age[order], rate[order], stop[order]
     tier = None if tier is None else tier[order]
     z = None if z is None else z[order]
+    # A MachineSeverity: every row's renewals averaged over its machine's severity nodes, the
+    # baseline law on the machine's time scale (a severity s divides the scale by s).
+    s_nodes, s_weights = (None, None) if sev is None else (sev[0][order], sev[1][order])
 
     def use(sl: slice, days: np.ndarray) -> np.ndarray:
         """Days at mean use in the first ``days`` calendar days (the days themselves when flat)."""
@@ -377,6 +384,8 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
     if groups.tabulated:
         eta = groups.scale[g]
         x_end = use(slice(None), np.minimum(bound_days[-1], np.maximum(stop, 0.0))) * rate / eta
+        if sev is not None:
+            x_end = x_end * s_nodes.max(axis=1)
         reach = np.zeros(groups.size)
         np.maximum.at(reach, g, x_end)
         if reach_only:
@@ -385,10 +394,17 @@ def _installed_base_cells(ages, groups: _Groups, locations: pd.Index, bound_days
         tables, k_idx = RenewalTables.for_values(groups.shape, group_x, law=groups.law)  # group → table row
 
         def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
-            return expected_failures_with_tables(age[sl], hours, k_idx[g[sl]], eta[sl], tables)
+            if sev is None:
+                return expected_failures_with_tables(age[sl], hours, k_idx[g[sl]], eta[sl], tables)
+            return expected_failures_with_tables(age[sl], hours, k_idx[g[sl]], eta[sl], tables,
+                                                 severity=s_nodes[sl], weights=s_weights[sl])
     else:
         def renewals(sl: slice, hours: np.ndarray) -> np.ndarray:
-            return groups.renewals(g[sl], age[sl], hours)
+            if sev is None:
+                return groups.renewals(g[sl], age[sl], hours)
+            return sum(s_weights[sl, k, None] * groups.renewals(g[sl], age[sl] * s_nodes[sl, k],
+                                                                hours * s_nodes[sl, k, None])
+                       for k in range(s_nodes.shape[1]))
 
     def block(lo: int) -> tuple[np.ndarray, np.ndarray]:
         sl = slice(lo, lo + _CHUNK_ROWS)
@@ -707,11 +723,16 @@ def _usage_settings(usage_profile, frailty, model, fleet):
                         f"got {type(profile).__name__}")
     if profile is not None and profile.is_flat:
         profile = None  # flat use: exactly the forecast without a profile
-    if frailty is True:
+    from partsforecast.reliability.severity import MachineSeverity
+
+    severity = getattr(model, "severity_", None)
+    if frailty is True and severity is not None and np.isfinite(severity.alpha_):
+        frailty = severity  # a model fitted with severity: each machine's severity posterior
+    elif frailty is True:
         frailty = MachineFrailty().fit(_as_lifetime_model(model), fleet)
     elif frailty is False or frailty is None:
         frailty = None
-    elif not isinstance(frailty, MachineFrailty):
+    elif not isinstance(frailty, (MachineFrailty, MachineSeverity)):
         raise TypeError(f"frailty must be True, False or a fitted MachineFrailty, got {type(frailty).__name__}")
     elif not hasattr(frailty, "alpha_"):
         raise ValueError("frailty: this MachineFrailty is not fitted yet: call .fit(model, fleet) first")

@@ -9,12 +9,20 @@ A fleet computes its lives once (:meth:`partsforecast.Fleet.component_lives`, wh
 :func:`component_lives`); the failure model and the demand forecast both read them from
 there (:func:`fleet_lives`).
 
-The clock is operating hours. A machine's usage rate (hours per calendar day) is, in order
-of preference: ``machines.hours_per_day`` when given; else estimated from its own meter
-readings by least squares through the origin (meter_hours = rate × days in service); else
-the median rate of machines of the same model at dealers of the same market tier, then of
-the same model, then of the whole fleet. Hours at a failure are the ticket's meter reading
-where present, else days in service × rate.
+The clock is operating hours. A machine's usage rate (hours per calendar day, its yearly
+mean) is, in order of preference: ``machines.hours_per_day`` when given; else estimated from
+its own meter readings by least squares through the origin (meter_hours = rate × use-days in
+service); else the median rate of machines of the same model at dealers of the same market
+tier, then of the same model, then of the whole fleet. Hours at a failure are the ticket's
+meter reading where present, else rate × use-days in service; a running life's age at the
+end of observation is rate × use-days in service minus the hours at its last failure.
+
+Use-days are the calendar days weighted by the fleet's use profile
+(:func:`partsforecast.usage.fleet_usage_profile`, fitted from the meter readings and the
+timing of the tickets, which need only the flat rates: the profile does not rest on the
+lives): a seasonal machine runs more hours in a summer month than in a winter one. Where
+the profile is flat (every fleet without a measurable season), use-days are the calendar
+days and the lives are those of flat use, value for value.
 """
 
 from __future__ import annotations
@@ -37,12 +45,15 @@ def _days(later: pd.Series | np.ndarray, earlier: pd.Series | np.ndarray) -> np.
     return (np.asarray(later, dtype="datetime64[ns]") - np.asarray(earlier, dtype="datetime64[ns]")) / _DAY
 
 
-def usage_rates(fleet) -> pd.DataFrame:
+def usage_rates(fleet, profile=None) -> pd.DataFrame:
     """Operating hours per calendar day of every machine, and where each figure came from.
 
     Parameters
     ----------
     fleet : Fleet
+    profile : UsageProfile, optional
+        The use over the year the meter readings are read against (meter_hours = rate ×
+        use-days since the in-service date). None (or a flat profile): rate × calendar days.
 
     Returns
     -------
@@ -55,7 +66,7 @@ def usage_rates(fleet) -> pd.DataFrame:
     out = m[["serial", "machine_model", "location_id"]].copy()
     out["tier"] = fleet.location_tiers(m["location_id"])
 
-    meter_rate, has_meter = _meter_rates(fleet)
+    meter_rate, has_meter = _meter_rates(fleet, profile)
     rate = m["hours_per_day"].to_numpy(dtype=float).copy()
     source = np.where(np.isfinite(rate), "given", "").astype(object)
     from_meter = ~np.isfinite(rate) & has_meter
@@ -108,13 +119,17 @@ def meter_readings(fleet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return compute() if keep is None else keep("meter_readings", (fleet.machines, fleet.tickets), compute)
 
 
-def _meter_rates(fleet) -> tuple[np.ndarray, np.ndarray]:
-    """Each machine's rate from its own meter readings (least squares through the origin,
-    within 0–24 h/day) and whether it has a usable reading."""
+def _meter_rates(fleet, profile=None) -> tuple[np.ndarray, np.ndarray]:
+    """Each machine's rate from its own meter readings (least squares through the origin on
+    the use-days since its in-service date, within 0–24 h/day) and whether it has a usable
+    reading."""
     M = len(fleet.machines)
     mi, opened, meter = meter_readings(fleet)
-    d = _days(opened, fleet.machines["in_service_date"].to_numpy("datetime64[ns]")[mi])
+    start = fleet.machines["in_service_date"].to_numpy("datetime64[ns]")[mi]
+    d = _days(opened, start)
     ok = d > 0.5  # a reading on the first day says nothing about the rate
+    if _seasonal(profile):
+        d = profile._use_between(start, opened, _machine_tiers(fleet)[mi])
     md = np.bincount(mi[ok], weights=meter[ok] * d[ok], minlength=M)
     dd = np.bincount(mi[ok], weights=d[ok] ** 2, minlength=M)
     seen = np.bincount(mi[ok], minlength=M) > 0
@@ -160,7 +175,8 @@ def component_lives(fleet) -> Lives:
     -------
     Lives
     """
-    rates = usage_rates(fleet)
+    profile = _lives_profile(fleet)
+    rates = usage_rates(fleet, profile)
     m = fleet.machines
     M = len(m)
     rate = rates["hours_per_day"].to_numpy(float)  # same row order as fleet.machines
@@ -169,7 +185,17 @@ def component_lives(fleet) -> Lives:
     as_of = np.datetime64(fleet.as_of, "ns")
     ended = ~np.isnat(retired) & (retired < as_of)
     end_date = np.where(ended, retired, as_of)
-    end_hours = np.maximum(_days(end_date, in_service), 0.0) * rate
+    tiers = _machine_tiers(fleet) if _seasonal(profile) else None
+
+    def use_days(rows: np.ndarray, when: np.ndarray) -> np.ndarray:
+        """Use-days of machines ``rows`` from their in-service date to ``when``."""
+        if tiers is None:
+            return _days(when, in_service[rows])
+        start = in_service[rows]
+        return np.where(when > start, profile._use_between(start, np.maximum(when, start), tiers[rows]),
+                        _days(when, start))
+
+    end_hours = np.maximum(use_days(np.arange(M), end_date), 0.0) * rate
     active = ~ended
 
     model_codes, model_names = pd.factorize(m["machine_model"])
@@ -193,7 +219,7 @@ def component_lives(fleet) -> Lives:
     ev_machine = tk_machine[rows]
     ev_comp = c_code[rows]
     ev_time = tk["opened_at"].to_numpy("datetime64[ns]")[rows]
-    cal = _days(ev_time, in_service[ev_machine]) * rate[ev_machine]
+    cal = use_days(ev_machine, ev_time) * rate[ev_machine]
     ev_hours = np.maximum(np.where(np.isnan(meter[rows]), cal, meter[rows]), 0.0)
     o = np.lexsort((ev_time, ev_comp, ev_machine))
     ev_machine, ev_comp, ev_time, ev_hours = ev_machine[o], ev_comp[o], ev_time[o], ev_hours[o]
@@ -265,6 +291,24 @@ def component_lives(fleet) -> Lives:
     })
     ages = ages.take(np.lexsort((am, ac, model_codes[am]))).reset_index(drop=True)
     return Lives(lives=lives, ages=ages, rates=rates)
+
+
+def _lives_profile(fleet):
+    """The use profile the lives are read against: the fleet's fitted one (kept by the fleet,
+    so the forecast's ``usage_profile="auto"`` reuses it); None for a fleet without tiers."""
+    from partsforecast.usage.profile import fleet_usage_profile
+
+    if not len(fleet.machines) or not fleet.locations["tier"].notna().any():
+        return None
+    return fleet_usage_profile(fleet)
+
+
+def _seasonal(profile) -> bool:
+    return profile is not None and not profile.is_flat
+
+
+def _machine_tiers(fleet) -> np.ndarray:
+    return fleet.location_tiers(fleet.machines["location_id"])
 
 
 def fleet_lives(fleet) -> Lives:

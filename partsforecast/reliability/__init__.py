@@ -108,6 +108,7 @@ from partsforecast.reliability.protocol import (
     WeibullLifetimeModel,
 )
 from partsforecast.reliability.renewal import expected_failures, renewal_function
+from partsforecast.reliability.severity import MachineSeverity
 from partsforecast.reliability.single import (
     WeibullExponentialTest,
     WeibullFit,
@@ -120,6 +121,7 @@ from partsforecast.reliability.single import (
 __all__ = [
     "FailureModel",
     "NotFittedError",
+    "MachineSeverity",
     "LifetimeModel",
     "WeibullLifetimeModel",
     "ParametricLifetimeModel",

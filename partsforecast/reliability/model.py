@@ -27,17 +27,34 @@ from partsforecast.reliability.lawfit import (
     group_loglik,
     law_lives,
 )
-from partsforecast.reliability.laws import LAW_NAMES, by_law, law_codes, lifetime_law
+from partsforecast.reliability.laws import (
+    LAW_NAMES,
+    Lives,
+    by_law,
+    law_codes,
+    lifetime_law,
+)
 from partsforecast.reliability.nonparametric import km_distance
 from partsforecast.reliability.plots import survival_plot, weibull_plot
 from partsforecast.reliability.pooling import borrowed_core, pooled_core, shrink_scale
 from partsforecast.reliability.renewal import expected_failures
+from partsforecast.reliability.severity import (
+    MachineSeverity,
+    gauss_nodes,
+    severity_grid,
+    severity_posterior,
+)
 from partsforecast.reliability.single import WeibullFit
 
 __all__ = ["FailureModel", "NotFittedError"]
 
 _POOLING = ("shrink", "shape", "none")
 _DISTRIBUTIONS = ("weibull", "exponential", "lognormal", "gamma", "auto")
+#: EM of the machines' severity: at most this many M-steps, stopped when α moves less than
+#: ``_SEVERITY_TOL`` in log; Gauss nodes per machine.
+_SEVERITY_ITER = 6
+_SEVERITY_TOL = 0.03
+_SEVERITY_NODES = 3
 _PARAM_COLUMNS = ["machine_model", "component", "law", "shape", "scale", "shape_lower", "shape_upper",
                   "scale_lower", "scale_upper", "n_failures", "n_censored", "method", "borrowed",
                   "loglik", "ks_distance"]
@@ -127,6 +144,17 @@ class FailureModel:
         Terms of the constant-rate alternative: a Poisson GLM of failures per operating
         hour with an exposure offset, one rate per group times a factor per market tier
         and/or per band of usage (hours per day). ``None`` skips it.
+    severity : bool
+        Fit the laws jointly with each machine's *severity* (how hard it is worked): a
+        shared gamma frailty on the machine's time scale, a machine of severity ``s``
+        wearing ``s`` times faster (its lives are the group's baseline lives divided by
+        ``s``), ``s ~ Gamma(α, α)`` across the fleet, fitted by EM
+        (``partsforecast/reliability/severity.py``). ``params_`` then holds the baseline
+        laws (``s = 1``) and ``severity_`` each machine's posterior, which
+        :func:`~partsforecast.forecast_demand` averages over by default. Unless the fleet
+        shows heterogeneity (the one-sided likelihood-ratio test at 5%), the fit is the
+        pooled one, unchanged. Off by default: it multiplies the fit time by ~5–10 and the
+        installed-base part of a forecast by ~3 (figures in ``docs/forecast-accuracy.md``).
 
     Attributes
     ----------
@@ -163,6 +191,12 @@ class FailureModel:
     lives_ : partsforecast.lives.Lives
         The lives the model was fitted on, and the current ages (not set on a model made
         by :meth:`from_params`).
+    severity_ : MachineSeverity or None
+        With ``severity=True``: the fleet's severity variance (``variance_``, 0 when no
+        heterogeneity was found) and each machine's posterior
+        (:class:`~partsforecast.reliability.MachineSeverity`); ``None`` otherwise. With a
+        severity, ``loglik`` and ``ks_distance`` in ``params_`` are those of the baseline
+        law on the observed lives (at ``s = 1``), not of the fleet's mixture.
 
     Notes
     -----
@@ -188,12 +222,14 @@ class FailureModel:
         min_failures: int = 20,
         level: float = 0.95,
         covariates: Sequence[str] | None = ("tier",),
+        severity: bool = False,
     ) -> None:
         self.distribution = distribution
         self.pooling = pooling
         self.min_failures = min_failures
         self.level = level
         self.covariates = covariates
+        self.severity = severity
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -211,6 +247,8 @@ class FailureModel:
         if self.covariates is not None and not set(self.covariates) <= allowed:
             raise ValueError(f"covariates={self.covariates!r}: allowed terms are 'tier' and 'usage' "
                              "(or None to skip the constant-rate model)")
+        if not isinstance(self.severity, (bool, np.bool_)):
+            raise TypeError(f"severity must be True or False, got {self.severity!r}")
 
     def fit(self, fleet, engine=None) -> FailureModel:
         """Fit every (machine_model, component) group of ``fleet``.
@@ -254,8 +292,89 @@ class FailureModel:
                                    self.level)
             self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
             self.comparison_, self.choice_ = cr.comparison, cr.choice
+        self.severity_ = self._fit_severity(fleet, lives.lives) if self.severity else None
         release_unused_memory()  # the fit's work arrays
         return self
+
+    def _fit_severity(self, fleet, lv: pd.DataFrame) -> MachineSeverity:
+        """EM of the baseline group laws and the machines' gamma severity (accelerated failure
+        time; :mod:`partsforecast.reliability.severity`); replaces ``params_`` by the baseline
+        laws when the fleet shows heterogeneity."""
+        gcode, groups, fam, families = self._group_codes(lv)
+        G, F = len(groups), len(families)
+        keys = {"machine_model": pd.array(groups.get_level_values(0), dtype="str"),
+                "component": pd.array(groups.get_level_values(1), dtype="str")}
+        machines = fleet.machines
+        M = len(machines)
+        mcode = pd.Index(machines["serial"].astype(str)).get_indexer(pd.Index(lv["serial"].cat.categories).astype(str))
+        machine = mcode[lv["serial"].cat.codes.to_numpy()]
+        t = lv["duration"].to_numpy(float)
+        d = lv["failed"].to_numpy(bool)
+        # the params_ row of every group code
+        row = pd.MultiIndex.from_frame(self.params_[GROUP_KEYS].astype(str)).get_indexer(
+            pd.MultiIndex.from_arrays([groups.get_level_values(0).astype(str), groups.get_level_values(1).astype(str)]))
+        params = self.params_.iloc[row].reset_index(drop=True)
+        grid = severity_grid()
+        history: list[float] = []
+        alpha, post = np.inf, None
+        for it in range(_SEVERITY_ITER + 1):
+            k_g, eta_g = params["shape"].to_numpy(float), params["scale"].to_numpy(float)
+            law_g = law_codes(params["law"].to_numpy(dtype=object))
+            ok = (machine >= 0) & (np.isfinite(k_g) & np.isfinite(eta_g) & (k_g > 0) & (eta_g > 0))[gcode]
+            g_ok = gcode[ok]
+            post, alpha = severity_posterior(machine[ok], law_g[g_ok], t[ok], d[ok], k_g[g_ok], eta_g[g_ok], M,
+                                             grid=grid)
+            history.append(float(alpha))
+            if not np.isfinite(alpha) or it == _SEVERITY_ITER or (
+                    it and abs(np.log(history[-1] / history[-2])) < _SEVERITY_TOL):
+                break
+            # M-step: every life once per Gauss node of its machine's posterior
+            nodes, weights = gauss_nodes(post, grid, _SEVERITY_NODES)
+            # Parameter expansion (Liu, Rubin & Wu 1998): the severities in units of their
+            # fleet mean, so that the laws' scales take up what the mean-1 prior cannot; EM
+            # alone creeps along that ridge (scale × c, severities ÷ c) for many iterations.
+            nodes = nodes / float(np.mean(post @ grid))
+            K = nodes.shape[1]
+            m = np.maximum(machine, 0)
+            seen = (machine >= 0)[:, None]
+            t_x = (t[:, None] * np.where(seen, nodes[m], 1.0)).ravel()
+            w_x = np.where(seen, weights[m], (np.arange(K) == 0)[None, :]).ravel()
+            g_x, d_x = np.repeat(gcode, K), np.repeat(d, K)
+            params = self._refit_laws(g_x, t_x, d_x, w_x, G, fam, F, params)
+        if np.isfinite(alpha) and it:
+            params = self._finish(params, keys, gcode, t, d, G)
+            self.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
+        sev = MachineSeverity(machines["serial"].to_numpy(), machines["machine_model"].to_numpy(), post, grid,
+                              alpha, _SEVERITY_NODES)
+        sev.n_iter_ = it
+        sev.alpha_path_ = history
+        return sev
+
+    def _refit_laws(self, g, t, d, w, G, fam, F, current: pd.DataFrame) -> pd.DataFrame:
+        """Weighted refit of every group under the pooling setting, each group keeping its
+        law in ``current`` (one row per group code)."""
+        cols = ["shape", "scale", "shape_lower", "shape_upper", "scale_lower", "scale_upper", "n_failures",
+                "n_censored", "method", "borrowed", "law"]
+        if self.distribution == "exponential":
+            wb = fit_weibull_groups(g, t, d, weights=w, n_groups=G, shape=np.ones(G), level=self.level)
+            wb["method"] = np.where(wb["method"] == "weibayes", "mle", wb["method"])
+            wb["borrowed"] = False
+        else:
+            wb, _ = self._fit_weibull(g, t, d, G, fam, F, w=w)
+        wb["law"] = "weibull"
+        out = wb[cols].copy()
+        out["method"] = out["method"].astype(object)
+        out["law"] = out["law"].astype(object)
+        want = current["law"].astype(str).to_numpy()
+        lvs = Lives(np.asarray(g, np.int64), t, d, w, G)
+        for name in sorted(set(want) - {"weibull"}):
+            p, _ = fit_law_pooled(lifetime_law(name), lvs, fam, F, wb, self.pooling, self.min_failures,
+                                  self.level)
+            take = want == name
+            for c in cols:
+                out.loc[take, c] = p.loc[take, c].to_numpy()
+        out["borrowed"] = out["borrowed"].astype(bool)
+        return out
 
     @staticmethod
     def _group_codes(lv: pd.DataFrame):
@@ -440,14 +559,16 @@ class FailureModel:
         model.families_ = None
         model.glm_ = model.comparison_ = model.choice_ = None
         model.law_comparison_ = model.candidates_ = None
+        model.severity_ = None
         return model
 
-    def _fit_weibull(self, gcode, t, d, G, fam, F, tau2=None):
+    def _fit_weibull(self, gcode, t, d, G, fam, F, tau2=None, w=None):
         """Per-group Weibull fits under the pooling setting; see the class docstring and
-        docs/failure-models.md for how each method's intervals are built."""
-        own = fit_weibull_groups(gcode, t, d, n_groups=G, level=self.level)
+        docs/failure-models.md for how each method's intervals are built. ``w``: frequency
+        weights of the lives (1 each when None)."""
+        own = fit_weibull_groups(gcode, t, d, weights=w, n_groups=G, level=self.level)
         own_ok = (own["method"] == "mle").to_numpy() & own["converged"].to_numpy()
-        w = np.ones_like(t, dtype=float)
+        w = np.ones_like(t, dtype=float) if w is None else np.asarray(w, float)
         S = group_setup(gcode.astype(np.int64), t.astype(float), d.astype(float), w, G)
         pooled, info_g = pooled_core(S, fam, F, self.level)
         fam_shape = pooled["shape"].to_numpy()
@@ -465,7 +586,7 @@ class FailureModel:
 
         if self.pooling == "none":
             given = np.where(own_ok, np.nan, 1.0)
-            params = fit_weibull_groups(gcode, t, d, n_groups=G, shape=given, level=self.level)
+            params = fit_weibull_groups(gcode, t, d, weights=w, n_groups=G, shape=given, level=self.level)
             params["borrowed"] = False
             params.loc[~own_ok, "method"] = params.loc[~own_ok, "method"] + " (shape 1 assumed)"
             # An assumed shape is not an estimate: no interval can claim coverage of the
@@ -475,7 +596,7 @@ class FailureModel:
 
         k_g = fam_k[fam]
         se_g = np.where(assumed, np.nan, bor["se"])
-        under_pool = fit_weibull_groups(gcode, t, d, n_groups=G, shape=k_g, level=self.level,
+        under_pool = fit_weibull_groups(gcode, t, d, weights=w, n_groups=G, shape=k_g, level=self.level,
                                         shape_log_se=np.nan_to_num(se_g))
         under_pool["method"] = np.where(assumed, "pooled-shape (shape 1 assumed)", "pooled-shape")
         under_pool["borrowed"] = True
@@ -483,8 +604,8 @@ class FailureModel:
         if self.pooling == "shape":
             return under_pool, fam_table
 
-        shrunk = shrink_scale(gcode, t, d, shape=k_g, family=fam, n_groups=G, n_families=F, level=self.level,
-                              shape_log_se=np.nan_to_num(se_g))
+        shrunk = shrink_scale(gcode, t, d, shape=k_g, family=fam, weights=w, n_groups=G, n_families=F,
+                              level=self.level, shape_log_se=np.nan_to_num(se_g))
         sparse = ~(own_ok & (own["n_failures"].to_numpy() >= self.min_failures))
         params = own.copy()
         params["borrowed"] = False

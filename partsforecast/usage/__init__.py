@@ -10,7 +10,8 @@ model":
     from meter readings (the hours run between two readings of the same machine, spread
     over the calendar months they cover) and from the timing of repair tickets, and shrunk
     towards flat where the data are thin. :func:`partsforecast.forecast_demand` uses it to
-    turn calendar periods into operating hours.
+    turn calendar periods into operating hours, and the component lives
+    (:mod:`partsforecast.lives`) count the hours between two dates on it.
 :class:`MachineFrailty`
     Some machines fail more often than their model says (harder work, a rough site). Each
     machine gets a gamma-frailty posterior mean ``(α + O) / (α + E)``: ``O`` failures seen

@@ -80,7 +80,11 @@ class MachineFrailty:
     average law; multiplying it by ``z`` counts the selection twice (the components that
     survive long are, more often, on light machines, which the average law already says)
     and lowers the fleet's total. Hence ``keep_totals``: the frailties say *which* machines
-    fail, the model *how many*. Measured in ``benchmarks/bench_usage.py``.
+    fail, the model *how many*. Measured in ``benchmarks/bench_usage.py``. The totals of that
+    average law are themselves low where machines are worked unequally hard:
+    ``FailureModel(severity=True)`` fits the laws jointly with each machine's severity (a
+    frailty on its time scale, :class:`~partsforecast.reliability.MachineSeverity`), which
+    the forecast then uses instead of this frailty.
     """
 
     def __init__(self, alpha: float | None = None, test_level: float = 0.05, max_alpha: float = 1e6,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast.data import InputError, Problem
-from partsforecast.lives import fleet_lives, meter_readings
+from partsforecast.lives import meter_readings, usage_rates
 
 __all__ = ["MONTH_DAYS", "UsageProfile", "fleet_usage_profile"]
 
@@ -372,6 +372,26 @@ class UsageProfile:
         out = integral(t0 + x) - integral(np.full((x.shape[0], 1), t0))
         return out if two_d else out[:, 0]
 
+    def _use_between(self, start, end, tier) -> np.ndarray:
+        """Mean-use days from ``start`` to ``end`` (1-d datetime64 arrays, ``end ≥ start``),
+        each row on its tier's profile (flat for a tier the profile does not know): a machine
+        of yearly mean rate ``u`` runs ``u ·`` this many hours in between. Exactly the
+        calendar days for a flat profile."""
+        self._require()
+        t0, t1 = _days_since_epoch(start), _days_since_epoch(end)
+        if t0.size == 0:
+            return np.zeros(0)
+        row = self._tiers.get_indexer(np.asarray(tier, float))
+        row = np.where(row >= 0, row, len(self._tiers))
+        grid = _MonthGrid(float(min(t0.min(), t1.min())), float(max(t0.max(), t1.max())))
+        cum_f = grid.cum @ self._factor.T  # (knots, tiers): use-days up to each month start
+
+        def integral(t: np.ndarray) -> np.ndarray:
+            i = grid.locate(t)
+            return cum_f[i, row] + (t - grid.start[i]) * self._factor[row, grid.month[i]]
+
+        return integral(t1) - integral(t0)
+
     def factors(self, tier: np.ndarray, month: np.ndarray) -> np.ndarray:
         """The factor of each (tier, calendar month 1–12) pair; 1 for an unknown tier.
 
@@ -403,7 +423,8 @@ class UsageProfile:
 def fleet_usage_profile(fleet) -> UsageProfile:
     """The usage profile of ``fleet`` (``UsageProfile().fit(fleet)``), fitted once per fleet.
 
-    What ``forecast_demand(..., usage_profile="auto")`` uses. The fleet keeps the fit while
+    What ``forecast_demand(..., usage_profile="auto")`` uses, and what the fleet's component
+    lives count their hours on (:mod:`partsforecast.lives`). The fleet keeps the fit while
     its machines, tickets, locations and as-of date are the same objects (a fleet cut by
     :meth:`~partsforecast.Fleet.until` gets its own).
 
@@ -547,7 +568,8 @@ def _fit_tickets(fleet, machine_tier: np.ndarray, T: int) -> dict[str, Any]:
     out = {"f": np.full((T, 12), np.nan), "v": np.full((T, 12), np.nan),
            "repairs": np.zeros(T, np.int64), "months": np.zeros(T, np.int64)}
     m = fleet.machines
-    rates = fleet_lives(fleet).rates["hours_per_day"].to_numpy(float)
+    # The flat rates (the lives' own rates rest on this profile: no circle).
+    rates = usage_rates(fleet)["hours_per_day"].to_numpy(float)
     start = _days_since_epoch(m["in_service_date"].to_numpy())
     as_of = float(_days_since_epoch(np.datetime64(fleet.as_of.to_datetime64(), "ns")))
     end = _days_since_epoch(m["retired_date"].to_numpy())
