@@ -95,8 +95,9 @@ def forecast_by_part(fleet, forecast: pd.DataFrame) -> pd.DataFrame:
     months (:data:`FORECAST_BY_PART_COLUMNS`): what the next run compares with."""
     units = forecast.groupby("part_number", observed=True)["mean"].sum()
     tk = fleet.tickets
-    recent = tk[tk["opened_at"] > fleet.as_of - pd.Timedelta(days=365)]
-    last = recent.groupby("part_number", observed=True)["quantity"].sum()
+    recent = (tk["opened_at"] > fleet.as_of - pd.Timedelta(days=365)).to_numpy()
+    # the two columns it needs, not a copy of the recent tickets
+    last = tk["quantity"][recent].groupby(tk["part_number"][recent], observed=True).sum()
     parts = units.index.union(last.index)
     desc = fleet.parts.set_index("part_number")["description"] if "description" in fleet.parts else None
     out = pd.DataFrame({

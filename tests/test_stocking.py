@@ -601,6 +601,67 @@ def test_fast_scan_walks_the_hull_of_batch_pipelines(objective):
             assert np.all(np.diff(e["ratio"][mine]) <= 1e-12)
 
 
+@pytest.mark.parametrize("objective", ["ebo", "fill"])
+def test_scan_values_of_batch_pipelines_need_no_hull(objective):
+    # Without recording steps (the warehouse search's row values) a batch pipeline's level is
+    # the candidate level of least cost - price x service, read off the table: the level the
+    # hull walk reaches, and the brute-force minimum over every level.
+    rng = np.random.default_rng(7)
+    q = rng.integers(2, 9, 300).astype(float)
+    mean = q * rng.gamma(0.6, 5.0, 300)
+    var = mean * q
+    cost = rng.gamma(1.0, 20.0, 300)
+    st = pair_state(mean, var)
+    assert (st.unit == q).all()
+    for theta in (0.3, 30.0, 3e3):
+        mult = theta * rng.uniform(0.2, 2.0, 300)
+        fast = scan(st, mult, cost, 1.0, objective)
+        walk = scan(st, mult, cost, 1.0, objective, record=True)
+        np.testing.assert_array_equal(fast.level, walk.level)
+        for i in range(0, 300, 37):
+            s = np.arange(0, int(mean[i] + 40 * math.sqrt(var[i]) + 60))
+            if objective == "fill":
+                val = cost[i] * s - mult[i] * sk.fill_rate(s, mean[i], var[i])
+            else:
+                val = cost[i] * s + mult[i] * sk.expected_backorders(s, mean[i], var[i])
+            assert val[fast.level[i]] == pytest.approx(val.min(), rel=1e-9, abs=1e-9), (i, theta)
+
+
+def test_frontier_holds_narrow_indices_and_derives_what_it_can():
+    # A frontier stores its indices as int32 and its tiers as int8; the ratio of a step and
+    # the pipeline of a slot are derived on demand and equal the direct computations.
+    from partsforecast.stocking import frontier
+
+    lam, c, T, T0 = _network(5, 6, 11, scale=0.4)
+    prob = prepare_problem(c, lam, T, T0, 1.7, np.repeat([1, 2, 3], [4, 4, 3]), "vari-metric")
+    sat = frontier.saturation_levels(prob)
+    part = np.repeat(np.arange(prob.P), 3)
+    s0 = np.minimum(np.tile([0, 2, 5], prob.P), sat[part])
+    keep = np.unique(part * 100 + s0)
+    part, s0 = keep // 100, keep % 100
+    fr = frontier.build_frontier(prob, "fill", part, s0, np.full(3, 1e-4), 1e-9)
+    assert fr.e_slot.size > 100
+    for name in ("e_slot", "e_units", "e_row", "slot_row", "slot_pair", "order"):
+        assert getattr(fr, name).dtype == np.int32, name
+    assert fr.e_tier.dtype == np.int8
+    np.testing.assert_array_equal(fr.e_row, fr.slot_row[fr.e_slot])
+    np.testing.assert_array_equal(fr.e_ratio, fr.e_gfill / fr.e_cost)
+    np.testing.assert_array_equal(fr.e_cost, prob.pc[fr.e_pair] * fr.e_units)
+    # every slot's pipeline against METRIC / VARI-METRIC at its row's warehouse level
+    ks = np.arange(fr.slot_row.size)
+    mean, var = fr.slot_moments(prob, ks)
+    for r in range(fr.R):
+        pidx, _, m, v = prob.pipeline(fr.row_part[r:r + 1], fr.row_s0[r:r + 1])
+        mine = ks[fr.slot_row == r]
+        at = np.searchsorted(pidx, fr.slot_pair[mine])
+        np.testing.assert_allclose(mean[mine], m[at], rtol=1e-12)
+        np.testing.assert_allclose(var[mine], v[at], rtol=1e-12)
+    # ratios never rise along a slot's steps (stored in level order)
+    for k in range(0, fr.slot_row.size, 7):
+        e = np.arange(fr.slot_ptr[k], fr.slot_ptr[k + 1])
+        assert np.all(np.diff(fr.e_ratio[e]) <= 1e-12)
+
+
 def test_two_echelon_warehouse_search_equals_enumeration():
     lam, c, T, T0 = _network(4, 6, 5, scale=0.2)
     prob = prepare_problem(c, lam, T, T0, None, None, "vari-metric")

@@ -206,7 +206,8 @@ def allocate(prob: StockingProblem, obj: str, mode: str, targets: dict, budget: 
                                    "fixed_point": [round(x["investment"], 2) for x in dual.iterations]})
             if not dual.ok and np.any(floor > 0):
                 floor = floor * 0.25  # the steps recorded could not meet the targets: go deeper
-                fr = build_frontier(prob, obj, fr.row_part, fr.row_s0, floor, eps_sat, pool=pool, table=table)
+                rows, fr = (fr.row_part, fr.row_s0), None  # the old entries go before the new ones come
+                fr = build_frontier(prob, obj, *rows, floor, eps_sat, pool=pool, table=table)
                 clock("frontier")
                 continue
             if complete or (dual.ok and _dual_gap(mode, dual) <= gap_tol):

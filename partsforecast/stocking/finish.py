@@ -71,9 +71,28 @@ def _open_pairs(prob: StockingProblem, fr: Frontier, theta: np.ndarray, rows: np
     saturation leaves."""
     pos = np.full(fr.R, -1, dtype=np.int64)
     pos[rows] = np.arange(rows.size)
-    ks = np.flatnonzero(pos[fr.slot_row] >= 0)
     took = fr.taken(theta)
-    n = np.bincount(fr.e_slot[took], minlength=fr.slot_row.size)[ks]
+    n_all = np.bincount(fr.e_slot[took], minlength=fr.slot_row.size)
+    out = []
+    # slots in blocks: a national frontier has millions of slots, few of them open
+    for a, b in _blocks(fr.slot_row.size):
+        ks = a + np.flatnonzero(pos[fr.slot_row[a:b]] >= 0)
+        if ks.size:
+            out.append(_open_in(prob, fr, theta, pos, rem, eps_sat, ks, n_all[ks]))
+    del n_all
+    ks, down, up, r_rem = (np.concatenate([o[i] for o in out]) if out else np.zeros(0, dtype=float if i else np.int64)
+                           for i in range(4))
+    return ks, _levels_of(fr, ks, took), down, up, r_rem
+
+
+def _blocks(n: int, step: int = 1 << 18) -> list:
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _open_in(prob: StockingProblem, fr: Frontier, theta: np.ndarray, pos: np.ndarray, rem: np.ndarray,
+             eps_sat: float, ks: np.ndarray, n: np.ndarray):
+    """:func:`_open_pairs` for slots ``ks`` (``n`` Lagrangian steps each): the open ones, with
+    their least excess per unit down and up and their row's remaining gap."""
     start, end = fr.slot_ptr[ks], fr.slot_ptr[ks + 1]
     g = fr.slot_pair[ks]
     tix = fr.pair_tix[g]
@@ -94,7 +113,7 @@ def _open_pairs(prob: StockingProblem, fr: Frontier, theta: np.ndarray, rows: np
     up = np.maximum(up, 0.0)
     r_rem = rem[pos[fr.slot_row[ks]]]
     open_ = np.minimum(up, down) <= r_rem
-    return ks[open_], _levels_of(fr, ks[open_], took), down[open_], up[open_], r_rem[open_]
+    return ks[open_], down[open_], up[open_], r_rem[open_]
 
 
 def _levels_of(fr: Frontier, ks: np.ndarray, took: np.ndarray) -> np.ndarray:
@@ -123,12 +142,13 @@ def _level_options(prob: StockingProblem, fr: Frontier, theta: np.ndarray, k: np
     s = np.repeat(lo, cnt) + np.arange(which.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     kk = k[which]
     g = fr.slot_pair[kk]
-    d = lead_time_law(fr.slot_mean[kk], fr.slot_var[kk])
+    mean, var = fr.slot_moments(prob, kk)
+    d = lead_time_law(mean, var)
     sf = s.astype(float)
     if fr.obj == "fill":
         serv = prob.plam[g] * d.cdf(sf - 1)
     else:
-        serv = fr.slot_mean[kk] - d.loss(sf)
+        serv = mean - d.loss(sf)
     cost = prob.pc[g] * sf
     tix = fr.pair_tix[g]
     phi = cost - theta[tix] * serv

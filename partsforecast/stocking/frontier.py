@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from partsforecast._io import release_unused_memory
 from partsforecast.stocking.formulas import lead_time_law
 from partsforecast.stocking.problem import StockingProblem
 from partsforecast.stocking.scan import pair_state, scan, small_entries, small_values
@@ -45,8 +46,50 @@ SAT_TAIL = 1e-12
 FULL_RANGE = 64
 #: Entries (slots) evaluated per block: bounds the memory of one pass.
 _BLOCK = 65536
+#: Slots per block when recording entries (a slot may have dozens of steps, and a block's
+#: scan holds a few copies of its steps while it runs).
+_ENTRY_BLOCK = 8192
+#: Frontiers of more entries than this give the memory their construction freed back to the
+#: system (the C allocator keeps freed work arrays of a few megabytes in its heap).
+_RELEASE_AFTER = 1_000_000
 #: Relative slack on argmin ties between rows of a part.
 _TIE = 1e-12
+#: Entries per block of the passes over all of a frontier's entries (sort keys, bounds).
+_SPAN = 1 << 18
+
+
+def _spans(n: int, step: int = _SPAN):
+    """``(lo, hi)`` blocks of ``step`` covering ``0 .. n``."""
+    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
+
+
+def _stable_order(key: np.ndarray, n_keys: int) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` of small non-negative integer keys, as int32, built
+    block by block (a counting sort: each block's entries go after those of earlier blocks
+    with the same key), so that no int64 index of every entry is ever held."""
+    start = np.zeros(n_keys, dtype=np.int64)
+    counts = np.bincount(key, minlength=n_keys)
+    start[1:] = np.cumsum(counts)[:-1]
+    order = np.empty(key.size, dtype=np.int32)
+    for a, b in _spans(key.size, 1 << 20):
+        kc = key[a:b]
+        oc = np.argsort(kc, kind="stable")
+        ks = kc[oc].astype(np.int64)
+        cnt = np.bincount(ks, minlength=n_keys)
+        first = np.cumsum(cnt) - cnt
+        order[start[ks] + np.arange(ks.size) - first[ks]] = oc + a
+        start += cnt
+    return order
+
+
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """Integer indices as int32 (a frontier's entries, slots and rows stay below 2**31)."""
+    a = np.asarray(a)
+    if a.dtype == np.int32:
+        return a
+    if a.size and (a.max() >= 2**31 or a.min() < -2**31):
+        raise ValueError("a frontier holds at most 2**31 - 1 entries and slots")
+    return a.astype(np.int32)
 
 
 def tier_index(prob: StockingProblem) -> tuple[np.ndarray, np.ndarray]:
@@ -84,7 +127,12 @@ class _Pairs:
 
 
 def _pairs(prob: StockingProblem, keep: np.ndarray) -> _Pairs:
-    idx = np.flatnonzero(keep)
+    return _pairs_of(prob, np.flatnonzero(keep))
+
+
+def _pairs_of(prob: StockingProblem, idx: np.ndarray) -> _Pairs:
+    """The pairs ``idx`` (indices into the problem's active pairs; ``ptr`` counts them by part
+    when they are grouped by part)."""
     ptr = np.zeros(prob.P + 1, dtype=np.int64)
     np.cumsum(np.bincount(prob.pp[idx], minlength=prob.P), out=ptr[1:])
     lam = prob.plam[idx]
@@ -244,11 +292,11 @@ def _row_values(prob: StockingProblem, obj: str, theta: np.ndarray, theta_pair: 
     return val
 
 
-def _map_blocks(fn, n: int, pool: ThreadPoolExecutor | None) -> list:
-    bounds = list(range(0, n, _BLOCK)) + [n]
-    if n > _BLOCK // 4 and pool is not None:
+def _map_blocks(fn, n: int, pool: ThreadPoolExecutor | None, block: int = _BLOCK) -> list:
+    bounds = list(range(0, n, block)) + [n]
+    if n > block // 4 and pool is not None:
         # two halves at least, so both cores work (numpy releases the GIL in its loops)
-        step = max(min(_BLOCK, (n + 1) // 2), 1)
+        step = max(min(block, (n + 1) // 2), 1)
         bounds = list(range(0, n, step)) + [n]
     spans = list(itertools.pairwise(bounds))
     if pool is None or len(spans) == 1:
@@ -402,9 +450,14 @@ class Frontier:
     dealer pair ``e_pair`` for ``e_cost`` money, gaining ``e_gain`` of the service measure
     (demand-weighted fill, or backorders removed) in tier ``e_tier``; ``e_ratio = e_gain /
     e_cost``.  Entries are stored slot by slot (``slot_ptr``), each slot's in level order with
-    falling ratios, down to the floor of its tier; ``order`` lists them by tier
-    (``tier_ptr``) and, within a tier, by falling ratio, so that the steps a multiplier buys
-    are a prefix of each tier's list.
+    falling ratios, down to the floor of its tier; ``order`` lists them by tier and, within a
+    tier, by falling ratio (in log-spaced bins, ``bin_ptr``), so that the steps a multiplier
+    buys are a prefix of each tier's list.
+
+    Held per entry: slot, units, row and position in ``order`` as int32, tier as int8, money
+    and both gains as float64, and the row in ``order``'s sequence (about 47 bytes);
+    the pair (``e_pair``), the ratio (:meth:`ratio_of`) and a slot's pipeline
+    (:meth:`slot_moments`) are derived where needed, to the bit as they were built.
     """
 
     obj: str
@@ -416,20 +469,17 @@ class Frontier:
     row_wh_cost: np.ndarray  # c s0
     row_base: np.ndarray  # (R, T) service at dealer level 0
     row_ebo0: np.ndarray  # (R,) sum of dealer pipeline means (backorders at dealer level 0)
+    row_wh: np.ndarray  # (R, 2) the warehouse's EBO_0 and VBO_0 (the dealers' pipelines follow)
     slot_row: np.ndarray
     slot_pair: np.ndarray
-    slot_mean: np.ndarray
-    slot_var: np.ndarray
     e_slot: np.ndarray
     e_units: np.ndarray
     e_gebo: np.ndarray
     e_gfill: np.ndarray  # lambda x fill gain (demand-weighted)
     e_cost: np.ndarray
-    e_ratio: np.ndarray
     part_ptr: np.ndarray = None  # (P+1,)
     slot_ptr: np.ndarray = None  # (S+1,)
     e_row: np.ndarray = None
-    e_pair: np.ndarray = None
     e_tier: np.ndarray = None
     e_gain: np.ndarray = None
     order: np.ndarray = None
@@ -438,48 +488,88 @@ class Frontier:
     _given: tuple | None = None
 
     def __post_init__(self) -> None:
+        # indices are int32 (entries, slots and rows stay far below 2**31), tiers int8; the
+        # per-entry pair is read through the slot (:attr:`e_pair`), never stored
         P = self.n_parts
         self.part_ptr = np.zeros(P + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.row_part, minlength=P), out=self.part_ptr[1:])
+        self.slot_row = _narrow(self.slot_row)
+        self.slot_pair = _narrow(self.slot_pair)
+        self.e_slot = _narrow(self.e_slot)
+        self.e_units = _narrow(self.e_units)
         S = self.slot_row.size
         self.slot_ptr = np.zeros(S + 1, dtype=np.int64)
         np.cumsum(np.bincount(self.e_slot, minlength=S), out=self.slot_ptr[1:])
         self.e_row = self.slot_row[self.e_slot]
-        self.e_pair = self.slot_pair[self.e_slot]
-        self.e_tier = self.pair_tix[self.e_pair]
+        small = np.int8 if self.tiers.size <= 127 else np.int16
+        self.e_tier = np.asarray(self.pair_tix).astype(small)[self.slot_pair][self.e_slot]
         self.e_gain = self.e_gfill if self.obj == "fill" else self.e_gebo
-        self.e_tier = self.e_tier.astype(np.int64)
         # by tier, then by falling ratio in log-spaced bins (a radix sort of small integers);
         # a merged frontier inherits the bins of its first part and merges the two orders
         T = self.tiers.size
         if self._given is None:
             nb = max(32767 // max(T, 1), 2)
-            lr = np.log(np.maximum(self.e_ratio, 1e-300))
             hi, lo = np.full(T, -np.inf), np.full(T, np.inf)
-            for t in range(T):
-                m = self.e_tier == t
-                if m.any():
-                    hi[t], lo[t] = lr[m].max(), lr[m].min()
+            for a, b in _spans(self.e_cost.size):
+                lr = np.log(np.maximum(self.ratio_of(slice(a, b)), 1e-300))
+                tb = self.e_tier[a:b]
+                for t in range(T):
+                    m = tb == t
+                    if m.any():
+                        hi[t], lo[t] = max(hi[t], lr[m].max()), min(lo[t], lr[m].min())
             self._bins = (nb, hi, np.where(hi > lo, hi - lo, 1.0))
-            key = self._keys(np.arange(self.e_ratio.size))
-            self.order = np.argsort(key, kind="stable")
+            key = self._all_keys()
+            self.order = _stable_order(key, T * nb)
             self._key_sorted = key[self.order]
+            del key
+            if self.order.size > _RELEASE_AFTER:
+                release_unused_memory()  # the sort's work arrays, before the ordered copies
         else:
             self._bins, self.order, self._key_sorted = self._given
+            self._given = None
         nb = self._bins[0]
         self.bin_ptr = np.searchsorted(self._key_sorted, np.arange(T * nb + 1), side="left").astype(np.int64)
         self._row_in_order = self.e_row[self.order]
-        self._gain_in_order = self.e_gain[self.order]
         self._pricer = None
 
-    def _keys(self, idx: np.ndarray) -> np.ndarray:
-        """Sort keys (tier, log-ratio bin) of entries ``idx``."""
+    @property
+    def e_pair(self) -> np.ndarray:
+        """Dealer pair of every entry (through its slot)."""
+        return self.slot_pair[self.e_slot]
+
+    def ratio_of(self, idx) -> np.ndarray:
+        """Ratio (gain per unit of money) of entries ``idx`` (indices, a mask or a slice):
+        ``e_gain / e_cost``, computed where needed rather than stored."""
+        return self.e_gain[idx] / self.e_cost[idx]
+
+    @property
+    def e_ratio(self) -> np.ndarray:
+        """Ratio of every entry (see :meth:`ratio_of`)."""
+        return self.ratio_of(slice(None))
+
+    def slot_moments(self, prob: StockingProblem, ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the dealer pipelines of slots ``ks`` (as the entries were built
+        from: METRIC / VARI-METRIC at their row's warehouse level)."""
+        g = self.slot_pair[ks]
+        r = self.slot_row[ks]
+        pairs = _pairs_of(prob, g)
+        return _pipeline(prob, pairs, np.arange(g.size), self.row_wh[r, 0], self.row_wh[r, 1])
+
+    def _keys(self, idx) -> np.ndarray:
+        """Sort keys (tier, log-ratio bin) of entries ``idx`` (indices or a slice)."""
         nb, hi, span = self._bins
-        t = self.e_tier[idx]
-        lr = np.log(np.maximum(self.e_ratio[idx], 1e-300))
+        t = self.e_tier[idx].astype(np.int64)
+        lr = np.log(np.maximum(self.ratio_of(idx), 1e-300))
         with np.errstate(invalid="ignore"):
             b = np.nan_to_num((hi[t] - lr) / span[t] * (nb - 1), nan=nb - 1, posinf=nb - 1, neginf=0)
         return (t * nb + np.clip(b, 0, nb - 1).astype(np.int64)).astype(np.int16)
+
+    def _all_keys(self) -> np.ndarray:
+        """Sort keys of every entry, computed in blocks (bounds the temporaries)."""
+        key = np.empty(self.e_cost.size, dtype=np.int16)
+        for a, b in _spans(key.size):
+            key[a:b] = self._keys(slice(a, b))
+        return key
 
     @property
     def R(self) -> int:
@@ -500,7 +590,7 @@ class Frontier:
         b0 = max(self._bin_of(t, hi) - 1, 0) if np.isfinite(hi) else 0
         b1 = min(self._bin_of(t, lo) + 1, nb - 1) if lo > 0 else nb - 1
         idx = self.order[self.bin_ptr[t * nb + b0]:self.bin_ptr[t * nb + b1 + 1]]
-        r = self.e_ratio[idx]
+        r = self.ratio_of(idx)
         return idx[(r >= lo) & (r < hi)]
 
     @staticmethod
@@ -540,7 +630,10 @@ class Frontier:
         """Mask of the entries ``theta`` buys (every row's dealers at their Lagrangian levels)."""
         theta = np.asarray(theta, dtype=float)
         tau = np.array([self._tau(th) for th in theta])
-        return self.e_ratio >= tau[self.e_tier]
+        out = np.empty(self.e_cost.size, dtype=bool)
+        for a, b in _spans(out.size):
+            out[a:b] = self.ratio_of(slice(a, b)) >= tau[self.e_tier[a:b]]
+        return out
 
     def prefix(self, t: int, rows_on: np.ndarray, need: float) -> tuple[np.ndarray, float, bool]:
         """The steps of tier ``t`` of the rows marked in ``rows_on`` by falling ratio until their
@@ -549,26 +642,30 @@ class Frontier:
         crossed is sorted."""
         nb = self._bins[0]
         a0, a1 = self.bin_ptr[t * nb], self.bin_ptr[(t + 1) * nb]
-        g = self._gain_in_order[a0:a1] * rows_on[self._row_in_order[a0:a1]]
+        on = np.take(rows_on, self._row_in_order[a0:a1])  # the tier's entries of rows marked on
+        g = np.zeros(on.size)
+        at = np.flatnonzero(on)
+        g[at] = self.e_gain[self.order[a0 + at]]
         starts = self.bin_ptr[t * nb:(t + 1) * nb] - a0
-        per_bin = np.add.reduceat(np.append(g, 0.0), np.minimum(starts, g.size))
-        per_bin[np.diff(np.append(starts, g.size)) == 0] = 0.0
+        full = np.flatnonzero(np.diff(np.append(starts, g.size)) > 0)  # bins holding entries
+        per_bin = np.zeros(starts.size)
+        if full.size:
+            per_bin[full] = np.add.reduceat(g, starts[full])
         cum = np.cumsum(per_bin)
         if g.size == 0 or cum[-1] < need:
-            got = self.order[a0:a1][g > 0] if g.size else np.zeros(0, dtype=np.int64)
-            on_all = self.order[a0:a1][rows_on[self._row_in_order[a0:a1]]] if g.size else got
-            return on_all, (float(self.e_ratio[on_all].min()) if on_all.size else np.inf), False
+            on_all = self.order[a0:a1][on] if g.size else np.zeros(0, dtype=np.int64)
+            return on_all, (float(self.ratio_of(on_all).min()) if on_all.size else np.inf), False
         kb = int(np.searchsorted(cum, need, side="left"))
         lo, hi = starts[kb], (starts[kb + 1] if kb + 1 < nb else g.size)
         before = cum[kb - 1] if kb > 0 else 0.0
-        head = a0 + np.flatnonzero(rows_on[self._row_in_order[a0:a0 + lo]])
-        cand = a0 + lo + np.flatnonzero(rows_on[self._row_in_order[a0 + lo:a0 + hi]])
+        head = a0 + np.flatnonzero(on[:lo])
+        cand = a0 + lo + np.flatnonzero(on[lo:hi])
         idx = self.order[cand]
-        inner = idx[np.argsort(-self.e_ratio[idx], kind="stable")]
+        inner = idx[np.argsort(-self.ratio_of(idx), kind="stable")]
         pos = int(np.searchsorted(before + np.cumsum(self.e_gain[inner]), need, side="left"))
         pos = min(pos, inner.size - 1)
         got = np.concatenate((self.order[head], inner[:pos + 1]))
-        return got, float(self.e_ratio[inner[pos]]), True
+        return got, float(self.ratio_of(inner[pos:pos + 1])[0]), True
 
     # -- rows -----------------------------------------------------------------------------
 
@@ -634,17 +731,21 @@ class Frontier:
 
         # other's entries in this frontier's bins, merged into its order (no new sort of all)
         E = self.e_slot.size
+        if E + other.e_slot.size >= 2**31 or S + other.slot_row.size >= 2**31:
+            raise ValueError("a frontier holds at most 2**31 - 1 entries and slots")
         other._bins = self._bins
-        k2 = other._keys(np.arange(other.e_slot.size))
+        k2 = other._all_keys()
         o2 = np.argsort(k2, kind="stable")
         at = np.searchsorted(self._key_sorted, k2[o2], side="right")
-        given = (self._bins, np.insert(self.order, at, o2 + E), np.insert(self._key_sorted, at, k2[o2]))
+        given = (self._bins, np.insert(self.order, at, (o2 + E).astype(np.int32)),
+                 np.insert(self._key_sorted, at, k2[o2]))
+        del k2, o2, at
         return Frontier(
             self.obj, self.tiers, self.floor, self.pair_tix, part[o], s0[o], cat("row_wh_cost")[o],
-            cat("row_base")[o], cat("row_ebo0")[o],
-            new[np.concatenate((self.slot_row, other.slot_row + R))], cat("slot_pair"), cat("slot_mean"),
-            cat("slot_var"), np.concatenate((self.e_slot, other.e_slot + S)), cat("e_units"), cat("e_gebo"),
-            cat("e_gfill"), cat("e_cost"), cat("e_ratio"), n_parts=self.n_parts, _given=given)
+            cat("row_base")[o], cat("row_ebo0")[o], cat("row_wh")[o],
+            new[np.concatenate((self.slot_row, other.slot_row + R))], cat("slot_pair"),
+            np.concatenate((self.e_slot, other.e_slot + np.int32(S))), cat("e_units"), cat("e_gebo"),
+            cat("e_gfill"), cat("e_cost"), n_parts=self.n_parts, _given=given)
 
 
 def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0: np.ndarray, floor: np.ndarray,
@@ -684,19 +785,37 @@ def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0
             # each slot's steps together, in level order (the scan emits level by level)
             so = np.argsort(e["pair"], kind="stable")
             e = {key: e[key][so] for key in ("pair", "units", "gebo", "gfill")}
-        return {"slot": e["pair"] + lo, "units": e["units"], "gebo": e["gebo"], "gfill": e["gfill"],
-                "mean": mean, "var": var}
+        # the entries in their stored form: slot, units, money and both gains per step
+        ge = g[e["pair"]]
+        cost = prob.pc[ge] * e["units"]
+        gfill = prob.plam[ge] * e["gfill"]
+        out = {"slot": (e["pair"] + lo).astype(np.int32), "units": e["units"].astype(np.int32),
+               "gebo": e["gebo"], "gfill": gfill, "cost": cost}
+        if big:
+            del e, mean, var, g, mult, th, ge
+            made[0] += cost.size
+            if made[0] > _RELEASE_AFTER:
+                made[0] = 0
+                release_unused_memory()  # the scans' freed work arrays, back to the system
+        return out
 
-    parts = _map_blocks(block, k.size, pool)
-    cat = {key: (np.concatenate([p[key] for p in parts]) if parts else np.zeros(0)) for key in
-           ("slot", "units", "gebo", "gfill", "mean", "var")}
-    slot = cat["slot"].astype(np.int64)
-    pair = pairs.idx[k[slot]]
-    units = cat["units"].astype(np.int64)
-    cost = prob.pc[pair] * units
-    gfill = prob.plam[pair] * cat["gfill"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (gfill if obj == "fill" else cat["gebo"]) / cost
-    return Frontier(obj, tiers, floor, tix, row_part, row_s0, prob.c[row_part] * row_s0, row_base, row_ebo0,
-                    slot_row, pairs.idx[k], cat["mean"], cat["var"], slot, units, cat["gebo"], gfill, cost, ratio,
-                    n_parts=prob.P)
+    if k.size >= 2**31:
+        raise ValueError("a frontier holds at most 2**31 - 1 entries and slots")
+    big = k.size > 4 * _ENTRY_BLOCK
+    made = [0]  # entries recorded since the memory was last given back
+    parts = _map_blocks(block, k.size, pool, _ENTRY_BLOCK)
+    # one field at a time, each block's piece released once copied: the entries are held once
+    dtypes = {"slot": np.int32, "units": np.int32}
+    cat = {}
+    for key in ("slot", "units", "gebo", "gfill", "cost"):
+        cat[key] = (np.concatenate([p.pop(key) for p in parts]) if parts
+                    else np.zeros(0, dtype=dtypes.get(key, float)))
+    del parts
+    if big:
+        release_unused_memory()  # the blocks' pieces, copied
+    fr = Frontier(obj, tiers, floor, tix, row_part, row_s0, prob.c[row_part] * row_s0, row_base, row_ebo0,
+                  np.stack((ebo0, vbo0), axis=1), slot_row, pairs.idx[k], cat.pop("slot"), cat.pop("units"),
+                  cat.pop("gebo"), cat.pop("gfill"), cat.pop("cost"), n_parts=prob.P)
+    if big or fr.e_slot.size > _RELEASE_AFTER:
+        release_unused_memory()  # and the sort's
+    return fr

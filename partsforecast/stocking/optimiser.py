@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from partsforecast._io import release_unused_memory
+from partsforecast.stocking import groups
 from partsforecast.stocking.allocation import (
     Allocation,
     allocate,
     certify,
 )
-from partsforecast.stocking import groups
 from partsforecast.stocking.formulas import InfeasiblePlanError, base_stock_level
 from partsforecast.stocking.greedy import (
     Walk,
@@ -285,6 +286,8 @@ def optimize_stock(
                          req.eps_sat, s0)
         res = _frontier_result(prob, req, alloc, curve_points, t_start, **labels)
         bound, exact = alloc.bound, alloc.complete
+        del alloc  # and its frontier: the memory goes back to the system for the next stage
+        release_unused_memory()
     _attach_certificate(res, prob, req, bound, exact)
     if req.mode == "targets" and req.budget is not None and res.investment > req.budget * (1 + 1e-12):
         raise InfeasiblePlanError(_budget_message(res, req.budget, res.curve, req.targets, req.obj))

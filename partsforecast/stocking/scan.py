@@ -316,7 +316,12 @@ def _lattice_scan(st: PairState, pairs: np.ndarray, mult, cost, thresh, objectiv
     """:func:`scan` for batch-Poisson pairs: walk the edges of the upper hull of each pair's
     candidate levels (value = fill rate, or minus EBO) while the edge's ratio
     ``mult * gain / (cost * units)`` stays >= the threshold; the figures of the level
-    reached in closed form.  Returns the number of pairs stopped by their threshold."""
+    reached in closed form.  Returns the number of pairs stopped by their threshold.
+
+    With nothing to record and no saturation bound (``emit`` None, ``eps_sat <= 0``: the
+    priced row values of the warehouse search) the walk's end is read off the table
+    directly -- the candidate of least ``thresh x cost x s - mult x value``, the last of
+    equal ones -- and no hull is built (nor is the threshold count kept)."""
     level, fill, ready, ebo = out
     n_cut = 0
     # pairs of similar size together: the candidate tables are as wide as their widest pair
@@ -336,6 +341,19 @@ def _lattice_scan(st: PairState, pairs: np.ndarray, mult, cost, thresh, objectiv
             k = start[active][:, None] + np.arange(K + 1)[None, :]
             s = _lattice_candidates(sub, k, objective)
             value = sub.cdf(s - 1) if objective == "fill" else -sub.loss(s)
+            if emit is None and eps_sat <= 0:
+                # no steps to record, no saturation: the walk ends at the hull vertex of least
+                # thresh x cost x s - mult x value (the last of equal ones, as the walk takes a
+                # step of ratio equal to the threshold); no hull needed
+                g = idx[active]
+                with np.errstate(invalid="ignore"):
+                    score = (thresh[g] * cost[g])[:, None] * s - mult[g][:, None] * value
+                last = K - np.argmin(score[:, ::-1], axis=1)
+                final[active] = s[np.arange(active.size), last]
+                ran_out = (last == K) & (s[:, -1] < max_level)
+                start[active] = start[active] + np.where(ran_out, last, 0)
+                active = active[ran_out]
+                continue
             verts, count = _upper_hull(s, value)
             r = np.arange(active.size)[:, None]
             a_idx, b_idx = verts[:, :-1], verts[:, 1:]
@@ -346,8 +364,10 @@ def _lattice_scan(st: PairState, pairs: np.ndarray, mult, cost, thresh, objectiv
             g = idx[active]
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = mult[g][:, None] * gain / (cost[g][:, None] * np.where(valid, units, 1.0))
-            sf_a = sub.sf(s_a)
-            sat = sf_a < eps_sat
+            if eps_sat > 0:
+                sat = sub.sf(s_a) < eps_sat
+            else:
+                sat = np.zeros(s_a.shape, dtype=bool)  # P(D > s) >= 0: nothing saturates
             if objective == "fill" and first_step:
                 sat[:, 0] = False  # the first (bundle) step is judged by its ratio alone
             go = valid & (ratio >= thresh[g][:, None]) & ~sat & (s_a < max_level)
