@@ -1509,7 +1509,7 @@ def _read_sql_table(conn, db_name: str, table: str, col: _Collector,
     start = 0
     result = conn.execute(stmt)
     try:
-        for rows in _partitions(result):
+        for rows in _fetched(_partitions(result), table, db_name, lambda: start):
             # plain tuples: pandas probes each SQLAlchemy Row for attributes, at a cost
             raw = pd.DataFrame.from_records([tuple(r) for r in rows], columns=columns,
                                             coerce_float=True)
@@ -1526,6 +1526,24 @@ def _read_sql_table(conn, db_name: str, table: str, col: _Collector,
     frame = typed_columns.frame()
     written.attach(frame)
     return frame, written
+
+
+def _fetched(chunks, table: str, db_name: str, start):
+    """``chunks`` as they come, a value the database driver cannot convert (a text that is
+    no date in a column declared as a date, say) an ``InputError`` naming the table and
+    where the chunk starts, not the driver's traceback."""
+    while True:
+        try:
+            rows = next(chunks)
+        except StopIteration:
+            return
+        except (ValueError, TypeError, OverflowError) as exc:
+            first = start() + 1
+            raise InputError([Problem(table, None, None, db_name,
+                                      f"the database driver could not convert a value in the rows from "
+                                      f"row {first:,} on (in key order) ({type(exc).__name__}): store dates "
+                                      f"as dates or as ISO text (YYYY-MM-DD), numbers as numbers")]) from None
+        yield rows
 
 
 def _partitions(result):

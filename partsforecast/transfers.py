@@ -326,21 +326,41 @@ def _require_columns(frame: Any, table: str, required: tuple[str, ...], hint: st
 
 
 def _ids(frame: pd.DataFrame, table: str, col: str) -> np.ndarray:
-    return _id_codes(frame, table, col)[0]
+    return _IdsOf(*_id_codes(frame, table, col))[:]
 
 
-def _id_codes(frame: pd.DataFrame, table: str, col: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An id column as text (object array), its codes (ranks in the sorted distinct ids, so
-    that ordering codes orders the ids) and the sorted distinct ids; every row must have one."""
+def _id_codes(frame: pd.DataFrame, table: str, col: str) -> tuple[np.ndarray, np.ndarray]:
+    """An id column as the sorted distinct ids (text) and each row's code, its rank among
+    them (ordering codes orders the ids); every row must have one."""
     s = frame[col]
     bad = s.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         _fail(f"{table}.{col} is missing in {int(bad.sum())} row(s), e.g. row "
               f"{frame.index[i]!r}: give every row an identifier")
-    text = s.astype(str)
-    codes, uniques = pd.factorize(text, sort=True)
-    return text.to_numpy(dtype=object), codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    codes, uniques = pd.factorize(s.astype(str), sort=True)
+    return np.asarray(uniques, dtype=object), codes.astype(np.int64)
+
+
+class _IdsOf:
+    """Ids by row without a text object per row: ``ids[codes[rows]]`` on indexing."""
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        self.ids, self.codes = ids, codes
+
+    def __getitem__(self, rows: Any) -> Any:
+        return self.ids[self.codes[rows]]
+
+    def __len__(self) -> int:
+        return self.codes.size
+
+    @property
+    def size(self) -> int:
+        return self.codes.size
+
+    def equals(self, value: str) -> np.ndarray:
+        """Which rows hold ``value``."""
+        return (self.ids == value)[self.codes]
 
 
 def _numbers(frame: pd.DataFrame, table: str, col: str, *, whole: bool, what: str,
@@ -748,10 +768,10 @@ class _Lanes:
 @dataclass
 class _Levels:
     """The levels rows in canonical (part, location) order; ``loc_code`` and ``part_code``
-    number the ids in sorted order (``loc_ids[loc_code] == loc``)."""
+    number the ids in sorted order (``loc[rows] == loc_ids[loc_code[rows]]``)."""
 
-    loc: np.ndarray
-    part: np.ndarray
+    loc: _IdsOf
+    part: _IdsOf
     loc_code: np.ndarray
     part_code: np.ndarray
     loc_ids: np.ndarray
@@ -1092,8 +1112,9 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
                      "levels need location_id, part_number, target, on_hand "
                      "(on_order, demand_per_day, effective_lead_time_days, demand_vmr, "
                      "shortage_cost optional)")
-    lv_loc, loc_code, loc_ids = _id_codes(levels, "levels", "location_id")
-    lv_part, part_code, part_ids = _id_codes(levels, "levels", "part_number")
+    loc_ids, loc_code = _id_codes(levels, "levels", "location_id")
+    part_ids, part_code = _id_codes(levels, "levels", "part_number")
+    lv_loc, lv_part = _IdsOf(loc_ids, loc_code), _IdsOf(part_ids, part_code)
 
     def key(i: int) -> str:
         return f"{lv_loc[i]}/{lv_part[i]}"
@@ -1125,7 +1146,7 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
         _fail(f"levels.location_id has {len(bad)} unknown location(s) {list(bad[:5])}: each "
               f"must be the warehouse {warehouse_id!r} or a dealer on some lane; fix the id "
               f"or add its lanes")
-    if not (lv_loc == warehouse_id).any() and not (ln.from_id == warehouse_id).any():
+    if not lv_loc.equals(warehouse_id).any() and not (ln.from_id == warehouse_id).any():
         _fail(f"warehouse_id {warehouse_id!r} appears neither in levels.location_id nor in "
               f"lanes.from_id: check the warehouse id")
     order = np.lexsort((loc_code, part_code))  # codes are ranks: the order of the ids
@@ -1133,11 +1154,12 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
     def ordered(a: np.ndarray | None, fill: float) -> np.ndarray | None:
         return None if a is None else np.where(np.isnan(a), fill, a)[order]
 
-    lv_loc = lv_loc[order]
-    return _Levels(loc=lv_loc, part=lv_part[order], loc_code=loc_code[order], part_code=part_code[order],
-                   loc_ids=loc_ids, target=target[order].astype(np.int64),
+    loc_code, part_code = loc_code[order], part_code[order]
+    return _Levels(loc=_IdsOf(loc_ids, loc_code), part=_IdsOf(part_ids, part_code), loc_code=loc_code,
+                   part_code=part_code, loc_ids=loc_ids, target=target[order].astype(np.int64),
                    on_hand=on_hand[order].astype(np.int64), on_order=on_order[order].astype(np.int64),
-                   given_w=None if given_w is None else given_w[order], is_wh=lv_loc == warehouse_id,
+                   given_w=None if given_w is None else given_w[order],
+                   is_wh=(loc_ids == warehouse_id)[loc_code],
                    demand=ordered(demand, 0.0), lead=ordered(lead, np.nan), vmr=ordered(vmr, 1.0))
 
 
@@ -1187,9 +1209,9 @@ def _prices(lv: _Levels, tiers: Any, unit_cost: Any, wh_lead: Any,
     else:
         if unit_cost is not None:
             uc = pd.to_numeric(pd.Series(_series_lookup(
-                unit_cost, lv.part, "unit_cost", "part_number",
+                unit_cost, lv.part.ids, "unit_cost", "part_number",
                 "give every part in levels a unit cost (parts.unit_cost)")),
-                errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+                errors="coerce").to_numpy(dtype=float, na_value=np.nan)[lv.part_code]
             if not (np.isfinite(uc) & (uc >= 0)).all():
                 i = int(np.flatnonzero(~(np.isfinite(uc) & (uc >= 0)))[0])
                 _fail(f"unit_cost of part {lv.part[i]!r} is {uc[i]!r}: give a cost >= 0")

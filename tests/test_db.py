@@ -126,3 +126,19 @@ def test_postgresql_round_trip(sample_fleet):
     assert sa.make_url(pg_url).get_backend_name() == "postgresql"
     _fill(pg_url, sample_fleet)
     _same(sample_fleet, read_fleet_sql(pg_url, as_of=sample_fleet.as_of))
+
+
+def test_a_value_the_driver_cannot_convert_is_an_input_error(tmp_path, sample_fleet):
+    # SQLite keeps any text in a column declared DATETIME; SQLAlchemy fails to convert it
+    url = f"sqlite:///{tmp_path / 'baddate.db'}"
+    _fill(url, sample_fleet)
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE machines SET in_service_date = 'the day before yesterday' "
+                             "WHERE serial = (SELECT MIN(serial) FROM machines)"))
+    engine.dispose()
+    with pytest.raises(InputError) as info:
+        read_fleet_sql(url, as_of=sample_fleet.as_of)
+    text = str(info.value)
+    assert "machines" in text and "could not convert" in text and "Traceback" not in text
+    assert info.value.problems[0].table == "machines"
