@@ -767,14 +767,11 @@ class _Lanes:
 
 @dataclass
 class _Levels:
-    """The levels rows in canonical (part, location) order; ``loc_code`` and ``part_code``
-    number the ids in sorted order (``loc[rows] == loc_ids[loc_code[rows]]``)."""
+    """The levels rows in canonical (part, location) order; ``loc`` and ``part`` hold the
+    sorted distinct ids (``.ids``) and each row's code among them (``.codes``)."""
 
     loc: _IdsOf
     part: _IdsOf
-    loc_code: np.ndarray
-    part_code: np.ndarray
-    loc_ids: np.ndarray
     target: np.ndarray
     on_hand: np.ndarray
     on_order: np.ndarray
@@ -1155,8 +1152,8 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
         return None if a is None else np.where(np.isnan(a), fill, a)[order]
 
     loc_code, part_code = loc_code[order], part_code[order]
-    return _Levels(loc=_IdsOf(loc_ids, loc_code), part=_IdsOf(part_ids, part_code), loc_code=loc_code,
-                   part_code=part_code, loc_ids=loc_ids, target=target[order].astype(np.int64),
+    return _Levels(loc=_IdsOf(loc_ids, loc_code), part=_IdsOf(part_ids, part_code),
+                   target=target[order].astype(np.int64),
                    on_hand=on_hand[order].astype(np.int64), on_order=on_order[order].astype(np.int64),
                    given_w=None if given_w is None else given_w[order],
                    is_wh=(loc_ids == warehouse_id)[loc_code],
@@ -1169,17 +1166,17 @@ def _dealer_tiers(lv: _Levels, tiers: Any, table: Mapping[int, float], table_nam
     tier_vals = np.zeros(len(lv.loc), dtype=np.int64)
     if tiers is None:
         return tier_vals
-    dealer_codes = np.unique(lv.loc_code[~lv.is_wh])
-    dealer_locs = lv.loc_ids[dealer_codes]
+    dealer_codes = np.unique(lv.loc.codes[~lv.is_wh])
+    dealer_locs = lv.loc.ids[dealer_codes]
     tv = _series_lookup(tiers, dealer_locs, "tiers", "location_id",
                         "give every dealer in levels a tier (locations.tier)")
     tv = pd.to_numeric(pd.Series(tv), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if not np.isfinite(tv).all():
         i = int(np.flatnonzero(~np.isfinite(tv))[0])
         _fail(f"tiers has no usable tier for dealer {dealer_locs[i]!r}: give tiers 1-4")
-    tier_of_code = np.zeros(lv.loc_ids.size, dtype=np.int64)
+    tier_of_code = np.zeros(lv.loc.ids.size, dtype=np.int64)
     tier_of_code[dealer_codes] = tv.astype(np.int64)
-    tier_vals[~lv.is_wh] = tier_of_code[lv.loc_code[~lv.is_wh]]
+    tier_vals[~lv.is_wh] = tier_of_code[lv.loc.codes[~lv.is_wh]]
     unknown_t = sorted(set(np.unique(tier_vals[~lv.is_wh]).tolist()) - set(table))
     if unknown_t:
         _fail(f"tiers has tier(s) {unknown_t} with no entry in {table_name} "
@@ -1211,7 +1208,7 @@ def _prices(lv: _Levels, tiers: Any, unit_cost: Any, wh_lead: Any,
             uc = pd.to_numeric(pd.Series(_series_lookup(
                 unit_cost, lv.part.ids, "unit_cost", "part_number",
                 "give every part in levels a unit cost (parts.unit_cost)")),
-                errors="coerce").to_numpy(dtype=float, na_value=np.nan)[lv.part_code]
+                errors="coerce").to_numpy(dtype=float, na_value=np.nan)[lv.part.codes]
             if not (np.isfinite(uc) & (uc >= 0)).all():
                 i = int(np.flatnonzero(~(np.isfinite(uc) & (uc >= 0)))[0])
                 _fail(f"unit_cost of part {lv.part[i]!r} is {uc[i]!r}: give a cost >= 0")
@@ -1274,7 +1271,7 @@ def _roles(lv: _Levels, ln: _Lanes, warehouse_id: str) -> _Roles:
     surplus = np.where(src, np.clip(np.minimum(on_hand, pos - target), 0, None), 0)
 
     # needy dealers must be reachable by some lane (from anywhere, stock or not)
-    has_in = pd.Index(lv.loc_ids).isin(pd.Index(ln.to_id[ln.from_id != ln.to_id]))[lv.loc_code]
+    has_in = pd.Index(lv.loc.ids).isin(pd.Index(ln.to_id[ln.from_id != ln.to_id]))[lv.loc.codes]
     stranded = recv & ~has_in
     if stranded.any():
         i = int(np.flatnonzero(stranded)[0])
@@ -1289,9 +1286,9 @@ def _arcs(lv: _Levels, roles: _Roles, ln: _Lanes,
           warehouse_id: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Chapter "arcs": the (lane, part) pairs from a source to a receiver of the same part,
     as (lane, source row, receiver row) arrays sorted by part, receiver, source."""
-    locs = pd.Index(np.unique(np.concatenate([lv.loc_ids, ln.from_id, ln.to_id])))
-    loc_code = locs.get_indexer(lv.loc_ids)[lv.loc_code]
-    part_codes = lv.part_code
+    locs = pd.Index(np.unique(np.concatenate([lv.loc.ids, ln.from_id, ln.to_id])))
+    loc_code = locs.get_indexer(lv.loc.ids)[lv.loc.codes]
+    part_codes = lv.part.codes
     ln_idx = np.flatnonzero(ln.to_id != warehouse_id)  # nothing flows into the factory
     ln_tab = pd.DataFrame({"lane": ln_idx, "from_c": locs.get_indexer(ln.from_id[ln_idx]),
                            "to_c": locs.get_indexer(ln.to_id[ln_idx])})
