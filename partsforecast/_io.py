@@ -75,12 +75,6 @@ _NEEDS_QUOTE = re.compile(_NEEDS_QUOTE_PATTERN)
 _QUOTED = re.compile("^'+" + _TRIGGER_CLASS)
 
 
-#: The trigger characters as a set (an empty first character is none of them).
-_TRIGGER_SET = frozenset(FORMULA_TRIGGERS)
-#: Text columns up to this many cells are checked for formula triggers in Python.
-_SMALL_COLUMN = 2_000
-
-
 def _is_text(values: pd.Series) -> bool:
     return values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
 
@@ -118,10 +112,6 @@ def neutralise_cells(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _formula_hits(col: pd.Series) -> np.ndarray:
     """Which cells of a text column :func:`neutralise_cells` escapes (missing ones never)."""
-    if len(col) <= _SMALL_COLUMN:
-        # a dealer's file: a loop over a few hundred cells costs less than a regex engine
-        return np.fromiter((isinstance(v, str) and v.lstrip("'")[:1] in _TRIGGER_SET
-                            for v in col.to_numpy(dtype=object)), dtype=bool, count=len(col))
     if col.dtype == object and len(col) > 1000:
         # Python's re on a million objects takes seconds: all-str columns go through Arrow.
         import pyarrow as pa
