@@ -22,21 +22,23 @@ profile).
 Methods (all through ``forecast_demand`` with the last year's sales as ``new_machines``
 and the forecast's default options, or with ``--plain`` no use profile and no frailty):
 
-* ``weibull``: ``FailureModel()`` (the Weibull law for every group);
+* ``weibull``: ``FailureModel()`` (the Weibull law for every group; with its default
+  severity: the screen, and the EM where the screen finds heavy users);
 * ``auto``: ``FailureModel(distribution="auto")``, one law per component family by AIC
-  summed over the family's groups;
-* ``auto, severity``: ``FailureModel(distribution="auto", severity=True)``, the laws fitted
-  jointly with each machine's severity (a gamma frailty on its time scale, by EM); the
-  forecast averages each machine's expected renewals over its severity posterior (with
-  ``--plain``, no frailty: every machine at the baseline laws, severity 1);
-* ``auto per group``: the same fits as ``auto``, each group given the law of its own smallest
+  summed over the family's groups, with the default severity (the laws fitted jointly with
+  each machine's severity, a gamma frailty on its time scale, by EM, when the screen finds
+  the machines failing more unequally than the pooled laws allow; the forecast averages
+  each machine's expected renewals over its severity posterior);
+* ``auto, no severity``: ``FailureModel(distribution="auto", severity=False)``, the pooled
+  laws (the forecast's frailty then redistributes the totals among machines);
+* ``auto per group``: the pooled fits of ``auto``, each group given the law of its own smallest
   AIC (the rule not chosen, for comparison);
-* ``auto, true hours``: ``FailureModel(distribution="auto")`` fitted on the lives with every
+* ``auto, true hours``: ``FailureModel(distribution="auto", severity=False)`` fitted on the lives with every
   machine's true hours per day (not its severity: meter readings as recorded) and forecast
   with them, the true use profile and the frailty estimated as by default: against
   ``auto``, what estimating the hours per day and the profile costs; against the next
   column, what not knowing the machines' severity costs;
-* ``auto, true usage``: ``FailureModel(distribution="auto")`` fitted on the lives with the
+* ``auto, true usage``: ``FailureModel(distribution="auto", severity=False)`` fitted on the lives with the
   true usage (as the oracle's) and forecast with it: the error left by estimating the
   laws alone;
 * ``oracle laws``: the generator's true laws (``FailureModel.from_params(truth)``) with
@@ -73,7 +75,7 @@ from partsforecast import FailureModel, forecast_demand, intermittent, make_flee
 from partsforecast.demand import recent_sales
 from partsforecast.evaluate import rmsse, weighted_quantile_loss
 
-FITTED = ("weibull", "auto", "auto, severity", "auto per group")
+FITTED = ("weibull", "auto", "auto, no severity", "auto per group")
 ORACLES = ("auto, true hours", "auto, true usage", "oracle laws", "oracle")
 HEAVY = {"heavy_use": 0.5, "seasonality": 0.4}
 
@@ -129,24 +131,24 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
     t0 = time.perf_counter()
     auto = FailureModel(distribution="auto", covariates=None).fit(past)
     seconds["auto"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pooled = FailureModel(distribution="auto", covariates=None, severity=False).fit(past)
+    seconds["auto, no severity"] = time.perf_counter() - t0
     out["weibull"] = installed("weibull", weibull, past)
     out["auto"] = installed("auto", auto, past)
+    out["auto, no severity"] = installed("auto, no severity", pooled, past)
     out["auto per group"] = installed("auto per group", per_group_model(auto), past)
-    t0 = time.perf_counter()
-    severe = FailureModel(distribution="auto", covariates=None, severity=True).fit(past)
-    seconds["auto, severity"] = time.perf_counter() - t0
-    out["auto, severity"] = installed("auto, severity", severe, past)
     truth = FailureModel.from_params(fleet.truth["lifetimes"])
     out["oracle laws"] = installed("oracle laws", truth, past)
     hours = past.until(past.as_of)  # a shallow copy: the true hours per day, no severity
     hours.machines = hours.machines.assign(hours_per_day=hours.machines["serial"].map(
         fleet.truth["machines"].set_index("serial")["hours_per_day"]).to_numpy(float))
-    auto_hours = FailureModel(distribution="auto", covariates=None).fit(hours)
+    auto_hours = FailureModel(distribution="auto", covariates=None, severity=False).fit(hours)
     out["auto, true hours"] = installed("auto, true hours", auto_hours, hours,
                                         **({} if plain else {"usage_profile": fleet.truth.get("usage_profile")}))
     known = oracle_fleet(past, fleet)
     true_use = {"usage_profile": fleet.truth.get("usage_profile"), "frailty": False}
-    auto_known = FailureModel(distribution="auto", covariates=None).fit(known)
+    auto_known = FailureModel(distribution="auto", covariates=None, severity=False).fit(known)
     out["auto, true usage"] = installed("auto, true usage", auto_known, known, **true_use)
     out["oracle"] = installed("oracle", truth, known, **true_use)
 
@@ -169,7 +171,8 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
     big = lc["n_failures"] >= 50
     grp_right = float(np.mean(lc.loc[big, "best_in_group"].astype(str) == law)) if big.any() else np.nan
     return {"scores": out, "bias": bias, "seconds": seconds, "families_right": fam_right, "groups_right": grp_right,
-            "n_big": int(big.sum()), "severity variance": severe.severity_.variance_, "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
+            "n_big": int(big.sum()), "severity variance": auto.severity_.variance_,
+            "screen": (auto.severity_.screen_z_, auto.severity_.dispersion_), "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
 
 
 def main() -> None:
@@ -193,7 +196,7 @@ def main() -> None:
                    **{f"{m} wQL": res["scores"][m][1] for m in methods},
                    **{f"{m} bias": res["bias"][m] for m in res["bias"]},
                    "fit s weibull": res["seconds"]["weibull"], "fit s auto": res["seconds"]["auto"],
-                   "fit s severity": res["seconds"]["auto, severity"],
+                   "fit s no severity": res["seconds"]["auto, no severity"],
                    "severity variance": res["severity variance"],
                    "families right": res["families_right"], "groups right": res["groups_right"]}
             rows.append(rec)
@@ -201,8 +204,9 @@ def main() -> None:
                 f"{m} {res['scores'][m][0]:.4f}/{res['scores'][m][1]:.4f}" for m in methods)
                 + "; total vs actual " + ", ".join(f"{m} {100 * b:+.1f}%" for m, b in res["bias"].items())
                 + f"; fit {res['seconds']['weibull']:.1f} s / auto {res['seconds']['auto']:.1f} s"
-                f" / auto, severity {res['seconds']['auto, severity']:.1f} s (variance"
-                f" {res['severity variance']:.3f}); laws {res['laws']};"
+                f" / auto, no severity {res['seconds']['auto, no severity']:.1f} s; severity screen z"
+                f" {res['screen'][0]:.2f}, dispersion {res['screen'][1]:.3f}, variance"
+                f" {res['severity variance']:.3f}; laws {res['laws']};"
                 f" families on the true law {res['families_right']:.0%}, groups with 50+ failures "
                 f"{res['groups_right']:.0%} of {res['n_big']} ({time.perf_counter() - t0:.0f} s)", flush=True)
     df = pd.DataFrame(rows)
@@ -236,7 +240,7 @@ def main() -> None:
     for fleet_kind, grp in df.groupby("fleet", sort=False):
         print(f"| {fleet_kind} | " + " | ".join(f"{100 * grp[f'{m} bias'].mean():+.1f}%" for m in bcols) + " |")
     print(f"\nfit seconds (mean): weibull {df['fit s weibull'].mean():.1f}, auto {df['fit s auto'].mean():.1f}, "
-          f"auto, severity {df['fit s severity'].mean():.1f}; "
+          f"auto, no severity {df['fit s no severity'].mean():.1f}; "
           f"total {time.perf_counter() - t_all:.0f} s")
 
 

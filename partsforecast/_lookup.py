@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["positions"]
+__all__ = ["key_groups", "positions"]
 
 
 def _as_text_array(values) -> pa.Array | pa.ChunkedArray | None:
@@ -62,3 +62,50 @@ def positions(keys, values) -> np.ndarray:
         k = k.combine_chunks()
     found = pc.fill_null(pc.index_in(v, value_set=k), -1)
     return np.asarray(found.to_numpy() if isinstance(found, pa.Array) else found.to_numpy(), dtype=np.int64)
+
+
+def key_groups(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each row's group (-1 for a row with a missing key) and the groups' keys, one row
+    each, sorted by the keys (a categorical key in the order of its categories), without
+    sorting the rows: what ``groupby(keys, sort=True, observed=True)`` groups, in its order.
+    The forecast's series (location × part × period) and the failure models' groups
+    (machine model × component) are numbered by it."""
+    codes, values, sizes = [], [], []
+    for k in keys:
+        col = frame[k]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            c, u = col.cat.codes.to_numpy(np.int64), col.cat.categories
+        else:
+            c, u = pd.factorize(col, sort=True)
+        codes.append(np.asarray(c, np.int64))
+        values.append((col.dtype, u))
+        sizes.append(max(len(u), 1))
+    gid = codes[0].copy()
+    for c, n in zip(codes[1:], sizes[1:]):
+        gid *= n
+        gid += c
+    missing = None
+    if any(c.size and c.min() < 0 for c in codes):
+        missing = np.zeros(len(frame), dtype=bool)
+        for c in codes:
+            missing |= c < 0
+        gid[missing] = -1
+    seen = gid if missing is None else gid[~missing]
+    total = int(np.prod(sizes, dtype=float))
+    if total <= 4 * len(frame) + 1_000_000:  # a table of every combination: no sort at all
+        present = np.bincount(seen, minlength=total) > 0
+        uniq = np.flatnonzero(present)
+        rank = np.cumsum(present) - 1
+        row_key = rank[gid] if missing is None else np.where(missing, -1, rank[np.maximum(gid, 0)])
+    else:
+        uniq, inv = np.unique(seen, return_inverse=True)
+        row_key = np.full(len(frame), -1, dtype=np.int64)
+        row_key[slice(None) if missing is None else ~missing] = inv
+    out = {}
+    rest = uniq
+    for k, n, (dtype, u) in zip(reversed(keys), reversed(sizes), reversed(values)):
+        c = rest % n
+        rest = rest // n
+        out[k] = (pd.Categorical.from_codes(c, dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
+                  else u.take(c))
+    return row_key, pd.DataFrame({k: out[k] for k in keys})

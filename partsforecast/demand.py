@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._io import release_unused_memory
-from partsforecast._lookup import positions
+from partsforecast._lookup import key_groups, positions
 from partsforecast.counts import count_law
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability import LifetimeModel, ParametricLifetimeModel, WeibullLifetimeModel
@@ -1010,7 +1010,7 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
         return pd.DataFrame(columns=keys + ["lead_time_days", "mean", "var"]
                             + [f"q{q:g}" for q in quantiles or ()])
     pidx = periods.get_indexer(f["period"])
-    row_key, out = _key_groups(f, keys)
+    row_key, out = key_groups(f, keys)
     if isinstance(lead_time_days, pd.DataFrame):
         L_key = out.merge(lead_time_days[keys + ["lead_time_days"]], on=keys, how="left")["lead_time_days"]
         L_key = L_key.to_numpy(float)
@@ -1039,51 +1039,6 @@ def lead_time_demand(forecast: pd.DataFrame, lead_time_days: float | pd.Series |
                                               quantiles).items():
             out[name] = column
     return out
-
-
-def _key_groups(frame: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, pd.DataFrame]:
-    """Each row's series (-1 for a row with a missing key) and the series' keys, one row
-    each, sorted by the keys (a categorical key in the order of its categories), without
-    sorting the rows: what ``groupby(keys, sort=True, observed=True)`` groups, in its order."""
-    codes, values, sizes = [], [], []
-    for k in keys:
-        col = frame[k]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            c, u = col.cat.codes.to_numpy(np.int64), col.cat.categories
-        else:
-            c, u = pd.factorize(col, sort=True)
-        codes.append(np.asarray(c, np.int64))
-        values.append((col.dtype, u))
-        sizes.append(max(len(u), 1))
-    gid = codes[0].copy()
-    for c, n in zip(codes[1:], sizes[1:]):
-        gid *= n
-        gid += c
-    missing = None
-    if any(c.size and c.min() < 0 for c in codes):
-        missing = np.zeros(len(frame), dtype=bool)
-        for c in codes:
-            missing |= c < 0
-        gid[missing] = -1
-    seen = gid if missing is None else gid[~missing]
-    total = int(np.prod(sizes, dtype=float))
-    if total <= 4 * len(frame) + 1_000_000:  # a table of every combination: no sort at all
-        present = np.bincount(seen, minlength=total) > 0
-        uniq = np.flatnonzero(present)
-        rank = np.cumsum(present) - 1
-        row_key = rank[gid] if missing is None else np.where(missing, -1, rank[np.maximum(gid, 0)])
-    else:
-        uniq, inv = np.unique(seen, return_inverse=True)
-        row_key = np.full(len(frame), -1, dtype=np.int64)
-        row_key[slice(None) if missing is None else ~missing] = inv
-    out = {}
-    rest = uniq
-    for k, n, (dtype, u) in zip(reversed(keys), reversed(sizes), reversed(values)):
-        c = rest % n
-        rest = rest // n
-        out[k] = (pd.Categorical.from_codes(c, dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
-                  else u.take(c))
-    return row_key, pd.DataFrame({k: out[k] for k in keys})
 
 
 # -- the tasks of a partitioned forecast (partsforecast.engine): one part of the fleet each ----

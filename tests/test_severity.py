@@ -13,6 +13,7 @@ from partsforecast import FailureModel, forecast_demand
 from partsforecast.reliability.severity import (
     MachineSeverity,
     gauss_nodes,
+    heterogeneity_screen,
     severity_grid,
     severity_posterior,
 )
@@ -100,6 +101,57 @@ def test_severity_variance_is_recovered_with_the_true_laws(seed):
     assert (not np.isfinite(alpha)) or 1 / alpha < 0.03
 
 
+def _poisson_lives(n_machines: int, variance: float, seed: int, rate: float = 1e-3):
+    """Exponential lives (hazard ``rate``) of machines whose hazards are multiplied by a gamma
+    factor (mean 1, ``variance``; 0: all 1), each observed for a uniform number of hours:
+    its failures are Poisson, its lives split its hours equally (the cumulative hazard of
+    its lives is ``rate × hours`` however they are split), the last one censored."""
+    rng = np.random.default_rng(seed)
+    s = rng.gamma(1 / variance, variance, n_machines) if variance > 0 else np.ones(n_machines)
+    hours = rng.uniform(2000.0, 6000.0, n_machines)
+    n = rng.poisson(rate * s * hours)
+    machine = np.repeat(np.arange(n_machines), n + 1)
+    t = np.repeat(hours / (n + 1), n + 1)
+    d = np.ones(t.size, bool)
+    d[np.cumsum(n + 1) - 1] = False
+    return machine, t, d
+
+
+def test_screen_matches_its_formula_computed_with_scipy():
+    """z and the dispersion from failures and cumulative hazards computed independently
+    (scipy's Weibull and lognormal survival functions, a Python loop over machines)."""
+    machine, g, t, d, _ = _weibull_lives(300, 0.5, 3)
+    law = np.where(g == 0, 0, 1)  # Weibull (1.5, 900) and lognormal (sigma 0.6, median 1500)
+    k, eta = np.array([1.5, 0.6])[g], np.array([900.0, 1500.0])[g]
+    z, theta = heterogeneity_screen(machine, law, t, d, k, eta, 301)  # machine 300 has no lives
+    H = np.where(law == 0, -stats.weibull_min.logsf(t, 1.5, scale=900.0),
+                 -stats.lognorm.logsf(t, 0.6, scale=1500.0))
+    T, E2 = [], []
+    for m in range(301):
+        on = machine == m
+        n, e = d[on].sum(), H[on].sum()
+        T.append((n - e) ** 2 - n)
+        E2.append(e * e)
+    T = np.array(T)
+    assert z == pytest.approx(T.sum() / np.sqrt((T ** 2).sum()), rel=1e-10)
+    assert theta == pytest.approx(T.sum() / np.sum(E2), rel=1e-10)
+
+
+def test_screen_estimates_the_variance_of_the_hazard_multiplier():
+    """Poisson failures with gamma hazard multipliers of variance 0.5: over seeds 1–20
+    (4,000 machines, ~4 expected failures each) the dispersion is 0.436–0.566, mean 0.494,
+    sd 0.034 and z 15–21; without multipliers the dispersion is −0.01–0.01 and z −1.9–1.7."""
+    for seed in (1, 2):
+        machine, t, d = _poisson_lives(4000, 0.5, seed)
+        z, theta = heterogeneity_screen(machine, np.zeros(t.size, np.int64), t, d, np.ones(t.size),
+                                        np.full(t.size, 1000.0), 4000)
+        assert theta == pytest.approx(0.5, abs=0.12) and z > 10
+        machine, t, d = _poisson_lives(4000, 0.0, seed)
+        z, theta = heterogeneity_screen(machine, np.zeros(t.size, np.int64), t, d, np.ones(t.size),
+                                        np.full(t.size, 1000.0), 4000)
+        assert abs(theta) < 0.025 and abs(z) < 3.3
+
+
 # -- the forecast ---------------------------------------------------------------------------
 
 
@@ -134,6 +186,9 @@ def test_settings_are_checked(sample_fleet):
     with pytest.raises(TypeError, match="severity"):
         FailureModel(severity="yes").fit(sample_fleet)
     assert FailureModel.from_params(sample_fleet.truth["lifetimes"]).severity_ is None
+    # a constant rate fitted to wearing-out components: no severity (the misfit would pass
+    # the screen: z 5.2, dispersion 0.09 on this fleet)
+    assert FailureModel(distribution="exponential", covariates=None).fit(sample_fleet).severity_ is None
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +202,12 @@ def heavy():
 
 def test_joint_fit_recovers_the_severity_and_the_laws(heavy):
     fleet, past = heavy
-    pooled = FailureModel(distribution="lognormal", covariates=None).fit(past)
-    model = FailureModel(distribution="lognormal", covariates=None, severity=True).fit(past)
+    pooled = FailureModel(distribution="lognormal", covariates=None, severity=False).fit(past)
+    model = FailureModel(distribution="lognormal", covariates=None).fit(past)  # severity by default
     assert pooled.severity_ is None
-    # this fleet with seeds 21–24: variance 0.88, 1.08, 0.99, 1.14 (true 1); 4,000 machines,
-    # seeds 21–23: 0.93–0.98
+    assert model.severity_.screen_z_ > 5 and model.severity_.dispersion_ > 0.5 and model.severity_.n_iter_ >= 1
+    # this fleet with seeds 21–24: variance 0.89, 1.07, 1.01, 1.14 (true 1); screen z 6.8–7.3,
+    # dispersion 2.6–3.2; log-life sd ratio to the generator's 0.98–1.00 (pooled 2.1–2.4)
     assert model.severity_.variance_ == pytest.approx(1.0, abs=0.25)
     truth = fleet.truth["lifetimes"].set_index(["machine_model", "component"])
 
@@ -181,18 +237,21 @@ def test_joint_fit_recovers_the_severity_and_the_laws(heavy):
                             **kw)["mean"].sum()
     bias_pooled = forecast_demand(pooled, past, **kw)["mean"].sum() / total - 1
     bias_joint = forecast_demand(model, past, **kw)["mean"].sum() / total - 1
-    # seed 22: pooled −12.1%, joint −0.5%; seeds 21, 23, 24: pooled −4.8, −7.2, −9.6%, joint
-    # +2.7, +0.4, −0.8% (4,000 machines, seeds 21–23: −5.9, −13.2, −8.4% against −0.3,
-    # −0.4, +3.1%)
+    # seed 22: pooled −12.1%, joint +1.7%; seeds 21, 23, 24: pooled −4.8, −7.2, −9.6%, joint
+    # +2.9, +1.6, +0.9%
     assert bias_pooled < -0.05 and abs(bias_joint) < 0.25 * abs(bias_pooled), (bias_pooled, bias_joint)
 
 
 def test_a_fleet_without_heavy_use_keeps_its_fit(sample_fleet):
     """No heterogeneity found: the joint fit is the pooled fit, exactly, and so is the
     forecast."""
-    plain = FailureModel(covariates=None).fit(sample_fleet)
+    plain = FailureModel(covariates=None, severity=False).fit(sample_fleet)
     joint = FailureModel(covariates=None, severity=True).fit(sample_fleet)
     assert not np.isfinite(joint.severity_.alpha_) and joint.severity_.variance_ == 0.0
+    # the screen stopped it before any EM step: the failures are no more unequal than chance
+    sev = joint.severity_
+    assert sev.n_iter_ == 0 and sev.alpha_path_ == [] and sev.screen_z_ < 3.09 and abs(sev.dispersion_) < 0.05
+    assert (sev.severity_["severity"] == 1.0).all() and len(sev.severity_) == len(sample_fleet.machines)
     pd.testing.assert_frame_equal(joint.params_, plain.params_)
     kw = {"horizon": 3, "by": "component"}
     pd.testing.assert_frame_equal(forecast_demand(joint, sample_fleet, **kw), forecast_demand(plain, sample_fleet, **kw))

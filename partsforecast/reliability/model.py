@@ -17,6 +17,7 @@ import pandas as pd
 
 from partsforecast._display import html_card, text_card
 from partsforecast._io import release_unused_memory
+from partsforecast._lookup import key_groups
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability._common import validate_level
 from partsforecast.reliability.constant_rate import GROUP_KEYS, fit_constant_rate
@@ -41,6 +42,7 @@ from partsforecast.reliability.renewal import expected_failures
 from partsforecast.reliability.severity import (
     MachineSeverity,
     gauss_nodes,
+    heterogeneity_screen,
     severity_grid,
     severity_posterior,
 )
@@ -53,8 +55,13 @@ _DISTRIBUTIONS = ("weibull", "exponential", "lognormal", "gamma", "auto")
 #: EM of the machines' severity: at most this many M-steps, stopped when α moves less than
 #: ``_SEVERITY_TOL`` in log; Gauss nodes per machine.
 _SEVERITY_ITER = 6
-_SEVERITY_TOL = 0.03
-_SEVERITY_NODES = 3
+_SEVERITY_TOL = 0.05
+_SEVERITY_NODES = 2
+#: The severity's screen (``heterogeneity_screen``): EM only when its z beats the one-sided
+#: 0.1% normal quantile and the machines' hazard multipliers vary by more than 5%
+#: (variance 0.05; plain generated fleets give at most 0.016, heavy users 0.5 give 1.3).
+_SCREEN_Z = 3.09
+_SCREEN_DISPERSION = 0.05
 _PARAM_COLUMNS = ["machine_model", "component", "law", "shape", "scale", "shape_lower", "shape_upper",
                   "scale_lower", "scale_upper", "n_failures", "n_censored", "method", "borrowed",
                   "loglik", "ks_distance"]
@@ -144,17 +151,24 @@ class FailureModel:
         Terms of the constant-rate alternative: a Poisson GLM of failures per operating
         hour with an exposure offset, one rate per group times a factor per market tier
         and/or per band of usage (hours per day). ``None`` skips it.
-    severity : bool
+    severity : bool, default True
         Fit the laws jointly with each machine's *severity* (how hard it is worked): a
         shared gamma frailty on the machine's time scale, a machine of severity ``s``
         wearing ``s`` times faster (its lives are the group's baseline lives divided by
         ``s``), ``s ~ Gamma(α, α)`` across the fleet, fitted by EM
         (``partsforecast/reliability/severity.py``). ``params_`` then holds the baseline
         laws (``s = 1``) and ``severity_`` each machine's posterior, which
-        :func:`~partsforecast.forecast_demand` averages over by default. Unless the fleet
-        shows heterogeneity (the one-sided likelihood-ratio test at 5%), the fit is the
-        pooled one, unchanged. Off by default: it multiplies the fit time by ~5–10 and the
-        installed-base part of a forecast by ~3 (figures in ``docs/forecast-accuracy.md``).
+        :func:`~partsforecast.forecast_demand` averages over by default. A screen that
+        costs one pass over the lives comes first: unless the machines' failures are more
+        unequal than the pooled laws allow (z above 3.09, the one-sided 0.1% level) and
+        materially so (hazard multipliers varying with a variance above 0.05), there is
+        no EM and the fit is the pooled one, unchanged; then the EM's own likelihood-ratio
+        test (5%) can still find none. On a fleet with heavy users the EM roughly doubles
+        the fit time and the installed-base part of a forecast (figures in
+        ``docs/forecast-accuracy.md``). ``False``: the pooled fit without the screen.
+        Not with ``distribution="exponential"``: the wear-out a constant rate cannot
+        represent shows as machine-to-machine spread, which the screen would take for
+        severity.
 
     Attributes
     ----------
@@ -193,8 +207,9 @@ class FailureModel:
         by :meth:`from_params`).
     severity_ : MachineSeverity or None
         With ``severity=True``: the fleet's severity variance (``variance_``, 0 when no
-        heterogeneity was found) and each machine's posterior
-        (:class:`~partsforecast.reliability.MachineSeverity`); ``None`` otherwise. With a
+        heterogeneity was found), the screen's figures (``screen_z_``, ``dispersion_``) and
+        each machine's posterior (:class:`~partsforecast.reliability.MachineSeverity`);
+        ``None`` with ``severity=False`` or ``distribution="exponential"``. With a
         severity, ``loglik`` and ``ks_distance`` in ``params_`` are those of the baseline
         law on the observed lives (at ``s = 1``), not of the fleet's mixture.
 
@@ -222,7 +237,7 @@ class FailureModel:
         min_failures: int = 20,
         level: float = 0.95,
         covariates: Sequence[str] | None = ("tier",),
-        severity: bool = False,
+        severity: bool = True,
     ) -> None:
         self.distribution = distribution
         self.pooling = pooling
@@ -292,7 +307,8 @@ class FailureModel:
                                    self.level)
             self.glm_, self.glm_terms_, self.glm_group_rates_ = cr.glm, cr.terms, cr.group_rates
             self.comparison_, self.choice_ = cr.comparison, cr.choice
-        self.severity_ = self._fit_severity(fleet, lives.lives) if self.severity else None
+        with_severity = self.severity and self.distribution != "exponential"
+        self.severity_ = self._fit_severity(fleet, lives.lives) if with_severity else None
         release_unused_memory()  # the fit's work arrays
         return self
 
@@ -322,8 +338,12 @@ class FailureModel:
             law_g = law_codes(params["law"].to_numpy(dtype=object))
             ok = (machine >= 0) & (np.isfinite(k_g) & np.isfinite(eta_g) & (k_g > 0) & (eta_g > 0))[gcode]
             g_ok = gcode[ok]
-            post, alpha = severity_posterior(machine[ok], law_g[g_ok], t[ok], d[ok], k_g[g_ok], eta_g[g_ok], M,
-                                             grid=grid)
+            lives_ok = (machine[ok], law_g[g_ok], t[ok], d[ok], k_g[g_ok], eta_g[g_ok], M)
+            if it == 0:
+                screen = heterogeneity_screen(*lives_ok)
+                if not (screen[0] > _SCREEN_Z and screen[1] > _SCREEN_DISPERSION):
+                    break  # the machines fail no more unequally than chance, or immaterially
+            post, alpha = severity_posterior(*lives_ok, grid=grid)
             history.append(float(alpha))
             if not np.isfinite(alpha) or it == _SEVERITY_ITER or (
                     it and abs(np.log(history[-1] / history[-2])) < _SEVERITY_TOL):
@@ -344,10 +364,11 @@ class FailureModel:
         if np.isfinite(alpha) and it:
             params = self._finish(params, keys, gcode, t, d, G)
             self.params_ = params.sort_values(GROUP_KEYS, ignore_index=True)
-        sev = MachineSeverity(machines["serial"].to_numpy(), machines["machine_model"].to_numpy(), post, grid,
-                              alpha, _SEVERITY_NODES)
+        sev = MachineSeverity(machines["serial"].to_numpy(), machines["machine_model"].to_numpy(),
+                              post if np.isfinite(alpha) else None, grid, alpha, _SEVERITY_NODES)
         sev.n_iter_ = it
         sev.alpha_path_ = history
+        sev.screen_z_, sev.dispersion_ = screen
         return sev
 
     def _refit_laws(self, g, t, d, w, G, fam, F, current: pd.DataFrame) -> pd.DataFrame:
@@ -380,14 +401,8 @@ class FailureModel:
     def _group_codes(lv: pd.DataFrame):
         """Group code of every life, the groups (machine_model, component) in code order, and
         the family code of every group with the families in order of first appearance."""
-        # Group codes from the categorical codes (factorising 10⁶ string pairs is slow).
-        mm, cc = lv["machine_model"].cat, lv["component"].cat
-        pair = mm.codes.to_numpy(np.int64) * len(cc.categories) + cc.codes.to_numpy(np.int64)
-        present = np.bincount(pair, minlength=1) > 0  # a small range: models × components
-        uniq = np.flatnonzero(present)
-        gcode = (np.cumsum(present) - 1)[pair]
-        groups = pd.MultiIndex.from_arrays([mm.categories[uniq // len(cc.categories)],
-                                            cc.categories[uniq % len(cc.categories)]])
+        gcode, keys = key_groups(lv, list(GROUP_KEYS))  # on the categorical codes: no sort
+        groups = pd.MultiIndex.from_arrays([keys[k].cat.categories[keys[k].cat.codes] for k in GROUP_KEYS])
         fam, families = pd.factorize(groups.get_level_values(1))
         return gcode, groups, fam, families
 

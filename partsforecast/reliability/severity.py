@@ -21,9 +21,12 @@ logarithmic grid:
   weight the node's, and the group laws are refitted with the model's pooling (each group
   keeps the law chosen on the pooled fit).
 
-Heterogeneity is tested as in :class:`~partsforecast.MachineFrailty`: unless the marginal
-likelihood beats ``α = ∞`` (every ``s = 1``) by the one-sided likelihood-ratio test, there
-is no severity and the model is the pooled fit, unchanged.
+Heterogeneity is tested twice. First a screen that costs one pass over the lives
+(:func:`heterogeneity_screen`): each machine's failures against its cumulative hazard under
+the pooled laws; a fleet whose machines fail no more unequally than chance (or only
+immaterially so) gets no EM at all. Then, as in :class:`~partsforecast.MachineFrailty`:
+unless the marginal likelihood beats ``α = ∞`` (every ``s = 1``) by the one-sided
+likelihood-ratio test, there is no severity and the model is the pooled fit, unchanged.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from scipy import optimize, special, stats
 
 from partsforecast.reliability.laws import LAW_NAMES, lifetime_law
 
-__all__ = ["MachineSeverity", "gauss_nodes", "severity_grid", "severity_posterior"]
+__all__ = ["MachineSeverity", "gauss_nodes", "heterogeneity_screen", "severity_grid", "severity_posterior"]
 
 #: Grid step in log severity and half-width in steps: s from exp(−4.4) ≈ 0.012 to ≈ 81.
 _STEP = 0.11
@@ -62,16 +65,60 @@ def _machine_loglik(machine, law, t, failed, shape, scale, M: int, grid: np.ndar
     its density in ``t`` is ``s f(s t)`` = the law's density at ``t`` with scale ``η / s``,
     and its survival ``S(s t)`` the survival at ``t`` with scale ``η / s``."""
     ll = np.empty((grid.size, M))
-    # the rows of every (law, failed or not), split once
-    parts = []
-    for c in np.unique(law):
-        for fail, method in ((True, "log_pdf"), (False, "log_sf")):
-            on = np.flatnonzero((law == c) & (failed == fail))
-            if on.size:
-                parts.append((getattr(_LAWS[c], method), machine[on], t[on], shape[on], scale[on]))
+    parts = [(lifetime.log_pdf if fail else lifetime.log_sf, machine[on], t[on], shape[on], scale[on])
+             for lifetime, fail, on in _law_rows(law, failed)]
     for j, s in enumerate(grid):  # a few dozen grid points, each vectorised over the lives
         ll[j] = sum(np.bincount(m, f(tt, k, e / s), minlength=M) for f, m, tt, k, e in parts) if parts else 0.0
     return ll.T
+
+
+def _law_rows(law: np.ndarray, failed: np.ndarray | None = None):
+    """The rows of every law code (and failed or not, when ``failed`` is given), split once."""
+    for c in np.unique(law):
+        if failed is None:
+            yield _LAWS[c], None, np.flatnonzero(law == c)
+            continue
+        for fail in (True, False):
+            on = np.flatnonzero((law == c) & (failed == fail))
+            if on.size:
+                yield _LAWS[c], fail, on
+
+
+def heterogeneity_screen(machine, law, t, failed, shape, scale, n_machines: int) -> tuple[float, float]:
+    """Do the machines fail more unequally than the pooled laws allow? A moment screen.
+
+    Each machine's failures ``N_i`` against its cumulative hazard ``E_i`` (the sum of
+    ``−log S(t)`` over its lives under its groups' laws): without heterogeneity the
+    residual ``N_i − E_i`` is a counting-process martingale whose variance is its
+    compensator, so ``T_i = (N_i − E_i)² − N_i`` has mean 0; a frailty of variance ``θ``
+    multiplying a machine's hazards adds ``θ E_i²`` (the statistic of the score test of
+    homogeneity, Commenges & Andersen 1995, with an empirical variance).
+
+    Parameters
+    ----------
+    machine, law, t, failed, shape, scale, n_machines
+        As in :func:`severity_posterior`.
+
+    Returns
+    -------
+    z : float
+        ``Σ T_i / sqrt(Σ T_i²)``: about standard normal without heterogeneity.
+    dispersion : float
+        ``θ̂ = Σ T_i / Σ E_i²``: the variance of a hazard multiplier across machines (for a
+        Weibull group of shape ``k``, of ``s^k``).
+    """
+    machine = np.asarray(machine, np.int64)
+    t, shape, scale = (np.asarray(a, float) for a in (t, shape, scale))
+    hazard = np.empty(t.size)
+    for lifetime, _, on in _law_rows(np.asarray(law, np.int64)):
+        hazard[on] = -lifetime.log_sf(t[on], shape[on], scale[on])
+    n = np.bincount(machine, np.asarray(failed, float), minlength=n_machines)
+    e = np.bincount(machine, hazard, minlength=n_machines)
+    dev = (n - e) ** 2 - n
+    spread, scale2 = float(np.sum(dev ** 2)), float(np.sum(e ** 2))
+    total = float(np.sum(dev))
+    z = total / np.sqrt(spread) if spread > 0 else 0.0
+    return z, (total / scale2 if scale2 > 0 else 0.0)
 
 
 def _marginal(like: np.ndarray, top: np.ndarray, alpha: float, grid: np.ndarray) -> float:
@@ -209,18 +256,27 @@ class MachineSeverity:
     n_iter_ : int
         M-steps run by ``FailureModel(severity=True).fit`` (0: no severity found).
     alpha_path_ : list of float
-        The ``α`` of every E-step.
+        The ``α`` of every E-step (empty when the screen found no heterogeneity).
+    screen_z_, dispersion_ : float
+        The screen's statistic and its estimate of the variance of the machines' hazard
+        multipliers (:func:`heterogeneity_screen`), on the pooled laws.
     """
 
     keep_totals = False  # the baseline laws and the posteriors give the totals themselves
 
-    def __init__(self, serial, machine_model, posterior: np.ndarray, grid: np.ndarray, alpha: float,
+    def __init__(self, serial, machine_model, posterior: np.ndarray | None, grid: np.ndarray, alpha: float,
                  n_nodes: int = 3) -> None:
         self.alpha_ = float(alpha)
         self.variance_ = 0.0 if not np.isfinite(alpha) else 1.0 / float(alpha)
-        nodes, weights = gauss_nodes(posterior, grid, n_nodes)
-        mean = posterior @ grid
-        sd = np.sqrt(np.maximum(posterior @ grid ** 2 - mean ** 2, 0.0))
+        if posterior is None:  # no heterogeneity: every machine at s = 1
+            M = len(serial)
+            nodes, weights = np.ones((M, n_nodes)), np.zeros((M, n_nodes))
+            weights[:, 0] = 1.0
+            mean, sd = np.ones(M), np.zeros(M)
+        else:
+            nodes, weights = gauss_nodes(posterior, grid, n_nodes)
+            mean = posterior @ grid
+            sd = np.sqrt(np.maximum(posterior @ grid ** 2 - mean ** 2, 0.0))
         table = {"serial": pd.array(np.asarray(serial).astype(str), dtype="str"),
                  "machine_model": pd.array(np.asarray(machine_model).astype(str), dtype="str"),
                  "severity": mean, "severity_sd": sd}
