@@ -22,7 +22,14 @@ import pandas as pd
 
 from partsforecast.data import Fleet, InputError, Problem, settings_from_mapping
 from partsforecast._display import html_card, text_card
-from partsforecast._io import atomic_dir, frame_to_csv_bytes, round_for_people, safe_file_names, write_frame
+from partsforecast._io import (
+    atomic_dir,
+    frame_to_csv_bytes,
+    release_unused_memory,
+    round_for_people,
+    safe_file_names,
+    write_frame,
+)
 from partsforecast.demand import forecast_demand, forecast_span_days, lead_time_demand
 from partsforecast.maintenance import ServiceModel
 from partsforecast.reliability import FailureModel
@@ -838,6 +845,10 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
     with stage("forecast"):
         service = ServiceModel().fit(fleet) if len(fleet.maintenance) else None
         fc = forecast_demand(model, fleet, horizon=s.horizon, freq=s.freq, maintenance=service, engine=engine)
+        # the lives and the id lookups have served: their memory goes to the optimisation
+        fleet._forget_derived()
+        model.lives_ = None
+        release_unused_memory()
     with stage("optimise"):
         plan = plan_stock(fc, fleet, settings=s, engine=engine)
     previous, previous_note = read_previous_run(out)

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from partsforecast import Fleet, InputError, read_fleet
+from partsforecast import Fleet, InputError, read_fleet, run_plan
 from partsforecast.data import derive_lanes, great_circle_km
 
 
@@ -60,6 +60,26 @@ def test_round_trip_csv_exact(sample_fleet, tmp_path):
     back.to_dir(tmp_path / "b")
     for f in sorted((tmp_path / "a").glob("*.csv")):
         assert f.read_bytes() == (tmp_path / "b" / f.name).read_bytes(), f.name
+
+
+def test_truth_tables_are_read_when_looked_up(sample_fleet, tmp_path):
+    """A generated folder's truth/ is listed when the folder is read and each table read
+    when first looked up: a planning run, which never looks, works with the files gone."""
+    sample_fleet.to_dir(tmp_path / "a")
+    back = read_fleet(tmp_path / "a")
+    assert sorted(back.truth) == sorted(sample_fleet.truth) and len(back.truth) == len(sample_fleet.truth)
+    pd.testing.assert_frame_equal(back.truth["machines"], sample_fleet.truth["machines"])  # read now, kept
+    for f in (tmp_path / "a" / "truth").iterdir():
+        f.unlink()
+    pd.testing.assert_frame_equal(back.truth["machines"], sample_fleet.truth["machines"])
+    with pytest.raises(FileNotFoundError):
+        back.truth["lifetimes"]
+    plan = run_plan(back, tmp_path / "out", report=False)
+    assert len(plan.levels) and (tmp_path / "out" / "stock_plan.csv").exists()
+    back.truth["extra"] = sample_fleet.truth["lifetimes"]
+    del back.truth["lifetimes"]
+    assert "extra" in back.truth and "lifetimes" not in back.truth
+    assert back.truth["extra"] is sample_fleet.truth["lifetimes"]
 
 
 def test_round_trip_parquet_exact(sample_fleet, tmp_path):
