@@ -1,10 +1,12 @@
-"""Local path against a two-worker Dask LocalCluster: fit and forecast, same fleet.
+"""Local path against a two-worker Dask LocalCluster: fit, forecast and stock plan, same fleet.
 
 Run: python benchmarks/bench_dask.py [--machines N] [--dealers D] [--parts P]
 
 Generates ``make_fleet(N, D, n_parts=P)`` (default 20,000 machines, 100 dealers, 2,000
-parts), computes its lives once, then times ``FailureModel().fit`` and
-``forecast_demand(horizon=12)`` here and with ``engine=`` a ``LocalCluster(n_workers=2,
+parts), computes its lives once, then times ``FailureModel().fit``,
+``forecast_demand(horizon=12)`` and ``plan_stock`` (the stock levels, their slots scanned
+on the workers, and the transfers without fixed costs, their parts solved there) here and
+with ``engine=`` a ``LocalCluster(n_workers=2,
 threads_per_worker=1, processes=True)`` (started before the clock, so its start-up is not
 counted), and checks that the results agree. Prints the seconds of each (best of two) and
 the largest relative difference. On a machine with two cores shared with other work no
@@ -40,6 +42,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     import partsforecast as pf
+    from partsforecast.plan import PlanSettings, plan_stock
 
     fleet = pf.make_fleet(args.machines, args.dealers, n_parts=args.parts, seed=1)
     fleet.component_lives()  # once per fleet, on both paths
@@ -49,6 +52,10 @@ def main() -> None:
         dask_m, t_fit_d = best_of(2, lambda: pf.FailureModel().fit(fleet, engine=client))
         local_f, t_fc = best_of(2, lambda: pf.forecast_demand(local_m, fleet, horizon=12))
         dask_f, t_fc_d = best_of(2, lambda: pf.forecast_demand(local_m, fleet, horizon=12, engine=client))
+        settings = PlanSettings(use_fixed_costs=False)
+        local_p, t_st = best_of(2, lambda: plan_stock(local_f, fleet, settings=settings))
+        dask_p, t_st_d = best_of(2, lambda: plan_stock(local_f, fleet, settings=settings, engine=client))
+    pd.testing.assert_frame_equal(dask_p.levels, local_p.levels)
     pd.testing.assert_frame_equal(dask_m.params_, local_m.params_, rtol=1e-9)
     pd.testing.assert_frame_equal(dask_f, local_f, rtol=1e-9)
     rel = float(np.max(np.abs(dask_f["mean"] - local_f["mean"]) / local_f["mean"]))
@@ -56,6 +63,8 @@ def main() -> None:
           f"{len(fleet.component_lives().lives):,} lives, forecast {len(local_f):,} rows")
     print(f"fit       local {t_fit:6.2f} s   dask 2 workers {t_fit_d:6.2f} s")
     print(f"forecast  local {t_fc:6.2f} s   dask 2 workers {t_fc_d:6.2f} s")
+    print(f"plan_stock local {t_st:5.2f} s   dask 2 workers {t_st_d:6.2f} s (the same levels; "
+          f"stock levels {local_p.stocking.solver_info.get('seconds', float('nan')):.2f} s of it here)")
     print(f"largest relative difference of the forecast means: {rel:.1e}")
 
 

@@ -22,6 +22,14 @@ floating-point sums.
   built here; its independent blocks (without shipment costs, one per part) are solved
   with HiGHS on the workers, balanced by columns (:func:`map_partitioned`), and read back
   here. The fixed-cost MILP, whose lanes tie the parts together, is one block.
+- **stock levels** (``optimize_stock``, ``plan_stock``, ``run_plan``): one price of
+  service per tier couples the parts, so the multipliers, the warehouse search's choices
+  and the frontier's assembly stay here; what is per part and per dealer, the scans of
+  every (part, warehouse level, dealer) slot's service curve (the warehouse search's
+  values and the frontier's hull steps, most of the time), runs on the workers: the
+  client computes each span of slots' pipelines and sends them as plain arrays
+  (:class:`RemoteBlocks`, ``stocking.frontier.REMOTE_SLOTS`` slots per task), and
+  assembles the results in order.
 
 dask is optional (``pip install partsforecast[dask]``) and imported only here, inside the
 functions.
@@ -34,8 +42,8 @@ import operator
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_engine", "fit_partitioned", "forecast_partitioned", "map_partitioned", "n_partitions",
-           "split_balanced"]
+__all__ = ["RemoteBlocks", "check_engine", "fit_partitioned", "forecast_partitioned", "map_partitioned",
+           "n_partitions", "split_balanced"]
 
 
 def check_engine(engine, where: str = "engine"):
@@ -100,6 +108,23 @@ def _gather(client, futures):
 
 def _apply_each(fn, items: list) -> list:
     return [fn(item) for item in items]
+
+
+class RemoteBlocks:
+    """Runs blocks of plain-array work on a cluster: ``run(work, args)`` submits
+    ``work(*a)`` for every ``a`` as it is prepared and returns the results in order.
+
+    What the stock levels' optimiser is given as its pool with ``engine=client``
+    (:mod:`partsforecast.stocking.frontier`); ``work`` must be importable by the workers."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.tasks = 0
+
+    def run(self, work, args) -> list:
+        futures = [self.client.submit(work, *a, pure=False) for a in args]
+        self.tasks += len(futures)
+        return _gather(self.client, futures)
 
 
 def map_partitioned(client, fn, items: list, weights=None) -> list:

@@ -529,9 +529,12 @@ def plan_stock(
         Total inventory investment (at unit cost).
     settings : PlanSettings, optional
     engine : dask.distributed.Client, optional
-        Solve the transfer model's parts on the cluster (see
-        :func:`partsforecast.transfers.plan_transfers`); the stock levels are optimised
-        here. ``None`` (default): everything here. The plan is the same either way.
+        Scan the stock levels' (part, warehouse level, dealer) slots and solve the
+        transfer model's parts on the cluster (see
+        :func:`partsforecast.stocking.optimize_stock` and
+        :func:`partsforecast.transfers.plan_transfers`); the multipliers that couple the
+        parts are set here. ``None`` (default): everything here. The plan is the same either
+        way.
 
     Returns
     -------
@@ -582,7 +585,7 @@ def plan_stock(
         parts["lead_time_days"].to_numpy(float),
         dealer_tier=tier, fill_rate_targets=targets, budget=budget,
         demand_vmr=vmr, method=s.method, holding_rate=holding, part_ids=part_ids,
-        dealer_ids=dealer_ids, warehouse_id=wh)
+        dealer_ids=dealer_ids, warehouse_id=wh, engine=engine)
 
     levels = result.to_frame()
     stock = fleet.stock[["location_id", "part_number", "on_hand", "on_order"]]
@@ -820,9 +823,9 @@ def run_plan(fleet, out: str | Path, settings: PlanSettings | None = None, *,
         Draw a progress bar of the stages on stderr; by default only when stderr is a
         terminal (silent in cron and pipes).
     engine : dask.distributed.Client, optional
-        Fit the failure models, forecast and solve the transfer model's parts on this Dask
-        cluster (see :mod:`partsforecast.engine`; the same numbers as here). The stock
-        levels are optimised here.
+        Fit the failure models, forecast, scan the stock levels' slots and solve the
+        transfer model's parts on this Dask cluster (see :mod:`partsforecast.engine`; the
+        same numbers as here). The stock levels' multipliers are set here.
 
     Returns
     -------

@@ -156,3 +156,48 @@ def test_transfer_parts_solved_on_the_cluster_give_the_local_plan(client, monkey
     assert len({t["worker"] for t in tasks.data}) == 2
     with pytest.raises(TypeError, match="engine"):
         plan_transfers(levels, lanes, "WH", AS_OF, engine="local", **kw)
+
+
+def test_stock_levels_scanned_on_the_cluster_give_the_local_levels(client, fleet, model, monkeypatch):
+    # the slots' scans (warehouse search and frontier) run on the workers, a few dozen slots
+    # per task here; the multipliers are set on the client: the same levels and figures
+    from partsforecast.plan import PlanSettings, plan_stock
+    from partsforecast.stocking import frontier
+
+    fc = pf.forecast_demand(model, fleet, horizon=6)
+    s = PlanSettings(use_fixed_costs=False)
+    local = plan_stock(fc, fleet, settings=s)
+    monkeypatch.setattr(frontier, "REMOTE_SLOTS", 64)
+    with distributed.get_task_stream(client) as tasks:
+        remote = plan_stock(fc, fleet, settings=s, engine=client)
+    pd.testing.assert_frame_equal(remote.levels, local.levels)
+    assert remote.stocking.investment == local.stocking.investment
+    assert remote.stocking.investment_lower_bound == pytest.approx(local.stocking.investment_lower_bound, rel=1e-12)
+    names = {t["key"][0].split("-")[0] if isinstance(t["key"], tuple) else str(t["key"]).split("-")[0]
+             for t in tasks.data}
+    assert "_slot_entries" in names, names  # a small system: complete frontiers, no search
+    assert len({t["worker"] for t in tasks.data}) == 2
+    from partsforecast.stocking import optimize_stock
+
+    with pytest.raises(TypeError, match="engine"):
+        optimize_stock([1.0], [[0.1]], 5.0, engine="local", fill_rate_targets=0.9)
+
+
+def test_warehouse_search_on_the_cluster_gives_the_local_levels(client, monkeypatch):
+    # the search's values of every (part, warehouse level) row, scanned on the workers
+    from partsforecast.engine import RemoteBlocks
+    from partsforecast.stocking import frontier
+    from partsforecast.stocking.problem import prepare_problem
+
+    rng = np.random.default_rng(4)
+    P, J = 40, 9
+    prob = prepare_problem(rng.uniform(5, 500, P), rng.gamma(0.5, 0.4, (P, J)), rng.uniform(1, 6, J),
+                           rng.uniform(20, 90, P), rng.uniform(1, 3, (P, J)), rng.integers(1, 4, J), "vari-metric")
+    sat = frontier.saturation_levels(prob)
+    theta = np.array([40.0, 400.0, 4000.0])
+    here = frontier.search_warehouse(prob, "fill", theta, sat)
+    monkeypatch.setattr(frontier, "REMOTE_SLOTS", 256)
+    blocks = RemoteBlocks(client)
+    there = frontier.search_warehouse(prob, "fill", theta, sat, pool=blocks)
+    np.testing.assert_array_equal(there, here)
+    assert blocks.tasks > 1 and (sat > frontier.FULL_RANGE).any()

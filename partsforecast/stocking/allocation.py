@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from partsforecast.engine import RemoteBlocks
 from partsforecast.stocking.finish import finish, plan_levels
 from partsforecast.stocking.frontier import (
     Frontier,
@@ -165,9 +166,10 @@ def _solve(fr: Frontier, mode: str, required, budget, theta0: np.ndarray, prev: 
 
 def allocate(prob: StockingProblem, obj: str, mode: str, targets: dict, budget: float | None, eps_sat: float,
              s_start: np.ndarray, *, finish_step: bool = True, time_limit: float = 30.0,
-             gap_tol: float = GAP_TOL) -> Allocation:
+             gap_tol: float = GAP_TOL, engine=None) -> Allocation:
     """The frontier algorithm (see the module docstring) for tier targets (``mode="targets"``,
-    ``obj`` "fill" or "ebo") or a budget (``mode="budget"``)."""
+    ``obj`` "fill" or "ebo") or a budget (``mode="budget"``). ``engine``: a Dask client that
+    runs the slots' scans (:class:`~partsforecast.engine.RemoteBlocks`); else two threads."""
     tiers, _ = tier_index(prob)
     required = required_service(prob, obj, targets) if mode == "targets" else None
     sat = saturation_levels(prob)
@@ -176,7 +178,8 @@ def allocate(prob: StockingProblem, obj: str, mode: str, targets: dict, budget: 
     info: dict = {"rounds": [], "timings": {}}
     clock = _Clock(info["timings"])
     sample = (not complete and mode == "targets" and prob.P * SAMPLE_SHARE >= SAMPLE_MIN)
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(2) as threads:
+        pool = threads if engine is None else RemoteBlocks(engine)
         if sample:
             theta0 = _sample_multipliers(prob, obj, targets, eps_sat, s_start)
         else:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from partsforecast._io import release_unused_memory
 from partsforecast.stocking.formulas import lead_time_law
 from partsforecast.stocking.problem import StockingProblem
 from partsforecast.stocking.scan import pair_state, scan, small_entries, small_values
+
+if TYPE_CHECKING:
+    from partsforecast.engine import RemoteBlocks
 
 __all__ = [
     "Frontier",
@@ -56,6 +60,8 @@ _RELEASE_AFTER = 1_000_000
 _TIE = 1e-12
 #: Entries per block of the passes over all of a frontier's entries (sort keys, bounds).
 _SPAN = 1 << 18
+#: Slots per task when the scans run on a cluster (each task takes them a block at a time).
+REMOTE_SLOTS = 1 << 18
 
 
 def _spans(n: int, step: int = _SPAN):
@@ -260,7 +266,7 @@ def _live_for(prob: StockingProblem, obj: str, theta_pair: np.ndarray) -> np.nda
 
 
 def _row_values(prob: StockingProblem, obj: str, theta: np.ndarray, theta_pair: np.ndarray, pairs: _Pairs,
-                base: _Base, row_part: np.ndarray, row_s0: np.ndarray, pool: ThreadPoolExecutor | None,
+                base: _Base, row_part: np.ndarray, row_s0: np.ndarray, pool: ThreadPoolExecutor | RemoteBlocks | None,
                 table: WarehouseTable | None = None) -> np.ndarray:
     """Lagrangian value of each row: c s0 - theta . base + sum over its live dealers of
     min_s [c s - theta (service(s) - service(0))]."""
@@ -270,29 +276,52 @@ def _row_values(prob: StockingProblem, obj: str, theta: np.ndarray, theta_pair: 
     if not k.size:
         return val
 
-    def block(lo: int, hi: int) -> np.ndarray:
+    def prepare(lo: int, hi: int) -> tuple:
         r, kk = row[lo:hi], k[lo:hi]
         mean, var = _pipeline(prob, pairs, kk, ebo0[r], vbo0[r])
         g = pairs.idx[kk]
         th = theta_pair[g]
-        cost = prob.pc[g]
         mult = th * prob.plam[g] if obj == "fill" else th
-        v, done = small_values(mean, var, cost, mult, obj)
-        rest = np.flatnonzero(~done)
-        if rest.size:
-            out = scan(pair_state(mean[rest], var[rest]), mult[rest], cost[rest], 1.0, obj)
-            if obj == "fill":
-                v[rest] = cost[rest] * out.level - mult[rest] * out.fill
-            else:
-                v[rest] = cost[rest] * out.level + mult[rest] * (out.ebo - mean[rest])
-        return np.bincount(r, weights=v, minlength=row_part.size)
+        return r, mean, var, prob.pc[g], mult, obj, row_part.size
 
-    for part in _map_blocks(block, k.size, pool):
+    for part in _map_blocks(prepare, _slot_values, k.size, pool):
         val += part
     return val
 
 
-def _map_blocks(fn, n: int, pool: ThreadPoolExecutor | None, block: int = _BLOCK) -> list:
+def _slot_values(r, mean, var, cost, mult, obj: str, n_rows: int, block: int = _BLOCK) -> np.ndarray:
+    """Each row's sum over its slots (row ``r`` of every slot) of the dealer's best
+    ``c s - mult service(s)`` given the slot's pipeline ``mean``, ``var``."""
+    out = np.zeros(n_rows)
+    for lo in range(0, r.size, block):
+        sl = slice(lo, lo + block)
+        m, va, c, mu = mean[sl], var[sl], cost[sl], mult[sl]
+        v, done = small_values(m, va, c, mu, obj)
+        rest = np.flatnonzero(~done)
+        if rest.size:
+            res = scan(pair_state(m[rest], va[rest]), mu[rest], c[rest], 1.0, obj)
+            if obj == "fill":
+                v[rest] = c[rest] * res.level - mu[rest] * res.fill
+            else:
+                v[rest] = c[rest] * res.level + mu[rest] * (res.ebo - m[rest])
+        out += np.bincount(r[sl], weights=v, minlength=n_rows)
+    return out
+
+
+def _map_blocks(prepare, work, n: int, pool: ThreadPoolExecutor | RemoteBlocks | None, block: int = _BLOCK,
+                after=None) -> list:
+    """``work(*prepare(lo, hi))`` for consecutive spans of ``n`` slots, in order.
+
+    ``prepare`` (here) gives a span's arrays, ``work`` (a module-level function of plain
+    arrays) does its scans: on ``pool``'s two threads, or, when ``pool`` is a cluster's
+    :class:`~partsforecast.engine.RemoteBlocks`, on its workers, a span of
+    ``REMOTE_SLOTS`` per task (``work`` then takes its slots ``block`` at a time). ``after``
+    sees each result here as it is collected."""
+    after = after or (lambda x: x)
+    if pool is not None and not isinstance(pool, ThreadPoolExecutor):
+        bounds = list(range(0, n, REMOTE_SLOTS)) + [n]
+        return [after(x) for x in pool.run(work, (prepare(lo, hi) + (block,)
+                                                  for lo, hi in itertools.pairwise(bounds)))]
     bounds = list(range(0, n, block)) + [n]
     if n > block // 4 and pool is not None:
         # two halves at least, so both cores work (numpy releases the GIL in its loops)
@@ -300,8 +329,8 @@ def _map_blocks(fn, n: int, pool: ThreadPoolExecutor | None, block: int = _BLOCK
         bounds = list(range(0, n, step)) + [n]
     spans = list(itertools.pairwise(bounds))
     if pool is None or len(spans) == 1:
-        return [fn(lo, hi) for lo, hi in spans]
-    return list(pool.map(lambda s: fn(*s), spans))
+        return [after(work(*prepare(lo, hi), block)) for lo, hi in spans]
+    return list(pool.map(lambda sp: after(work(*prepare(*sp), block)), spans))
 
 
 @dataclass
@@ -331,7 +360,7 @@ def _base_rows(base: _Base, row_part: np.ndarray, ebo0: np.ndarray) -> np.ndarra
 
 
 def search_warehouse(prob: StockingProblem, obj: str, theta: np.ndarray, sat: np.ndarray, *,
-                     pool: ThreadPoolExecutor | None = None, full_range: int = FULL_RANGE,
+                     pool: ThreadPoolExecutor | RemoteBlocks | None = None, full_range: int = FULL_RANGE,
                      table: WarehouseTable | None = None) -> np.ndarray:
     """The warehouse level of every part minimising its Lagrangian value at ``theta`` (per tier).
 
@@ -749,7 +778,7 @@ class Frontier:
 
 
 def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0: np.ndarray, floor: np.ndarray,
-                   eps_sat: float, *, pool: ThreadPoolExecutor | None = None,
+                   eps_sat: float, *, pool: ThreadPoolExecutor | RemoteBlocks | None = None,
                    table: WarehouseTable | None = None) -> Frontier:
     """Rows ``(row_part, row_s0)`` (any order, no duplicates) with the hull steps of their
     dealers down to ratio ``floor`` (per tier) or saturation (``P(D > s) < eps_sat``).
@@ -769,31 +798,16 @@ def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0
     row_ebo0 = own_all[row_part] + np.where(prob.lam0[row_part] > 0, ebo0, 0.0)
     slot_row, k = _slots(pairs, row_part)
 
-    def block(lo: int, hi: int) -> dict:
+    def prepare(lo: int, hi: int) -> tuple:
         r, kk = slot_row[lo:hi], k[lo:hi]
         mean, var = _pipeline(prob, pairs, kk, ebo0[r], vbo0[r])
         g = pairs.idx[kk]
         mult = prob.plam[g] if obj == "fill" else np.ones(g.size)
-        cost, th = prob.pc[g], floor[tix[g]]
-        e, done = small_entries(mean, var, cost, mult, th, obj, eps_sat)
-        rest = np.flatnonzero(~done)
-        if rest.size:
-            e2 = scan(pair_state(mean[rest], var[rest]), mult[rest], cost[rest], th[rest], obj, record=True,
-                      eps_sat=eps_sat).entries
-            e2["pair"] = rest[e2["pair"]]
-            e = {key: np.concatenate((e[key], e2[key])) for key in ("pair", "units", "gebo", "gfill")}
-            # each slot's steps together, in level order (the scan emits level by level)
-            so = np.argsort(e["pair"], kind="stable")
-            e = {key: e[key][so] for key in ("pair", "units", "gebo", "gfill")}
-        # the entries in their stored form: slot, units, money and both gains per step
-        ge = g[e["pair"]]
-        cost = prob.pc[ge] * e["units"]
-        gfill = prob.plam[ge] * e["gfill"]
-        out = {"slot": (e["pair"] + lo).astype(np.int32), "units": e["units"].astype(np.int32),
-               "gebo": e["gebo"], "gfill": gfill, "cost": cost}
+        return lo, mean, var, prob.pc[g], mult, floor[tix[g]], prob.plam[g], obj, eps_sat
+
+    def collected(out: dict) -> dict:
         if big:
-            del e, mean, var, g, mult, th, ge
-            made[0] += cost.size
+            made[0] += out["cost"].size
             if made[0] > _RELEASE_AFTER:
                 made[0] = 0
                 release_unused_memory()  # the scans' freed work arrays, back to the system
@@ -803,7 +817,7 @@ def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0
         raise ValueError("a frontier holds at most 2**31 - 1 entries and slots")
     big = k.size > 4 * _ENTRY_BLOCK
     made = [0]  # entries recorded since the memory was last given back
-    parts = _map_blocks(block, k.size, pool, _ENTRY_BLOCK)
+    parts = _map_blocks(prepare, _slot_entries, k.size, pool, _ENTRY_BLOCK, after=collected)
     # one field at a time, each block's piece released once copied: the entries are held once
     dtypes = {"slot": np.int32, "units": np.int32}
     cat = {}
@@ -819,3 +833,31 @@ def build_frontier(prob: StockingProblem, obj: str, row_part: np.ndarray, row_s0
     if big or fr.e_slot.size > _RELEASE_AFTER:
         release_unused_memory()  # and the sort's
     return fr
+
+
+def _slot_entries(first: int, mean, var, cost, mult, floor, plam, obj: str, eps_sat: float,
+                  block: int = _ENTRY_BLOCK) -> dict:
+    """The hull steps of slots ``first, first + 1, …`` (their pipelines ``mean``, ``var``)
+    down to each slot's ratio ``floor``, in their stored form: slot, units, money and both
+    gains per step, each slot's steps together in level order."""
+    pieces = []
+    for lo in range(0, mean.size, block):
+        sl = slice(lo, lo + block)
+        m, va, c, mu, th = mean[sl], var[sl], cost[sl], mult[sl], floor[sl]
+        e, done = small_entries(m, va, c, mu, th, obj, eps_sat)
+        rest = np.flatnonzero(~done)
+        if rest.size:
+            e2 = scan(pair_state(m[rest], va[rest]), mu[rest], c[rest], th[rest], obj, record=True,
+                      eps_sat=eps_sat).entries
+            e2["pair"] = rest[e2["pair"]]
+            e = {key: np.concatenate((e[key], e2[key])) for key in ("pair", "units", "gebo", "gfill")}
+            # each slot's steps together, in level order (the scan emits level by level)
+            so = np.argsort(e["pair"], kind="stable")
+            e = {key: e[key][so] for key in ("pair", "units", "gebo", "gfill")}
+        pieces.append({"slot": (e["pair"] + first + lo).astype(np.int32), "units": e["units"].astype(np.int32),
+                       "gebo": e["gebo"], "gfill": plam[sl][e["pair"]] * e["gfill"],
+                       "cost": c[e["pair"]] * e["units"]})
+        del e
+    if len(pieces) == 1:
+        return pieces[0]
+    return {key: np.concatenate([p[key] for p in pieces]) for key in ("slot", "units", "gebo", "gfill", "cost")}

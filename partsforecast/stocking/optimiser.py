@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from partsforecast._io import release_unused_memory
+from partsforecast.engine import check_engine
 from partsforecast.stocking import groups
 from partsforecast.stocking.allocation import (
     Allocation,
@@ -145,6 +146,7 @@ def optimize_stock(
     part_ids: Any = None,
     dealer_ids: Any = None,
     warehouse_id: str = "WH",
+    engine: Any = None,
 ) -> StockingResult:
     """Cheapest stock levels for service targets per dealer tier, or best service for a budget.
 
@@ -241,6 +243,10 @@ def optimize_stock(
         Rows of the efficient curve kept (plus the plan's own point).
     part_ids, dealer_ids, warehouse_id
         Labels for :meth:`StockingResult.to_frame`.
+    engine : dask.distributed.Client, optional
+        Run the frontier algorithm's scans of every (part, warehouse level, dealer) slot on
+        this cluster (:mod:`partsforecast.engine`): the same levels as here. The
+        multipliers, which couple the parts, are set here; ``"greedy"`` runs here whole.
 
     Returns
     -------
@@ -262,13 +268,14 @@ def optimize_stock(
     Discrete optimization via marginal analysis. *Management Science* 13, 210-216.
     """
     t_start = time.perf_counter()
+    check_engine(engine, "optimize_stock")
     prob = prepare_problem(unit_cost, dealer_demand_rate, dealer_lead_time, wh_lead_time, demand_vmr, dealer_tier,
                            method)
     if fill_rate_targets is not None and groups.is_per_part(fill_rate_targets):
         return _by_service_groups(prob, fill_rate_targets, wait_targets=wait_targets, budget=budget,
                                   objective=objective, method=method, algorithm=algorithm, holding_rate=holding_rate,
                                   max_iter=max_iter, tol_rel=tol_rel, curve_points=curve_points, part_ids=part_ids,
-                                  dealer_ids=dealer_ids, warehouse_id=warehouse_id)
+                                  dealer_ids=dealer_ids, warehouse_id=warehouse_id, engine=engine)
     req = _read_request(prob, fill_rate_targets, wait_targets, budget, objective, holding_rate)
     algorithm = _check_algorithm(algorithm)
     labels = {"holding_rate": holding_rate, "part_ids": part_ids, "dealer_ids": dealer_ids,
@@ -283,7 +290,7 @@ def optimize_stock(
         res.solver_info["certificate_seconds"] = time.perf_counter() - t_cert
     else:
         alloc = allocate(prob, req.obj, req.mode, req.targets, req.budget if req.mode == "budget" else None,
-                         req.eps_sat, s0)
+                         req.eps_sat, s0, engine=engine)
         res = _frontier_result(prob, req, alloc, curve_points, t_start, **labels)
         bound, exact = alloc.bound, alloc.complete
         del alloc  # and its frontier: the memory goes back to the system for the next stage
