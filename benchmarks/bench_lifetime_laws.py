@@ -172,7 +172,8 @@ def run(law: str, seed: int, machines: int, dealers: int, options: dict, plain: 
     grp_right = float(np.mean(lc.loc[big, "best_in_group"].astype(str) == law)) if big.any() else np.nan
     return {"scores": out, "bias": bias, "seconds": seconds, "families_right": fam_right, "groups_right": grp_right,
             "n_big": int(big.sum()), "severity variance": auto.severity_.variance_,
-            "screen": (auto.severity_.screen_z_, auto.severity_.dispersion_), "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
+            "screen": (auto.severity_.screen_z_, auto.severity_.dispersion_),
+            "laws": auto.params_["law"].astype(str).value_counts().to_dict()}
 
 
 def main() -> None:
