@@ -16,7 +16,10 @@ floating-point sums.
   service model); the running machine-components are split by location, whole dealers
   per partition in location order. Two fleet-wide quantities are gathered between rounds
   of tasks: each group's reach of the renewal tables, and with a frailty each group's
-  totals per period. Each worker returns its dealers' rows of the final frame.
+  totals per period. Each worker returns its dealers' rows of the final frame. Every
+  worker receives the fleet without its tickets and machines (the as-of date, the BOM, the
+  locations and the usage rates are what the tasks read) and its part of the running
+  machine-components.
 
 - **transfers** (``plan_transfers``, ``plan_stock``, ``run_plan``): the transfer model is
   built here; its independent blocks (without shipment costs, one per part) are solved
@@ -224,6 +227,26 @@ def _location_codes(locations: pd.Index, values) -> np.ndarray:
     return positions(locations, values)
 
 
+def _fleet_for_tasks(fleet):
+    """The fleet as the forecast's tasks read it (its as-of date, BOM and locations), without
+    the tickets, the machines, the truth and the values derived from them, which every worker
+    would otherwise receive (about 1 GB nationally)."""
+    slim = object.__new__(type(fleet))
+    slim.__dict__.update(fleet.__dict__)
+    slim.__dict__.pop("_derived_cache", None)
+    slim.tickets = fleet.tickets.iloc[:0]
+    slim.machines = fleet.machines.iloc[:0]
+    slim._ticket_rows = None
+    slim.truth = {}
+    return slim
+
+
+def _rates_only(lives):
+    """The lives as the forecast's tasks read them: each machine's usage rate (a new
+    machine's rate is its model's); the lives and ages tables go to the tasks in pieces."""
+    return type(lives)(lives.lives.iloc[:0], lives.ages.iloc[:0], lives.rates)
+
+
 def forecast_partitioned(client, *, lives, groups, locations, bound_days, fleet, retirements, usage_factor,
                          profile, frailty, new_machines, starts, end, by, quantiles, service):
     """The rows of :func:`partsforecast.forecast_demand` computed on ``client``, partitioned
@@ -252,8 +275,9 @@ def forecast_partitioned(client, *, lives, groups, locations, bound_days, fleet,
 
     new_pieces = by_location(new_machines, True)
     service_pieces = by_location(service, False)
-    ctx = client.scatter(_Context(groups=groups, locations=locations, bound_days=bound_days, fleet=fleet,
-                                  lives=lives, retirements=retirements, usage_factor=usage_factor,
+    ctx = client.scatter(_Context(groups=groups, locations=locations, bound_days=bound_days,
+                                  fleet=_fleet_for_tasks(fleet), lives=_rates_only(lives),
+                                  retirements=retirements, usage_factor=usage_factor,
                                   profile=profile, frailty=frailty, starts=starts, end=end, by=by,
                                   quantiles=tuple(quantiles)), broadcast=True)
     age_futures = client.scatter(age_pieces)

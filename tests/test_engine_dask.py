@@ -201,3 +201,21 @@ def test_warehouse_search_on_the_cluster_gives_the_local_levels(client, monkeypa
     there = frontier.search_warehouse(prob, "fill", theta, sat, pool=blocks)
     np.testing.assert_array_equal(there, here)
     assert blocks.tasks > 1 and (sat > frontier.FULL_RANGE).any()
+
+
+def test_forecast_tasks_receive_the_fleet_without_its_tickets(fleet):
+    # what the workers are sent: the as-of date, the BOM, the locations and the usage rates
+    # (the equality tests above show it is all the tasks read); the fleet itself is untouched
+    import pickle
+
+    from partsforecast.engine import _fleet_for_tasks, _rates_only
+
+    lives = fleet.component_lives()
+    slim, rates = _fleet_for_tasks(fleet), _rates_only(lives)
+    assert len(slim.tickets) == 0 and len(slim.machines) == 0 and not slim.truth
+    assert list(slim.tickets.columns) == list(fleet.tickets.columns)
+    assert slim.as_of == fleet.as_of and slim.bom is fleet.bom and slim.locations is fleet.locations
+    assert rates.rates is lives.rates and len(rates.lives) == len(rates.ages) == 0
+    assert len(fleet.tickets) > 0 and fleet.component_lives() is lives  # the fleet keeps its lives
+    sent = len(pickle.dumps(slim)) + len(pickle.dumps(rates))
+    assert sent < 0.1 * (len(pickle.dumps(fleet)) + len(pickle.dumps(lives)))
