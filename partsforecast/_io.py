@@ -115,19 +115,17 @@ def _formula_hits(col: pd.Series) -> np.ndarray:
     if col.dtype == object and len(col) > 1000:
         # Python's re on a million objects takes seconds: all-str columns go through Arrow.
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         values = col.to_numpy()
         present = ~pd.isna(values)
         if pd.api.types.infer_dtype(values[present], skipna=False) == "string":
             try:
-                found = pc.match_substring_regex(pa.array(values[present], type=pa.large_string()),
-                                                 _NEEDS_QUOTE_PATTERN)
+                found = _formula_cells(pa.array(values[present], type=pa.large_string()))
             except (pa.ArrowException, UnicodeError):
                 pass  # text that is not valid Unicode: the slow way reports it as before
             else:
                 hit = np.zeros(len(values), dtype=bool)
-                hit[present] = found.to_numpy(zero_copy_only=False)
+                hit[present] = found
                 return hit
     return col.str.match(_NEEDS_QUOTE).fillna(False).to_numpy(dtype=bool)
 
@@ -294,10 +292,18 @@ def _cell_kind(col: pd.Series) -> str | None:
     return None
 
 
-def _text_parts(arr) -> tuple[np.ndarray, np.ndarray]:
-    """The offsets (one more than cells) and the UTF-8 bytes of a large_string array."""
+def text_buffers(arr) -> tuple[np.ndarray, np.ndarray]:
+    """The offsets (one more than values: value ``i`` is ``data[offsets[i]:offsets[i + 1]]``)
+    and the UTF-8 bytes of an Arrow string or large_string array, as numpy views of its
+    buffers (no copy)."""
+    import pyarrow as pa
+
     _, offsets, data = arr.buffers()
-    offsets = np.frombuffer(offsets, dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    n = len(arr)
+    if offsets is None or n == 0:
+        return np.zeros(n + 1, np.int64), np.zeros(0, np.uint8)
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    offsets = np.frombuffer(offsets, dtype=width)[arr.offset:arr.offset + n + 1]
     data = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
     return offsets, data
 
@@ -309,7 +315,7 @@ def _string_bytes(arr) -> list[memoryview]:
     out = []
     for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
         if len(chunk):
-            offsets, data = _text_parts(chunk)
+            offsets, data = text_buffers(chunk)
             out.append(memoryview(data[offsets[0]:offsets[-1]]))
     return out
 
@@ -327,11 +333,27 @@ def _cells_with(arr, chars: str) -> np.ndarray:
     A byte below 128 is that character in UTF-8 (the bytes of longer characters are all
     above), so this looks at the bytes and maps the hits back to their cells.
     """
-    offsets, data = _text_parts(arr)
+    offsets, data = text_buffers(arr)
     where = np.flatnonzero(_byte_table(chars)[data[offsets[0]:offsets[-1]]]) + offsets[0]
     hit = np.zeros(len(arr), dtype=bool)
     hit[np.searchsorted(offsets, where, side="right") - 1] = True
     return hit
+
+
+def _formula_cells(arr) -> np.ndarray:
+    """Which cells of a large_string array without nulls :func:`neutralise_cells` escapes:
+    their first byte is a formula trigger (all ASCII), or, for the few starting with a quote,
+    the whole rule (``_NEEDS_QUOTE``)."""
+    import pyarrow.compute as pc
+
+    offsets, data = text_buffers(arr)
+    first = np.zeros(len(arr), dtype=np.uint8)
+    filled = offsets[1:] > offsets[:-1]
+    first[filled] = data[offsets[:-1][filled]]
+    escape = _byte_table(FORMULA_TRIGGERS)[first]
+    if (first == ord("'")).any():  # cells that already start with quotes: the full rule
+        escape |= pc.match_substring_regex(arr, _NEEDS_QUOTE_PATTERN).to_numpy(zero_copy_only=False)
+    return escape
 
 
 def _replace_cells(arr, fixes: list[tuple[np.ndarray, object]]):
@@ -386,13 +408,7 @@ def _text_cells(col: pd.Series, csv_chars: tuple[str, str]):
         if pd.api.types.infer_dtype(values, skipna=False) != "string":
             return None
         arr = pa.array(values, type=pa.large_string())
-    offsets, data = _text_parts(arr)
-    first = np.zeros(len(arr), dtype=np.uint8)
-    filled = offsets[1:] > offsets[:-1]
-    first[filled] = data[offsets[:-1][filled]]
-    escape = _byte_table(FORMULA_TRIGGERS)[first]
-    if (first == ord("'")).any():  # cells that already start with quotes: the full rule
-        escape |= pc.match_substring_regex(arr, _NEEDS_QUOTE_PATTERN).to_numpy(zero_copy_only=False)
+    escape = _formula_cells(arr)
     quote_chars, refused = csv_chars  # see _csv_quote_chars
     if refused and _cells_with(arr, refused).any():
         return None  # pandas reports the error

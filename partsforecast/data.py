@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from partsforecast._io import atomic_dir, frame_to_csv_bytes, release_unused_memory, unescape_cells
+from partsforecast._io import atomic_dir, frame_to_csv_bytes, release_unused_memory, text_buffers, unescape_cells
 from partsforecast._lookup import positions
 
 __all__ = [
@@ -345,21 +345,6 @@ def _arrow_text(raw: pd.Series):
     return pa.chunked_array(pa.array(raw.array))
 
 
-def _text_bytes(chunk) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The UTF-8 bytes of an Arrow string array and where each value starts and ends in
-    them (numpy views of its buffers, no copy)."""
-    import pyarrow as pa
-
-    width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-    _, offsets, data = chunk.buffers()
-    n = len(chunk)
-    if offsets is None or n == 0:
-        return np.zeros(0, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64)
-    offs = np.frombuffer(offsets, dtype=width)[chunk.offset: chunk.offset + n + 1]
-    raw = np.zeros(0, np.uint8) if data is None else np.frombuffer(data, dtype=np.uint8)
-    return raw, offs[:-1], offs[1:]
-
-
 #: Longest 'no value' token, in bytes: a longer text cannot be one (lower-casing a token's
 #: letters, all ASCII, keeps its length).
 _MAX_TOKEN_BYTES = max(len(t.encode()) for t in _MISSING_TOKENS)
@@ -372,7 +357,8 @@ def _trimmed_chunk(chunk):
     import pyarrow.compute as pc
 
     tokens = pa.array(sorted(_MISSING_TOKENS), type=chunk.type)
-    data, starts, ends = _text_bytes(chunk)
+    offsets, data = text_buffers(chunk)
+    starts, ends = offsets[:-1], offsets[1:]
     valid = np.ones(len(chunk), bool) if chunk.null_count == 0 else \
         np.asarray(chunk.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     filled = ends > starts
@@ -701,9 +687,9 @@ def _max_text_bytes(values: pd.Series) -> float:
         return np.inf
     longest = 0
     for chunk in arr.chunks:
-        _, starts, ends = _text_bytes(chunk)
-        if starts.size:
-            longest = max(longest, int((ends - starts).max()))
+        offsets, _ = text_buffers(chunk)
+        if offsets.size > 1:
+            longest = max(longest, int(np.diff(offsets).max()))
     return longest
 
 

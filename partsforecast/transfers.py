@@ -1151,12 +1151,12 @@ def _read_levels(levels: pd.DataFrame, ln: _Lanes, warehouse_id: str, tiers: Any
     def ordered(a: np.ndarray | None, fill: float) -> np.ndarray | None:
         return None if a is None else np.where(np.isnan(a), fill, a)[order]
 
-    loc_code, part_code = loc_code[order], part_code[order]
-    return _Levels(loc=_IdsOf(loc_ids, loc_code), part=_IdsOf(part_ids, part_code),
+    loc = _IdsOf(loc_ids, loc_code[order])
+    return _Levels(loc=loc, part=_IdsOf(part_ids, part_code[order]),
                    target=target[order].astype(np.int64),
                    on_hand=on_hand[order].astype(np.int64), on_order=on_order[order].astype(np.int64),
                    given_w=None if given_w is None else given_w[order],
-                   is_wh=(loc_ids == warehouse_id)[loc_code],
+                   is_wh=loc.equals(warehouse_id),
                    demand=ordered(demand, 0.0), lead=ordered(lead, np.nan), vmr=ordered(vmr, 1.0))
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 
 from partsforecast._display import html_card, text_card
 from partsforecast._io import release_unused_memory
-from partsforecast._lookup import key_groups
+from partsforecast._lookup import key_groups, positions
 from partsforecast.lives import fleet_lives
 from partsforecast.reliability._common import validate_level
 from partsforecast.reliability.constant_rate import GROUP_KEYS, fit_constant_rate
@@ -322,8 +322,7 @@ class FailureModel:
                 "component": pd.array(groups.get_level_values(1), dtype="str")}
         machines = fleet.machines
         M = len(machines)
-        mcode = pd.Index(machines["serial"].astype(str)).get_indexer(pd.Index(lv["serial"].cat.categories).astype(str))
-        machine = mcode[lv["serial"].cat.codes.to_numpy()]
+        machine = positions(machines["serial"], lv["serial"])  # (a categorical: one lookup per category)
         t = lv["duration"].to_numpy(float)
         d = lv["failed"].to_numpy(bool)
         # the params_ row of every group code
@@ -376,12 +375,7 @@ class FailureModel:
         law in ``current`` (one row per group code)."""
         cols = ["shape", "scale", "shape_lower", "shape_upper", "scale_lower", "scale_upper", "n_failures",
                 "n_censored", "method", "borrowed", "law"]
-        if self.distribution == "exponential":
-            wb = fit_weibull_groups(g, t, d, weights=w, n_groups=G, shape=np.ones(G), level=self.level)
-            wb["method"] = np.where(wb["method"] == "weibayes", "mle", wb["method"])
-            wb["borrowed"] = False
-        else:
-            wb, _ = self._fit_weibull(g, t, d, G, fam, F, w=w)
+        wb, _ = self._fit_weibull(g, t, d, G, fam, F, w=w)  # (no severity with the exponential law)
         wb["law"] = "weibull"
         out = wb[cols].copy()
         out["method"] = out["method"].astype(object)

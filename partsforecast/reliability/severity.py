@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special, stats
 
+from partsforecast._lookup import positions
 from partsforecast.reliability.laws import LAW_NAMES, lifetime_law
 
 __all__ = ["MachineSeverity", "gauss_nodes", "heterogeneity_screen", "severity_grid", "severity_posterior"]
@@ -287,13 +288,7 @@ class MachineSeverity:
         self._nodes, self._weights = nodes, weights
 
     def _positions(self, serial) -> np.ndarray:
-        index = pd.Index(self.severity_["serial"])
-        s = serial if isinstance(serial, pd.Series) else pd.Series(serial)
-        if isinstance(s.dtype, pd.CategoricalDtype):  # one lookup per category
-            pos = index.get_indexer(pd.Index(s.cat.categories).astype(str))
-            codes = s.cat.codes.to_numpy()
-            return np.where(codes >= 0, pos[codes], -1)
-        return index.get_indexer(s.astype(str))
+        return positions(self.severity_["serial"], serial if isinstance(serial, pd.Series) else pd.Series(serial))
 
     def nodes(self, serial) -> tuple[np.ndarray, np.ndarray]:
         """Severity nodes and weights of each machine in ``serial``: (n, K) arrays (a machine

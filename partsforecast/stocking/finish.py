@@ -21,7 +21,7 @@ import numpy as np
 
 from partsforecast import solvers
 from partsforecast.stocking.formulas import lead_time_law
-from partsforecast.stocking.frontier import Frontier
+from partsforecast.stocking.frontier import Frontier, block_spans
 from partsforecast.stocking.multipliers import DualSolution
 from partsforecast.stocking.problem import StockingProblem
 
@@ -75,7 +75,7 @@ def _open_pairs(prob: StockingProblem, fr: Frontier, theta: np.ndarray, rows: np
     n_all = np.bincount(fr.e_slot[took], minlength=fr.slot_row.size)
     out = []
     # slots in blocks: a national frontier has millions of slots, few of them open
-    for a, b in _blocks(fr.slot_row.size):
+    for a, b in block_spans(fr.slot_row.size):
         ks = a + np.flatnonzero(pos[fr.slot_row[a:b]] >= 0)
         if ks.size:
             out.append(_open_in(prob, fr, theta, pos, rem, eps_sat, ks, n_all[ks]))
@@ -83,10 +83,6 @@ def _open_pairs(prob: StockingProblem, fr: Frontier, theta: np.ndarray, rows: np
     ks, down, up, r_rem = (np.concatenate([o[i] for o in out]) if out else np.zeros(0, dtype=float if i else np.int64)
                            for i in range(4))
     return ks, _levels_of(fr, ks, took), down, up, r_rem
-
-
-def _blocks(n: int, step: int = 1 << 18) -> list:
-    return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
 
 def _open_in(prob: StockingProblem, fr: Frontier, theta: np.ndarray, pos: np.ndarray, rem: np.ndarray,

@@ -18,7 +18,6 @@ Python loop over parts or dealers.
 
 from __future__ import annotations
 
-import itertools
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -64,7 +63,7 @@ _SPAN = 1 << 18
 REMOTE_SLOTS = 1 << 18
 
 
-def _spans(n: int, step: int = _SPAN):
+def block_spans(n: int, step: int = _SPAN) -> list[tuple[int, int]]:
     """``(lo, hi)`` blocks of ``step`` covering ``0 .. n``."""
     return [(lo, min(lo + step, n)) for lo in range(0, n, step)]
 
@@ -77,7 +76,7 @@ def _stable_order(key: np.ndarray, n_keys: int) -> np.ndarray:
     counts = np.bincount(key, minlength=n_keys)
     start[1:] = np.cumsum(counts)[:-1]
     order = np.empty(key.size, dtype=np.int32)
-    for a, b in _spans(key.size, 1 << 20):
+    for a, b in block_spans(key.size, 1 << 20):
         kc = key[a:b]
         oc = np.argsort(kc, kind="stable")
         ks = kc[oc].astype(np.int64)
@@ -319,15 +318,13 @@ def _map_blocks(prepare, work, n: int, pool: ThreadPoolExecutor | RemoteBlocks |
     sees each result here as it is collected."""
     after = after or (lambda x: x)
     if pool is not None and not isinstance(pool, ThreadPoolExecutor):
-        bounds = list(range(0, n, REMOTE_SLOTS)) + [n]
         return [after(x) for x in pool.run(work, (prepare(lo, hi) + (block,)
-                                                  for lo, hi in itertools.pairwise(bounds)))]
-    bounds = list(range(0, n, block)) + [n]
+                                                  for lo, hi in block_spans(n, REMOTE_SLOTS)))]
+    step = block
     if n > block // 4 and pool is not None:
         # two halves at least, so both cores work (numpy releases the GIL in its loops)
         step = max(min(block, (n + 1) // 2), 1)
-        bounds = list(range(0, n, step)) + [n]
-    spans = list(itertools.pairwise(bounds))
+    spans = block_spans(n, step)
     if pool is None or len(spans) == 1:
         return [after(work(*prepare(lo, hi), block)) for lo, hi in spans]
     return list(pool.map(lambda sp: after(work(*prepare(*sp), block)), spans))
@@ -539,7 +536,7 @@ class Frontier:
         if self._given is None:
             nb = max(32767 // max(T, 1), 2)
             hi, lo = np.full(T, -np.inf), np.full(T, np.inf)
-            for a, b in _spans(self.e_cost.size):
+            for a, b in block_spans(self.e_cost.size):
                 lr = np.log(np.maximum(self.ratio_of(slice(a, b)), 1e-300))
                 tb = self.e_tier[a:b]
                 for t in range(T):
@@ -596,7 +593,7 @@ class Frontier:
     def _all_keys(self) -> np.ndarray:
         """Sort keys of every entry, computed in blocks (bounds the temporaries)."""
         key = np.empty(self.e_cost.size, dtype=np.int16)
-        for a, b in _spans(key.size):
+        for a, b in block_spans(key.size):
             key[a:b] = self._keys(slice(a, b))
         return key
 
@@ -660,7 +657,7 @@ class Frontier:
         theta = np.asarray(theta, dtype=float)
         tau = np.array([self._tau(th) for th in theta])
         out = np.empty(self.e_cost.size, dtype=bool)
-        for a, b in _spans(out.size):
+        for a, b in block_spans(out.size):
             out[a:b] = self.ratio_of(slice(a, b)) >= tau[self.e_tier[a:b]]
         return out
 

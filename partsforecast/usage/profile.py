@@ -360,16 +360,7 @@ class UsageProfile:
         two_d = days.ndim == 2
         x = days if two_d else days[:, None]
         t0 = float(_days_since_epoch(np.datetime64(pd.Timestamp(as_of).to_datetime64(), "ns")))
-        row = self._tiers.get_indexer(np.asarray(tier, float))
-        row = np.where(row >= 0, row, len(self._tiers))[:, None]
-        grid = _MonthGrid(t0, t0 + (float(np.max(x)) if x.size else 0.0))
-        cum_f = grid.cum @ self._factor.T  # (knots, tiers): use-days up to each month start
-
-        def integral(t: np.ndarray) -> np.ndarray:
-            i = grid.locate(t)
-            return cum_f[i, row] + (t - grid.start[i]) * self._factor[row, grid.month[i]]
-
-        out = integral(t0 + x) - integral(np.full((x.shape[0], 1), t0))
+        out = self._between(np.full((x.shape[0], 1), t0), t0 + x, tier)
         return out if two_d else out[:, 0]
 
     def _use_between(self, start, end, tier) -> np.ndarray:
@@ -378,11 +369,15 @@ class UsageProfile:
         of yearly mean rate ``u`` runs ``u ·`` this many hours in between. Exactly the
         calendar days for a flat profile."""
         self._require()
-        t0, t1 = _days_since_epoch(start), _days_since_epoch(end)
-        if t0.size == 0:
-            return np.zeros(0)
+        return self._between(_days_since_epoch(start), _days_since_epoch(end), tier)
+
+    def _between(self, t0: np.ndarray, t1: np.ndarray, tier) -> np.ndarray:
+        """``∫ factor`` from ``t0`` to ``t1`` (days since the epoch; row ``r`` of either, of
+        shape (R,) or (R, P), on ``tier[r]``'s profile)."""
+        if t1.size == 0:
+            return np.zeros(np.broadcast_shapes(t0.shape, t1.shape))
         row = self._tiers.get_indexer(np.asarray(tier, float))
-        row = np.where(row >= 0, row, len(self._tiers))
+        row = np.where(row >= 0, row, len(self._tiers)).reshape((-1,) + (1,) * (t1.ndim - 1))
         grid = _MonthGrid(float(min(t0.min(), t1.min())), float(max(t0.max(), t1.max())))
         cum_f = grid.cum @ self._factor.T  # (knots, tiers): use-days up to each month start
 
